@@ -1,0 +1,85 @@
+"""The encoder layer and the stack of them: BERT's whole body.
+
+Each layer is *post*-LayerNorm, as in the original Transformer and BERT:
+
+    h = LayerNorm(x + Attention(x))
+    y = LayerNorm(h + W₂ · GELU(W₁ h + b₁) + b₂)
+
+The GELU sits *inside* the feed-forward block, between its two linear maps; nothing else in the
+layer has an activation. There is no decoder and no causal mask: every token sees every
+non-padding token in both directions.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import MultiHeadSelfAttention
+from .config import BertConfig
+
+
+def activation(name: str):
+    """The feed-forward non-linearity by its Hugging Face name. BERT's is the exact (erf) GELU."""
+    return {
+        "gelu": F.gelu,
+        "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+        "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+        "relu": F.relu,
+        "silu": F.silu,
+        "swish": F.silu,
+    }[name]
+
+
+class FeedForward(nn.Module):
+    """W₂ · GELU(W₁ x + b₁) + b₂, applied to every token on its own: H -> 4H -> H."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.up = nn.Linear(config.hidden_size, config.intermediate_size)    # W₁, b₁
+        self.down = nn.Linear(config.intermediate_size, config.hidden_size)  # W₂, b₂
+        self.act = activation(config.hidden_act)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.down(self.act(self.up(x))))  # (B, T, H)
+
+
+class EncoderLayer(nn.Module):
+    """Attention, add & norm, feed-forward, add & norm."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.attention = MultiHeadSelfAttention(config)
+        self.attention_dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.ffn = FeedForward(config)
+        self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        a, probs = self.attention(x, bias, output_attentions)       # (B, T, H), (B, heads, T, T)
+        h = self.attention_norm(x + self.attention_dropout(a))      # residual, then LayerNorm
+        y = self.ffn_norm(h + self.ffn(h))                          # residual, then LayerNorm
+        return y, probs
+
+
+class BertEncoder(nn.Module):
+    """`num_hidden_layers` identical layers, each refining every token's vector in context."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.layer = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None,
+                output_attentions: bool = False, output_hidden_states: bool = False):
+        hidden_states = [x] if output_hidden_states else None
+        attentions = [] if output_attentions else None
+        for layer in self.layer:
+            x, probs = layer(x, bias, output_attentions)
+            if output_hidden_states:
+                hidden_states.append(x)
+            if output_attentions:
+                attentions.append(probs)
+        return x, hidden_states, attentions

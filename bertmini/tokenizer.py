@@ -1,0 +1,248 @@
+"""WordPiece tokenization on Hugging Face `tokenizers` (Rust, fast), with BERT's input format.
+
+A sentence becomes `[CLS] tokens [SEP]`, a pair `[CLS] A [SEP] B [SEP]` with token type (segment)
+ids 0 for A and 1 for B. Words outside the vocabulary are split greedily into the longest known
+pieces, continuation pieces marked `##` ("tokenization" -> "token", "##ization").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+TRUNCATION = {True: "longest_first", "longest_first": "longest_first", "only_first": "only_first",
+              "only_second": "only_second"}
+
+
+class Encoding(dict):
+    """A dict of LongTensors (`input_ids`, `attention_mask`, `token_type_ids`, ...), one row per window.
+
+    `encodings` keeps the underlying `tokenizers.Encoding` of each row for offsets and word ids.
+    """
+
+    def __init__(self, data: dict, encodings: list):
+        super().__init__(data)
+        self.encodings = encodings
+
+    def sequence_ids(self, i: int = 0) -> list[int | None]:
+        """For each token of row i: None for special tokens and padding, 0 for text A, 1 for text B."""
+        ids = list(self.encodings[i].sequence_ids)
+        return ids + [None] * (self["input_ids"].shape[1] - len(ids))
+
+    def to(self, device) -> "Encoding":
+        return Encoding({k: v.to(device) for k, v in self.items()}, self.encodings)
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        """Only what a BERT forward takes, e.g. `model(**enc.model_inputs())`."""
+        return {k: self[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class Tokenizer:
+    """BERT's WordPiece tokenizer. Build it with `from_pretrained` or `train`."""
+
+    def __init__(self, backend):
+        from tokenizers import Tokenizer as _Backend
+        if not isinstance(backend, _Backend):
+            raise TypeError(f"Tokenizer wraps a tokenizers.Tokenizer, got {type(backend).__name__}")
+        backend.no_truncation()
+        backend.no_padding()
+        missing = [t for t in SPECIAL_TOKENS if backend.token_to_id(t) is None]
+        if missing:
+            raise ValueError(f"the vocabulary lacks BERT's special tokens {missing}")
+        self.backend = backend
+        self.vocab: dict[str, int] = backend.get_vocab(with_added_tokens=True)
+        self.pad_token_id = backend.token_to_id("[PAD]")
+        self.unk_token_id = backend.token_to_id("[UNK]")
+        self.cls_token_id = backend.token_to_id("[CLS]")
+        self.sep_token_id = backend.token_to_id("[SEP]")
+        self.mask_token_id = backend.token_to_id("[MASK]")
+        self.special_token_ids = {self.pad_token_id, self.unk_token_id, self.cls_token_id,
+                                  self.sep_token_id, self.mask_token_id}
+
+    # ----------------------------------------------------------------------------- construction
+    @classmethod
+    def from_vocab(cls, vocab: dict[str, int] | str | Path, lowercase: bool = True) -> "Tokenizer":
+        """BERT's pipeline around a WordPiece vocabulary (a dict, or a vocab.txt with one token per line)."""
+        from tokenizers import Tokenizer as _Backend, decoders, models, normalizers, pre_tokenizers, processors
+        if not isinstance(vocab, dict):
+            with open(vocab, encoding="utf-8") as f:
+                vocab = {line.rstrip("\n"): i for i, line in enumerate(f)}
+        backend = _Backend(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+        backend.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                                        strip_accents=None, lowercase=lowercase)
+        backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        cls_id, sep_id = vocab["[CLS]"], vocab["[SEP]"]
+        backend.post_processor = processors.TemplateProcessing(
+            single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
+        backend.decoder = decoders.WordPiece(prefix="##")
+        return cls(backend)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike) -> "Tokenizer":
+        """A named model ("all-MiniLM-L6-v2"), a directory, a tokenizer.json or a vocab.txt."""
+        from tokenizers import Tokenizer as _Backend
+
+        from .pretrained import resolve
+        path = resolve(name_or_path)
+        if path.is_dir():
+            if (path / "tokenizer.json").exists():
+                path = path / "tokenizer.json"
+            elif (path / "vocab.txt").exists():
+                path = path / "vocab.txt"
+            else:
+                raise FileNotFoundError(f"{path} has neither tokenizer.json nor vocab.txt")
+        if path.suffix == ".json":
+            return cls(_Backend.from_file(str(path)))
+        lowercase = True
+        config = path.parent / "tokenizer_config.json"
+        if config.exists():
+            lowercase = json.loads(config.read_text(encoding="utf-8")).get("do_lower_case", True)
+        return cls.from_vocab(path, lowercase=lowercase)
+
+    @classmethod
+    def train(cls, texts: Iterable[str], vocab_size: int = 30522, min_frequency: int = 2,
+              lowercase: bool = True, show_progress: bool = False) -> "Tokenizer":
+        """Learn a WordPiece vocabulary of (at most) `vocab_size` pieces from raw texts."""
+        from tokenizers import Tokenizer as _Backend, models, normalizers, pre_tokenizers, trainers
+        if vocab_size < len(SPECIAL_TOKENS) + 1:
+            raise ValueError(f"vocab_size must exceed the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}")
+        backend = _Backend(models.WordPiece(unk_token="[UNK]"))
+        backend.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=None)
+        backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                            special_tokens=SPECIAL_TOKENS, show_progress=show_progress,
+                                            continuing_subword_prefix="##")
+        texts = list(texts)
+        if not any(t.strip() for t in texts):
+            raise ValueError("cannot train a tokenizer on empty texts")
+        backend.train_from_iterator(texts, trainer=trainer)
+        return cls.from_vocab(backend.get_vocab(), lowercase=lowercase)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write tokenizer.json and vocab.txt (the format BertTokenizer(Fast) reads)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.backend.save(str(directory / "tokenizer.json"))
+        by_id = sorted(self.vocab.items(), key=lambda kv: kv[1])
+        (directory / "vocab.txt").write_text("".join(t + "\n" for t, _ in by_id), encoding="utf-8")
+        return directory
+
+    # ----------------------------------------------------------------------------- encoding
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size(with_added_tokens=True)
+
+    def __len__(self) -> int:
+        return self.vocab_size
+
+    def tokenize(self, text: str) -> list[str]:
+        """The WordPiece tokens of `text`, without [CLS]/[SEP]."""
+        return self.backend.encode(_check_text(text, "text"), add_special_tokens=False).tokens
+
+    def encode(self, text: str, text_pair: str | None = None, add_special_tokens: bool = True) -> list[int]:
+        pair = None if text_pair is None else _check_text(text_pair, "text_pair")
+        return self.backend.encode(_check_text(text, "text"), pair, add_special_tokens=add_special_tokens).ids
+
+    def decode(self, ids: Sequence[int] | torch.Tensor, skip_special_tokens: bool = True) -> str:
+        if isinstance(ids, torch.Tensor):
+            ids = ids.tolist()
+        return self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    def convert_ids_to_tokens(self, ids: int | Sequence[int] | torch.Tensor) -> str | list[str]:
+        if isinstance(ids, torch.Tensor):
+            ids = ids.tolist()
+        if isinstance(ids, int):
+            return self.backend.id_to_token(ids)
+        return [self.backend.id_to_token(int(i)) for i in ids]
+
+    def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int]:
+        if isinstance(tokens, str):
+            return self.vocab.get(tokens, self.unk_token_id)
+        return [self.vocab.get(t, self.unk_token_id) for t in tokens]
+
+    def __call__(self, text: str | Sequence[str], text_pair: str | Sequence[str] | None = None,
+                 max_length: int = 512, truncation: bool | str = True, padding: bool = True,
+                 stride: int = 0, return_offsets_mapping: bool = False,
+                 return_overflowing_tokens: bool = False) -> Encoding:
+        """Encode one text (or pair) or a batch into padded LongTensors of shape (B, T).
+
+        With `return_overflowing_tokens`, a text too long for `max_length` becomes several windows
+        that overlap by `stride` tokens; `overflow_to_sample_mapping` says which input each window
+        came from. This is how question answering reads contexts longer than the model's limit.
+        """
+        single = isinstance(text, str)
+        texts = [text] if single else list(text)
+        if not texts:
+            raise ValueError("nothing to tokenize: got an empty batch")
+        for t in texts:
+            _check_text(t, "text")
+        pairs = None
+        if text_pair is not None:
+            pairs = [text_pair] if isinstance(text_pair, str) else list(text_pair)
+            if len(pairs) != len(texts):
+                raise ValueError(f"got {len(texts)} texts but {len(pairs)} text pairs")
+            for t in pairs:
+                _check_text(t, "text_pair")
+        if not isinstance(max_length, int) or max_length < 3:
+            raise ValueError(f"max_length must be an integer >= 3 ([CLS] x [SEP]), got {max_length!r}")
+        if truncation not in (False, None) and truncation not in TRUNCATION:
+            raise ValueError(f"truncation must be True, False or one of {sorted(set(TRUNCATION.values()))}")
+        if stride and not return_overflowing_tokens:
+            pass  # a stride only matters for overflowing windows; harmless otherwise
+        if truncation:
+            self.backend.enable_truncation(max_length, stride=stride, strategy=TRUNCATION[truncation])
+        try:
+            inputs = texts if pairs is None else list(zip(texts, pairs))
+            encodings = self.backend.encode_batch(inputs)
+        except Exception as e:  # e.g. the question alone is longer than max_length with only_second
+            raise ValueError(f"could not encode to max_length={max_length} with truncation="
+                             f"{truncation!r}: {e}") from None
+        finally:
+            self.backend.no_truncation()
+        rows, sample = [], []
+        for i, enc in enumerate(encodings):
+            rows.append(enc)
+            sample.append(i)
+            if return_overflowing_tokens:
+                for extra in enc.overflowing:
+                    rows.append(extra)
+                    sample.append(i)
+        T = max(len(e.ids) for e in rows) if padding else None
+        if not padding and len({len(e.ids) for e in rows}) > 1:
+            raise ValueError("texts have different lengths; use padding=True to batch them")
+        T = T or len(rows[0].ids)
+
+        def pad(values, fill):
+            return [list(v) + [fill] * (T - len(v)) for v in values]
+
+        out = {
+            "input_ids": torch.tensor(pad([e.ids for e in rows], self.pad_token_id), dtype=torch.long),
+            "attention_mask": torch.tensor(pad([e.attention_mask for e in rows], 0), dtype=torch.long),
+            "token_type_ids": torch.tensor(pad([e.type_ids for e in rows], 0), dtype=torch.long),
+        }
+        if return_offsets_mapping:
+            out["offset_mapping"] = torch.tensor(pad([e.offsets for e in rows], (0, 0)), dtype=torch.long)
+        if return_overflowing_tokens:
+            out["overflow_to_sample_mapping"] = torch.tensor(sample, dtype=torch.long)
+        return Encoding(out, rows)
+
+    def __repr__(self) -> str:
+        return f"Tokenizer(vocab_size={self.vocab_size})"
+
+
+def _check_text(text, name: str) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a string, got {type(text).__name__}")
+    return text

@@ -1,0 +1,250 @@
+"""bertmini against transformers: same weights, same numbers (max |diff| <= 1e-5 in fp32)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import bertmini
+from bertmini import (BertConfig, BertForMaskedLM, BertForPreTraining, BertForQuestionAnswering,
+                      BertForSequenceClassification, BertModel)
+from bertmini.checkpoint import hf_state_dict, load_hf_state_dict
+
+transformers = pytest.importorskip("transformers")
+TOL = 1e-5
+
+TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=37, max_position_embeddings=64, type_vocab_size=2)
+
+PAIRS = [
+    (BertModel, transformers.BertModel, {}),
+    (BertForMaskedLM, transformers.BertForMaskedLM, {}),
+    (BertForPreTraining, transformers.BertForPreTraining, {}),
+    (BertForSequenceClassification, transformers.BertForSequenceClassification, {"num_labels": 3}),
+    (BertForQuestionAnswering, transformers.BertForQuestionAnswering, {}),
+]
+
+
+def hf_model(hf_cls, config: BertConfig, attn: str, **head):
+    cfg = transformers.BertConfig(**config.to_dict(), **head)
+    cfg._attn_implementation = attn
+    torch.manual_seed(0)
+    return hf_cls(cfg).eval()
+
+
+def batch(config, B=3, T=11, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, config.vocab_size, (B, T), generator=g)
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 7:] = 0
+    mask[2, 4:] = 0
+    ids[mask == 0] = config.pad_token_id
+    types = torch.zeros(B, T, dtype=torch.long)
+    types[:, 5:] = 1
+    return ids, mask, types
+
+
+def max_diff(a, b):
+    return (a.float() - b.float()).abs().max().item()
+
+
+def labels_for(ours_cls, config, ids, seed=2):
+    g = torch.Generator().manual_seed(seed)
+    B, T = ids.shape
+    if ours_cls in (BertForMaskedLM, BertForPreTraining):
+        labels = torch.full((B, T), -100)
+        pick = torch.rand(B, T, generator=g) < 0.3
+        labels[pick] = ids[pick]
+        extra = {"labels": labels}
+        if ours_cls is BertForPreTraining:
+            extra["next_sentence_label"] = torch.tensor([0, 1, 1])[:B]
+        return extra
+    if ours_cls is BertForSequenceClassification:
+        return {"labels": torch.tensor([0, 2, 1])[:B]}
+    if ours_cls is BertForQuestionAnswering:
+        return {"start_positions": torch.tensor([1, 3, 0])[:B], "end_positions": torch.tensor([2, 5, 0])[:B]}
+    return {}
+
+
+def compare_outputs(ours_out, hf_out):
+    pairs = []
+    for name in ("last_hidden_state", "pooler_output", "logits", "prediction_logits",
+                 "seq_relationship_logits", "start_logits", "end_logits", "loss"):
+        mine = getattr(ours_out, name, None)
+        theirs = getattr(hf_out, name, None)
+        if mine is not None and theirs is not None:
+            pairs.append((name, mine, theirs))
+    if getattr(hf_out, "hidden_states", None) and getattr(ours_out, "hidden_states", None) is not None:
+        assert len(ours_out.hidden_states) == len(hf_out.hidden_states)
+        pairs += [(f"hidden_states[{i}]", a, b) for i, (a, b) in enumerate(zip(ours_out.hidden_states, hf_out.hidden_states))]
+    if getattr(hf_out, "attentions", None) and getattr(ours_out, "attentions", None) is not None:
+        assert len(ours_out.attentions) == len(hf_out.attentions)
+        pairs += [(f"attentions[{i}]", a, b) for i, (a, b) in enumerate(zip(ours_out.attentions, hf_out.attentions))]
+    assert pairs
+    for name, a, b in pairs:
+        assert a.shape == b.shape, name
+        assert max_diff(a, b) <= TOL, f"{name}: max |diff| {max_diff(a, b):.2e}"
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+@pytest.mark.parametrize("ours_cls,hf_cls,head", PAIRS, ids=[p[0].__name__ for p in PAIRS])
+def test_random_weights_match_transformers(ours_cls, hf_cls, head, attn):
+    config = BertConfig(**TINY)
+    ref = hf_model(hf_cls, config, attn, **head)
+    ours = ours_cls(BertConfig(**TINY), **head).eval()
+    load_hf_state_dict(ours, ref.state_dict())
+    ids, mask, types = batch(config)
+    labels = labels_for(ours_cls, config, ids)
+    with torch.no_grad():
+        want_attn = attn == "eager"  # transformers returns attention maps on the eager path only
+        theirs = ref(input_ids=ids, attention_mask=mask, token_type_ids=types, output_hidden_states=True,
+                     output_attentions=want_attn, **labels)
+        fused = ours(ids, mask, types, output_hidden_states=True, **labels)
+        explicit = ours(ids, mask, types, output_hidden_states=True, output_attentions=True, **labels)
+    compare_outputs(fused, theirs)
+    compare_outputs(explicit, theirs)
+    if ours_cls is BertForPreTraining:
+        assert torch.allclose(explicit.loss, explicit.mlm_loss + explicit.nsp_loss)
+
+
+def test_fused_and_explicit_attention_agree():
+    config = BertConfig(**TINY)
+    model = BertModel(config).eval()
+    ids, mask, types = batch(config, B=4, T=30)
+    with torch.no_grad():
+        a = model(ids, mask, types).last_hidden_state
+        b = model(ids, mask, types, output_attentions=True).last_hidden_state
+    assert max_diff(a, b) <= TOL
+
+
+@pytest.fixture(scope="module")
+def minilm_dir():
+    from bertmini.pretrained import named_model_dir
+    return named_model_dir("all-MiniLM-L6-v2")
+
+
+def test_minilm_matches_transformers(minilm_dir):
+    tok = bertmini.Tokenizer.from_pretrained("all-MiniLM-L6-v2")
+    enc = tok(["The cat sat on the mat.", "BERT reads in both directions, so [MASK] is easy."],
+              ["It was warm.", "Yes."])
+    ours = BertModel.from_pretrained("all-MiniLM-L6-v2")
+    for attn in ("eager", "sdpa"):
+        ref = transformers.BertModel.from_pretrained(str(minilm_dir), attn_implementation=attn).eval()
+        with torch.no_grad():
+            theirs = ref(**enc.model_inputs(), output_hidden_states=True, output_attentions=attn == "eager")
+            mine = ours(**enc.model_inputs(), output_hidden_states=True, output_attentions=True)
+            fused = ours(**enc.model_inputs())
+        compare_outputs(mine, theirs)
+        compare_outputs(fused, theirs)
+
+
+def test_minilm_heads_match_transformers(minilm_dir):
+    """A base checkpoint in a task model: the same new head weights give the same logits and loss."""
+    tok = bertmini.Tokenizer.from_pretrained("all-MiniLM-L6-v2")
+    enc = tok(["Where is the cat?", "Who wrote it?"], ["The cat is on the mat.", "Devlin and others."])
+    for ours_cls, hf_cls, head in PAIRS[1:]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = hf_cls.from_pretrained(str(minilm_dir), attn_implementation="sdpa", **head).eval()
+            ours = ours_cls.from_pretrained("all-MiniLM-L6-v2", **head)
+        load_hf_state_dict(ours, ref.state_dict())  # copy the randomly initialised head too
+        labels = labels_for(ours_cls, ours.config, enc["input_ids"][:2])
+        with torch.no_grad():
+            compare_outputs(ours(**enc.model_inputs(), **labels), ref(**enc.model_inputs(), **labels))
+
+
+def test_loading_a_base_checkpoint_warns_once_about_the_new_head():
+    with pytest.warns(UserWarning, match=r"randomly initialised.*classifier\.weight"):
+        model = BertForSequenceClassification.from_pretrained("all-MiniLM-L6-v2", num_labels=2)
+    assert model.classifier.out_features == 2
+    assert not model.training
+
+
+def test_round_trip_bertmini_to_hf_to_bertmini(tmp_path):
+    config = BertConfig(**TINY)
+    ids, mask, types = batch(config)
+    for ours_cls, hf_cls, head in PAIRS:
+        torch.manual_seed(3)
+        ours = ours_cls(BertConfig(**TINY), **head).eval()
+        d = ours.save_pretrained(tmp_path / ours_cls.__name__)
+        ref = hf_cls.from_pretrained(str(d)).eval()
+        with torch.no_grad():
+            compare_outputs(ours(ids, mask, types), ref(input_ids=ids, attention_mask=mask, token_type_ids=types))
+        ref.save_pretrained(tmp_path / (ours_cls.__name__ + "-hf"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # nothing may be missing on the way back
+            back = ours_cls.from_pretrained(tmp_path / (ours_cls.__name__ + "-hf"), **head)
+        with torch.no_grad():
+            compare_outputs(back(ids, mask, types), ours(ids, mask, types))
+
+
+def test_round_trip_hf_to_bertmini_to_hf(tmp_path, minilm_dir):
+    ref = transformers.BertModel.from_pretrained(str(minilm_dir)).eval()
+    ours = BertModel.from_pretrained(str(minilm_dir))
+    again = transformers.BertModel.from_pretrained(str(ours.save_pretrained(tmp_path / "m"))).eval()
+    for k, v in ref.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k]), k
+
+
+def test_saved_mlm_ties_decoder_to_embeddings(tmp_path):
+    model = BertForMaskedLM(BertConfig(**TINY))
+    assert model.mlm.decoder.weight is model.bert.embeddings.word_embeddings.weight
+    back = BertForMaskedLM.from_pretrained(model.save_pretrained(tmp_path / "mlm"))
+    assert back.mlm.decoder.weight.data_ptr() == back.bert.embeddings.word_embeddings.weight.data_ptr()
+
+
+def test_padding_does_not_change_unpadded_outputs():
+    config = BertConfig(**TINY)
+    model = BertModel(config).eval()
+    ids = torch.randint(1, config.vocab_size, (1, 9))
+    padded = torch.cat([ids, torch.zeros(1, 6, dtype=torch.long)], dim=1)
+    mask = torch.cat([torch.ones(1, 9), torch.zeros(1, 6)], dim=1).long()
+    with torch.no_grad():
+        a = model(ids).last_hidden_state
+        for attn in (False, True):
+            b = model(padded, mask, output_attentions=attn).last_hidden_state[:, :9]
+            assert max_diff(a, b) <= TOL
+
+
+def test_eval_is_deterministic_and_train_uses_dropout():
+    config = BertConfig(**TINY)
+    model = BertModel(config)
+    ids, mask, types = batch(config)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(ids, mask).last_hidden_state, model(ids, mask).last_hidden_state)
+    model.train()
+    assert not torch.equal(model(ids, mask).last_hidden_state, model(ids, mask).last_hidden_state)
+
+
+@pytest.mark.parametrize("cls", [p[0] for p in PAIRS])
+def test_gradients_reach_every_parameter(cls):
+    config = BertConfig(**TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = cls(config, **({"num_labels": 3} if cls is BertForSequenceClassification else {}))
+    ids, mask, types = batch(config)
+    out = model(ids, mask, types, **labels_for(cls, config, ids))
+    if cls is BertModel:  # a random readout: a plain sum of LayerNorm outputs has zero gradient
+        g = torch.Generator().manual_seed(0)
+        loss = ((out.last_hidden_state * torch.randn(out.last_hidden_state.shape, generator=g)).sum()
+                + (out.pooler_output * torch.randn(out.pooler_output.shape, generator=g)).sum())
+    else:
+        loss = out.loss
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_mlm_logits_only_at_labels_give_the_same_loss():
+    config = BertConfig(**TINY)
+    model = BertForPreTraining(config).eval()
+    ids, mask, types = batch(config)
+    extra = labels_for(BertForPreTraining, config, ids)
+    with torch.no_grad():
+        full = model(ids, mask, types, **extra)
+        model.logits_only_at_labels = True
+        sparse = model(ids, mask, types, **extra)
+    n = int((extra["labels"] != -100).sum())
+    assert sparse.prediction_logits.shape == (n, config.vocab_size)
+    assert abs(full.loss.item() - sparse.loss.item()) <= TOL
