@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import MultiHeadSelfAttention
+from .attention import MultiHeadSelfAttention, TokenIndex
 from .config import BertConfig
 
 
@@ -57,9 +57,9 @@ class EncoderLayer(nn.Module):
         self.ffn = FeedForward(config)
         self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None,
-                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        a, probs = self.attention(x, bias, output_attentions)       # (B, T, H), (B, heads, T, T)
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None, output_attentions: bool = False,
+                tokens: TokenIndex | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        a, probs = self.attention(x, bias, output_attentions, tokens)  # like x, (B, heads, T, T)
         h = self.attention_norm(x + self.attention_dropout(a))      # residual, then LayerNorm
         y = self.ffn_norm(h + self.ffn(h))                          # residual, then LayerNorm
         return y, probs
@@ -72,14 +72,16 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None,
-                output_attentions: bool = False, output_hidden_states: bool = False):
-        hidden_states = [x] if output_hidden_states else None
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False, tokens: TokenIndex | None = None):
+        """x is (B, T, H), or (N, H) real tokens when `tokens` is given (see TokenIndex)."""
+        as_batch = tokens.pad if tokens is not None else (lambda t: t)
+        hidden_states = [as_batch(x)] if output_hidden_states else None
         attentions = [] if output_attentions else None
         for layer in self.layer:
-            x, probs = layer(x, bias, output_attentions)
+            x, probs = layer(x, bias, output_attentions, tokens)
             if output_hidden_states:
-                hidden_states.append(x)
+                hidden_states.append(as_batch(x))
             if output_attentions:
                 attentions.append(probs)
         return x, hidden_states, attentions

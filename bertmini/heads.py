@@ -211,6 +211,9 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         super().__init__()
         self.config = config
         self.bert = BertModel(config, add_pooling_layer=False)
+        # The span loss is a softmax over *all* positions, padding included (as in transformers),
+        # so padding positions must be computed exactly: QA windows are nearly full anyway.
+        self.bert.skip_padding = False
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.init_weights()
 

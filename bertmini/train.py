@@ -1,0 +1,524 @@
+"""One training loop for pretraining and fine-tuning alike.
+
+`fit(model, data, TrainConfig(...))` is the whole recipe of the BERT paper: AdamW with no weight
+decay on biases and LayerNorms, a linear warmup then linear decay of the learning rate, gradient
+clipping, gradient accumulation, mixed precision, periodic evaluation, and checkpoints that resume
+*exactly* (the same losses, to the last bit on CPU). Under `torchrun` it runs data-parallel unchanged.
+
+Every batch is a dict of tensors handed to the model as `model(**batch)`; the output's `.loss` is
+what gets minimised, and any other `*_loss` field (e.g. `mlm_loss`, `nsp_loss`) is recorded too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from .device import autocast, get_device, seed_everything, supports_bf16
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; nothing after the last good checkpoint is kept."""
+
+
+class StopTraining(Exception):
+    """Raise from a callback to end `fit` early and cleanly (the history so far is returned)."""
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of a run. `batch_size` is per process and per micro-batch:
+    one optimizer step sees batch_size * grad_accum_steps * world_size examples."""
+
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.0            # fraction of all steps spent warming up ...
+    warmup_steps: int | None = None      # ... or an exact number of steps (wins if set)
+    epochs: int = 1
+    max_steps: int | None = None         # optimizer steps; overrides `epochs` if set
+    batch_size: int = 32
+    grad_accum_steps: int = 1
+    max_grad_norm: float | None = 1.0    # None: no clipping
+    seed: int = 0
+    shuffle: bool = True
+    eval_every: int | None = None        # steps; evaluation also runs once at the end
+    log_every: int = 10                  # steps between progress-bar updates
+    checkpoint_dir: str | None = None
+    checkpoint_every: int | None = None  # steps; a checkpoint is also written at the end
+    precision: str = "auto"              # "auto": bf16 (or fp16) on CUDA, fp32 elsewhere
+    device: str | None = None            # None: bertmini.get_device()
+    num_workers: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"TrainConfig.lr must be a positive number, got {self.lr!r}: with lr=0 "
+                             "the weights never change (to only evaluate, call evaluate_loss)")
+        if self.weight_decay < 0:
+            raise ValueError(f"TrainConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"TrainConfig.warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        for name in ("epochs", "batch_size", "grad_accum_steps", "log_every"):
+            _check_positive_int(name, getattr(self, name))
+        for name in ("max_steps", "eval_every", "checkpoint_every"):
+            if getattr(self, name) is not None:
+                _check_positive_int(name, getattr(self, name))
+        if self.warmup_steps is not None and (not isinstance(self.warmup_steps, int) or self.warmup_steps < 0):
+            raise ValueError(f"TrainConfig.warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"TrainConfig.max_grad_norm must be positive or None, got {self.max_grad_norm!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"TrainConfig.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.num_workers < 0:
+            raise ValueError(f"TrainConfig.num_workers must be >= 0, got {self.num_workers!r}")
+        if self.checkpoint_every is not None and self.checkpoint_dir is None:
+            raise ValueError("TrainConfig.checkpoint_every needs a checkpoint_dir to write into")
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+
+
+@dataclass
+class History:
+    """What happened, step by step: one entry per optimizer step, one per evaluation."""
+
+    step: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)              # seconds since the run began
+    components: dict[str, list[float]] = field(default_factory=dict)  # e.g. mlm_loss, nsp_loss
+    eval_step: list[int] = field(default_factory=list)
+    eval: dict[str, list[float]] = field(default_factory=dict)   # metric name -> values
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+
+    def plot(self, ax=None):
+        """Loss (and its components and eval metrics) against the step, lr on a second axis."""
+        import matplotlib.pyplot as plt
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4))
+        ax.plot(self.step, self.loss, label="train loss")
+        for name, values in self.components.items():
+            ax.plot(self.step, values, label=name, alpha=0.7)
+        for name, values in self.eval.items():
+            ax.plot(self.eval_step, values, "o-", label=name)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.legend(loc="upper right")
+        lr_ax = ax.twinx()
+        lr_ax.plot(self.step, self.lr, color="gray", linestyle=":", label="lr")
+        lr_ax.set_ylabel("learning rate", color="gray")
+        return ax
+
+
+# ------------------------------------------------------------------ optimizer and schedule
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Decay matrices only: shrinking a bias or a LayerNorm gain towards 0 regularises nothing
+    useful and only fights the normalisation (the BERT recipe, as in Hugging Face)."""
+    decay, no_decay, seen = [], [], set()
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad or id(p) in seen:
+                continue  # frozen, or tied (the MLM decoder *is* the word embedding)
+            seen.add(id(p))
+            is_norm = isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.BatchNorm1d))
+            (no_decay if is_norm or name.endswith("bias") else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def linear_schedule(optimizer, warmup_steps: int, total_steps: int):
+    """lr * step/warmup while warming up, then down linearly to 0 at `total_steps`."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+# ------------------------------------------------------------------ data order
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, shuffle: bool = True,
+                  rank: int = 0, world_size: int = 1) -> list[list[int]]:
+    """The example indices of every batch of one epoch: a pure function of (seed, epoch).
+
+    That is what makes resuming exact (recompute the order, skip what was consumed) and data
+    parallelism equivalent to one process: rank r takes every world_size-th index of the same
+    order, so the N ranks' k-th batches together are the k-th batch of size N * batch_size.
+    """
+    if shuffle:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        order = torch.randperm(n, generator=g).tolist()
+    else:
+        order = list(range(n))
+    if world_size > 1:
+        order += order[: (-len(order)) % world_size]  # pad so every rank gets as many batches
+        order = order[rank::world_size]
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def batches_of(data: Sequence, collate_fn: Callable | None, batch_size: int):
+    """In-order batches, without a DataLoader (which would draw from the global RNG)."""
+    from torch.utils.data import default_collate
+    collate_fn = collate_fn or default_collate
+    for i in range(0, len(data), batch_size):
+        yield collate_fn([data[j] for j in range(i, min(i + batch_size, len(data)))])
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, data: Sequence, collate_fn: Callable | None = None,
+                  batch_size: int = 32, device: torch.device | str | None = None) -> float:
+    """Mean of `model(**batch).loss` over `data`, weighted by batch size, in eval mode."""
+    device = torch.device(device) if device else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for batch in batches_of(data, collate_fn, batch_size):
+        n = len(next(iter(batch.values())))
+        total += float(model(**to_device(batch, device)).loss) * n
+        count += n
+    model.train(was_training)
+    return total / max(1, count)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: Sequence, collate_fn: Callable | None = None,
+            batch_size: int = 32, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+    """Run the model over `data` in batches; every per-example output field, concatenated on CPU."""
+    device = torch.device(device) if device else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out: dict[str, list[torch.Tensor]] = {}
+    for batch in batches_of(data, collate_fn, batch_size):
+        result = model(**to_device(batch, device))
+        fields = vars(result) if not isinstance(result, dict) else result
+        for name, value in fields.items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and not name.endswith("loss"):
+                out.setdefault(name, []).append(value.float().cpu())
+    model.train(was_training)
+    return {name: torch.cat(values) for name, values in out.items()}
+
+
+# ------------------------------------------------------------------ checkpoints
+def rng_state() -> dict:
+    """Every random stream a step draws from, as tensors and lists (loadable with weights_only)."""
+    import numpy as np
+    version, mt, gauss = random.getstate()
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": [version, list(mt), gauss], "numpy": [torch.from_numpy(keys.astype("int64")), pos,
+             has_gauss, cached], "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    import numpy as np
+    version, mt, gauss = state["python"]
+    random.setstate((version, tuple(mt), gauss))
+    keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype("uint32"), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(root: str | os.PathLike, step: int, model: nn.Module, trainer_state: dict) -> Path:
+    """Write `root/step-XXXXXXXX/` atomically: model.safetensors + trainer_state.pt.
+
+    Everything goes into a hidden temp dir first, is fsynced, and is renamed into place in one
+    `os.replace`. A crash at any moment leaves either the old checkpoints or the new one, never
+    half a checkpoint; older checkpoints are deleted only once the new one is in place.
+    """
+    from safetensors.torch import save_model
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / f"step-{step:08d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=root))
+    try:
+        save_model(model, str(tmp / "model.safetensors"))  # dedupes tied weights
+        torch.save(trainer_state, tmp / "trainer_state.pt")
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        _fsync_dir(tmp)
+        if target.exists():  # re-saving a step (e.g. a fresh run into an old directory)
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+        _fsync_dir(root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for old in root.iterdir():  # the new one is safe on disk: drop older ones and dead temp dirs
+        if old != target and (old.name.startswith(".tmp-step-") or _is_checkpoint(old)):
+            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _is_checkpoint(path: Path) -> bool:
+    return path.is_dir() and path.name.startswith("step-") and (path / "trainer_state.pt").exists()
+
+
+def latest_checkpoint(root: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint under `root` (temp dirs of an interrupted save are ignored)."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    found = sorted(p for p in root.iterdir() if _is_checkpoint(p))
+    return found[-1] if found else None
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module, map_location="cpu") -> dict:
+    """Load the weights into `model` and return the trainer state (tensors and primitives only)."""
+    from safetensors.torch import load_model
+    path = Path(path)
+    if not _is_checkpoint(path):
+        found = latest_checkpoint(path)
+        if found is None:
+            raise FileNotFoundError(f"{path} holds no checkpoint (a step-XXXXXXXX dir with trainer_state.pt)")
+        path = found
+    load_model(model, str(path / "model.safetensors"), device=str(map_location))
+    return torch.load(path / "trainer_state.pt", map_location=map_location, weights_only=True)
+
+
+# ------------------------------------------------------------------ distributed
+def init_distributed(device: torch.device | None) -> tuple[int, int, torch.device | None, bool]:
+    """(rank, world_size, device, we_started_it); starts a process group if torchrun asked for one."""
+    import torch.distributed as dist
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device, False
+    started = False
+    if not dist.is_initialized():
+        use_cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+        started = True
+    if device is None and torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    elif device is None:
+        device = torch.device("cpu")
+    return dist.get_rank(), dist.get_world_size(), device, started
+
+
+def mean_over_ranks(values: torch.Tensor, world_size: int) -> torch.Tensor:
+    if world_size > 1:
+        import torch.distributed as dist
+        dist.all_reduce(values)
+        values = values / world_size
+    return values
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision == "auto":
+        if device.type != "cuda":
+            return "fp32"
+        return "bf16" if supports_bf16(device) else "fp16"
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision='fp16' needs a CUDA GPU (it uses a gradient scaler); on {device.type} "
+                         "use 'bf16' or 'fp32'")
+    if precision == "bf16" and not supports_bf16(device):
+        raise ValueError(f"this {device.type} device does not support bf16; use 'fp16' or 'fp32'")
+    return precision
+
+
+# ------------------------------------------------------------------ the loop
+def fit(model: nn.Module, train_data: Sequence, config: TrainConfig, *, collate_fn: Callable | None = None,
+        eval_data: Sequence | None = None, eval_fn: Callable[[nn.Module], dict] | None = None,
+        callbacks: Sequence[Callable[[int, dict], Any]] = (), resume_from: str | os.PathLike | None = None,
+        resume: bool = False) -> History:
+    """Train `model` on `train_data` and return its History.
+
+    `callbacks` are called as `cb(step, logs)` after every optimizer step (raise StopTraining to end
+    early). `resume=True` continues from the newest checkpoint in `config.checkpoint_dir` (if any);
+    `resume_from` names a checkpoint (or a directory of them) explicitly.
+    """
+    from torch.utils.data import DataLoader, default_collate
+    from tqdm.auto import tqdm
+
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if len(train_data) == 0:
+        raise ValueError("train_data is empty")
+    rank, world, device, started_group = init_distributed(torch.device(config.device) if config.device else None)
+    device = device or get_device()
+    precision = resolve_precision(config.precision, device)
+    collate_fn = collate_fn or default_collate
+    if eval_fn is None and eval_data is not None:
+        eval_fn = lambda m: {"eval_loss": evaluate_loss(m, eval_data, collate_fn, config.batch_size)}  # noqa: E731
+
+    seed_everything(config.seed)
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
+    batches_per_epoch = len(epoch_batches(len(train_data), config.batch_size, 0, 0, False, rank, world))
+    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum_steps)
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    warmup = config.warmup_steps if config.warmup_steps is not None else round(config.warmup_ratio * total_steps)
+    scheduler = linear_schedule(optimizer, warmup, total_steps)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    history, step, elapsed_before = History(), 0, 0.0
+
+    if resume and resume_from is None:
+        if config.checkpoint_dir is None:
+            raise ValueError("resume=True needs config.checkpoint_dir (or pass resume_from=...)")
+        resume_from = latest_checkpoint(config.checkpoint_dir)  # None: nothing yet, start fresh
+    if resume_from is not None:
+        state = load_checkpoint(resume_from, model, map_location=device)
+        for key in ("batch_size", "grad_accum_steps", "seed", "shuffle"):
+            if state["config"][key] != getattr(config, key):
+                raise ValueError(f"cannot resume exactly: the checkpoint used {key}={state['config'][key]!r} "
+                                 f"but this config has {getattr(config, key)!r}")
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        if hasattr(collate_fn, "load_state_dict") and state.get("collate"):
+            collate_fn.load_state_dict(state["collate"])
+        history, step = History.from_dict(state["history"]), state["step"]
+        elapsed_before = history.time[-1] if history.time else 0.0
+        set_rng_state(state["rng"])
+
+    train_model = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def checkpoint() -> Path | None:
+        if config.checkpoint_dir is None or rank != 0:
+            return None
+        state = {"step": step, "config": dataclasses.asdict(config), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else {},
+                 "collate": collate_fn.state_dict() if hasattr(collate_fn, "state_dict") else {},
+                 "history": history.to_dict(), "rng": rng_state()}
+        return save_checkpoint(config.checkpoint_dir, step, model, state)
+
+    def evaluate() -> dict:
+        metrics = {k: float(v) for k, v in eval_fn(model).items()}
+        history.eval_step.append(step)
+        for name, value in metrics.items():
+            history.eval.setdefault(name, []).append(value)
+        model.train()
+        return metrics
+
+    bar = tqdm(total=total_steps, initial=step, disable=not config.progress or rank != 0, desc="train")
+    start = time.perf_counter()
+    try:
+        while step < total_steps:
+            epoch, done = divmod(step, steps_per_epoch)
+            batches = epoch_batches(len(train_data), config.batch_size, config.seed, epoch,
+                                    config.shuffle, rank, world)[done * config.grad_accum_steps:]
+            loader = DataLoader(train_data, batch_sampler=batches, collate_fn=collate_fn,
+                                num_workers=config.num_workers,
+                                generator=torch.Generator().manual_seed(config.seed + epoch))
+            micro = iter(loader)
+            for _ in range(steps_per_epoch - done):
+                group = [b for _, b in zip(range(config.grad_accum_steps), micro)]
+                logs = train_step(train_model, group, optimizer, scaler, config, device, precision, world)
+                if not math.isfinite(logs["loss"]):
+                    last = latest_checkpoint(config.checkpoint_dir) if config.checkpoint_dir else None
+                    raise TrainingDivergedError(
+                        f"the loss became {logs['loss']} at step {step + 1} (epoch {epoch}); the weights "
+                        f"were not updated. Last good checkpoint: {last}. Try a lower lr, more warmup, "
+                        "or precision='fp32'.")
+                logs["lr"] = scheduler.get_last_lr()[0]
+                scheduler.step()
+                step += 1
+                history.step.append(step)
+                history.loss.append(logs["loss"])
+                history.lr.append(logs["lr"])
+                history.time.append(elapsed_before + time.perf_counter() - start)
+                for name, value in logs.get("components", {}).items():
+                    history.components.setdefault(name, []).append(value)
+                if eval_fn is not None and config.eval_every and step % config.eval_every == 0:
+                    logs.update(evaluate())
+                if config.checkpoint_every and step % config.checkpoint_every == 0:
+                    checkpoint()
+                bar.update(1)
+                if step % config.log_every == 0 or step == total_steps:
+                    bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
+                for callback in callbacks or ():
+                    callback(step, logs)
+                if step >= total_steps:
+                    break
+        if eval_fn is not None and (not history.eval_step or history.eval_step[-1] != step):
+            evaluate()
+        if not config.checkpoint_every or step % config.checkpoint_every:
+            checkpoint()
+    except StopTraining:
+        pass
+    finally:
+        bar.close()
+        if started_group:
+            import torch.distributed as dist
+            dist.destroy_process_group()
+    return history
+
+
+def train_step(model: nn.Module, group: list[dict], optimizer, scaler, config: TrainConfig,
+               device: torch.device, precision: str, world: int) -> dict:
+    """Forward and backward over the micro-batches of one step, then one (clipped) update.
+
+    Each micro-batch loss is divided by the number of micro-batches, so the summed gradients are
+    those of the mean loss over the whole group: accumulation = one big batch, in less memory.
+    The update is skipped (and the caller raises) if the loss is not finite.
+    """
+    totals: dict[str, torch.Tensor] = {}
+    for i, batch in enumerate(group):
+        sync = i == len(group) - 1 or world == 1
+        context = model.no_sync() if not sync else contextlib.nullcontext()  # DDP: all-reduce once per step
+        with context:
+            with autocast(device, precision):
+                out = model(**to_device(batch, device))
+            if out.loss is None:
+                raise ValueError("the model returned no loss: does every batch carry its labels?")
+            loss = out.loss / len(group)
+            (scaler.scale(loss) if scaler else loss).backward()
+        fields = out if isinstance(out, dict) else vars(out)
+        for name, value in fields.items():
+            if name.endswith("loss") and isinstance(value, torch.Tensor):
+                totals[name] = totals.get(name, 0.0) + value.detach().float() / len(group)
+    names = sorted(totals)  # one all-reduce of [loss, mlm_loss, ...] for the global means
+    values = mean_over_ranks(torch.stack([totals[n] for n in names]), world).tolist()
+    logs = dict(zip(names, values))
+    if math.isfinite(logs["loss"]):
+        if scaler:
+            scaler.unscale_(optimizer)
+        if config.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        scaler.step(optimizer) if scaler else optimizer.step()
+        if scaler:
+            scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return {"loss": logs.pop("loss"), "components": logs}
