@@ -167,19 +167,27 @@ class BertForPreTraining(BertPreTrainedModel):
 class BertForSequenceClassification(BertPreTrainedModel):
     """pooled [CLS] -> dropout -> linear: one score per class. `num_labels=1` is regression (MSE)."""
 
-    def __init__(self, config: BertConfig, num_labels: int | None = None):
+    def __init__(self, config: BertConfig, num_labels: int | None = None,
+                 id2label: dict[int, str] | list[str] | None = None):
         super().__init__()
+        if isinstance(id2label, (list, tuple)):
+            id2label = dict(enumerate(id2label))
         if num_labels is None:
-            num_labels = int(config.extra.get("num_labels", len(config.extra.get("id2label", {})) or 2))
+            num_labels = len(id2label) if id2label else int(
+                config.extra.get("num_labels", len(config.extra.get("id2label", {})) or 2))
         if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
             raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
+        if id2label is not None and len(id2label) != num_labels:
+            raise ValueError(f"id2label names {len(id2label)} classes but num_labels is {num_labels}")
         self.config = config
         self.num_labels = num_labels
-        config.extra["num_labels"] = num_labels
-        config.extra.setdefault("id2label", {str(i): f"LABEL_{i}" for i in range(num_labels)})
-        if len(config.extra["id2label"]) != num_labels:
-            config.extra["id2label"] = {str(i): f"LABEL_{i}" for i in range(num_labels)}
-        config.extra["label2id"] = {v: int(k) for k, v in config.extra["id2label"].items()}
+        # Class names travel in config.json (Hugging Face's id2label/label2id), so predictions can
+        # say "positive" instead of 1 after a save and load.
+        names = {str(k): v for k, v in (id2label or config.extra.get("id2label") or {}).items()}
+        if len(names) != num_labels:
+            names = {str(i): f"LABEL_{i}" for i in range(num_labels)}
+        config.extra.update(num_labels=num_labels, id2label=names,
+                            label2id={v: int(k) for k, v in names.items()})
         self.bert = BertModel(config)
         dropout = config.extra.get("classifier_dropout")
         self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)

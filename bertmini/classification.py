@@ -1,0 +1,138 @@
+"""Sentence (and sentence-pair) classification: batching text, scoring a model, predicting.
+
+Fine-tuning itself is `bertmini.train.fit`, the same loop that pretrains: a classifier is just a
+model whose output has a `loss`. What is specific to classification lives here: turning records
+such as `{"sentence": ..., "label": ...}` into padded batches, and the metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+from .tokenizer import Tokenizer
+
+
+@dataclass
+class ClassificationCollator:
+    """Tokenize a list of records into one padded batch, as `fit` and `evaluate` want it.
+
+    Padding is dynamic (to the longest text in the batch, at most `max_length`), so short
+    sentences cost little. With `pair_key`, records are sentence pairs ([CLS] A [SEP] B [SEP]).
+    """
+
+    tokenizer: Tokenizer
+    max_length: int = 128
+    text_key: str = "sentence"
+    pair_key: str | None = None
+    label_key: str | None = "label"
+    num_labels: int | None = None
+
+    def __call__(self, records: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if len(records) == 0:
+            raise ValueError("cannot collate an empty batch")
+        for r in records:
+            if not isinstance(r, dict) or self.text_key not in r:
+                raise KeyError(f"each record must be a dict with a {self.text_key!r} field, got {r!r:.80}")
+        texts = [r[self.text_key] for r in records]
+        pairs = [r[self.pair_key] for r in records] if self.pair_key else None
+        enc = self.tokenizer(texts, pairs, max_length=self.max_length, truncation=True, padding=True)
+        batch = enc.model_inputs()
+        if self.label_key is not None and self.label_key in records[0]:
+            labels = [r[self.label_key] for r in records]
+            for y in labels:
+                if isinstance(y, bool) or not isinstance(y, int):
+                    raise TypeError(f"labels must be integer class ids, got {y!r}")
+                if self.num_labels is not None and not 0 <= y < self.num_labels:
+                    raise ValueError(f"label {y} is outside [0, {self.num_labels}); check the label mapping")
+            batch["labels"] = torch.tensor(labels, dtype=torch.long)
+        return batch
+
+
+def batches(records: Sequence[dict], collator, batch_size: int):
+    for i in range(0, len(records), batch_size):
+        yield collator(records[i:i + batch_size])
+
+
+@torch.no_grad()
+def predict_logits(model, records: Sequence[dict], collator, batch_size: int = 64) -> torch.Tensor:
+    """Logits (N, num_labels) for every record, in order, with the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    try:
+        for batch in batches(records, collator, batch_size):
+            batch.pop("labels", None)
+            out.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+@dataclass
+class ClassificationReport:
+    accuracy: float
+    macro_f1: float
+    confusion: list[list[int]]            # confusion[true][predicted]
+    predictions: list[int] = field(repr=False)
+    probabilities: list[list[float]] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accuracy": self.accuracy, "macro_f1": self.macro_f1, "confusion": self.confusion}
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_labels: int) -> dict[str, Any]:
+    """Accuracy, macro-averaged F1 (each class's F1, unweighted mean) and the confusion matrix."""
+    if len(y_true) != len(y_pred) or len(y_true) == 0:
+        raise ValueError(f"need equally many (>0) true and predicted labels, got {len(y_true)} and {len(y_pred)}")
+    confusion = [[0] * num_labels for _ in range(num_labels)]
+    for t, p in zip(y_true, y_pred):
+        confusion[t][p] += 1
+    f1s = []
+    for c in range(num_labels):
+        tp = confusion[c][c]
+        fp = sum(confusion[r][c] for r in range(num_labels)) - tp
+        fn = sum(confusion[c]) - tp
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    accuracy = sum(confusion[c][c] for c in range(num_labels)) / len(y_true)
+    return {"accuracy": accuracy, "macro_f1": sum(f1s) / num_labels, "confusion": confusion}
+
+
+def evaluate(model, records: Sequence[dict], collator: ClassificationCollator,
+             batch_size: int = 64) -> ClassificationReport:
+    """Score a classifier on labelled records: accuracy, macro-F1, confusion matrix, predictions."""
+    logits = predict_logits(model, records, collator, batch_size)
+    probs = logits.softmax(-1)
+    preds = probs.argmax(-1).tolist()
+    y_true = [r[collator.label_key] for r in records]
+    m = classification_metrics(y_true, preds, logits.size(-1))
+    return ClassificationReport(m["accuracy"], m["macro_f1"], m["confusion"], preds, probs.tolist())
+
+
+def predict(model, tokenizer: Tokenizer, texts: str | Sequence[str], text_pairs=None, max_length: int = 128,
+            batch_size: int = 64) -> list[dict[str, Any]]:
+    """Labels and class probabilities for raw texts: `[{"label": "positive", "probabilities": {...}}]`.
+
+    Label names come from the model config's `id2label` when it has them.
+    """
+    single = isinstance(texts, str)
+    texts = [texts] if single else list(texts)
+    if not texts:
+        raise ValueError("predict needs at least one text")
+    if any(not isinstance(t, str) or not t.strip() for t in texts):
+        raise ValueError("every text must be a non-empty string")
+    records = [{"text": t} for t in texts]
+    if text_pairs is not None:
+        pairs = [text_pairs] if isinstance(text_pairs, str) else list(text_pairs)
+        for r, p in zip(records, pairs, strict=True):
+            r["pair"] = p
+    collator = ClassificationCollator(tokenizer, max_length, "text", "pair" if text_pairs is not None else None, None)
+    probs = predict_logits(model, records, collator, batch_size).softmax(-1)
+    id2label = model.config.extra.get("id2label", {})
+    names = [id2label.get(str(i), str(i)) for i in range(probs.size(-1))]
+    out = [{"label": names[int(p.argmax())], "label_id": int(p.argmax()),
+            "probabilities": {n: float(v) for n, v in zip(names, p)}} for p in probs]
+    return out

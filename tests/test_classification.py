@@ -1,0 +1,63 @@
+"""Classification batching, metrics and predict()."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bertmini import BertConfig, BertForSequenceClassification, Tokenizer
+from bertmini.classification import ClassificationCollator, classification_metrics, evaluate, predict
+
+sklearn_metrics = pytest.importorskip("sklearn.metrics")
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return Tokenizer.from_pretrained("all-MiniLM-L6-v2")
+
+
+def test_metrics_match_scikit_learn():
+    g = torch.Generator().manual_seed(0)
+    y_true = torch.randint(0, 3, (200,), generator=g).tolist()
+    y_pred = torch.randint(0, 3, (200,), generator=g).tolist()
+    m = classification_metrics(y_true, y_pred, 3)
+    assert m["accuracy"] == pytest.approx(sklearn_metrics.accuracy_score(y_true, y_pred))
+    assert m["macro_f1"] == pytest.approx(sklearn_metrics.f1_score(y_true, y_pred, average="macro"))
+    assert m["confusion"] == sklearn_metrics.confusion_matrix(y_true, y_pred).tolist()
+
+
+def test_collator_pads_dynamically_and_handles_pairs(tok):
+    c = ClassificationCollator(tok, max_length=16, num_labels=2)
+    b = c([{"sentence": "a fine film", "label": 1}, {"sentence": "no", "label": 0}])
+    assert b["input_ids"].shape == (2, 5) and b["labels"].tolist() == [1, 0]
+    long = c([{"sentence": "word " * 100, "label": 0}])
+    assert long["input_ids"].shape == (1, 16)
+    pc = ClassificationCollator(tok, 32, "premise", "hypothesis", "label")
+    pb = pc([{"premise": "it rains", "hypothesis": "it is wet", "label": 0}])
+    assert pb["token_type_ids"].tolist() == [[0, 0, 0, 0, 1, 1, 1, 1]]
+
+
+@pytest.mark.parametrize("records,error", [
+    ([], ValueError), ([{"text": "x"}], KeyError), ([{"sentence": "x", "label": 2}], ValueError),
+    ([{"sentence": "x", "label": "pos"}], TypeError),
+])
+def test_collator_bad_records(tok, records, error):
+    with pytest.raises(error):
+        ClassificationCollator(tok, num_labels=2)(records)
+
+
+def test_evaluate_and_predict_agree(tok):
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=64)
+    model = BertForSequenceClassification(cfg, id2label=["negative", "positive"]).eval()
+    records = [{"sentence": s, "label": i % 2} for i, s in enumerate(["great", "awful film", "so so", "loved it"])]
+    report = evaluate(model, records, ClassificationCollator(tok), batch_size=3)
+    preds = predict(model, tok, [r["sentence"] for r in records])
+    assert [p["label_id"] for p in preds] == report.predictions
+    assert set(preds[0]["probabilities"]) == {"negative", "positive"}
+    assert sum(preds[0]["probabilities"].values()) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        predict(model, tok, [""])
+    with pytest.raises(ValueError):
+        predict(model, tok, [])
