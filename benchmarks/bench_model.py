@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -25,6 +22,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bertmini  # noqa: E402
 from bertmini.checkpoint import load_hf_state_dict  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import interleaved_medians, machine_header  # noqa: E402
 
 # Token lengths of 64 SST-2 dev sentences (bert-base-uncased vocabulary, with [CLS]/[SEP]); used
 # when the data mirror is not available so the benchmark still runs anywhere.
@@ -49,12 +49,6 @@ def make_batch(B: int, T: int, vocab: int, lengths: list[int]):
         mask[i, : min(T, lengths[i % len(lengths)])] = 1
     ids[mask == 0] = 0
     return ids, mask, torch.zeros_like(ids)
-
-
-def timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def main() -> None:
@@ -96,18 +90,11 @@ def main() -> None:
 
     results = {}
     for task, fn in (("inference", infer), ("train step", train_step)):
-        for m in models.values():  # warm-up
-            fn(m)
-        times = {name: [] for name in models}
-        for _ in range(args.repeats):
-            for name, m in models.items():  # interleaved: drift hits every model alike
-                times[name].append(timed(lambda: fn(m)))
-        results[task] = {name: statistics.median(v) for name, v in times.items()}
+        results[task] = interleaved_medians({name: (lambda m=m: fn(m)) for name, m in models.items()},
+                                            args.repeats)
 
     real = int(mask.sum())
-    print(f"# bench_model: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"threads={torch.get_num_threads()}, fp32, torch {torch.__version__}, "
-          f"transformers {transformers.__version__}")
+    print(machine_header("bench_model"))
     print(f"# MiniLM-L6 (6x384, 12 heads), batch {args.batch} x {args.seq}, {real} real tokens "
           f"({100 * real / mask.numel():.0f}% of the padded batch), median of {args.repeats} interleaved runs")
     print(f"| task | bertmini ms | transformers eager ms | transformers sdpa ms | ratio vs faster transformers |")

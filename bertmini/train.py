@@ -61,37 +61,31 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps; a checkpoint is also written at the end
     precision: str = "auto"              # "auto": bf16 (or fp16) on CUDA, fp32 elsewhere
     device: str | None = None            # None: bertmini.get_device()
-    num_workers: int = 0
+    num_workers: int = 0                 # > 0: loading in parallel, but resume is exact only with 0
     progress: bool = True
 
     def __post_init__(self) -> None:
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"TrainConfig.lr must be a positive number, got {self.lr!r}: with lr=0 "
                              "the weights never change (to only evaluate, call evaluate_loss)")
-        if self.weight_decay < 0:
-            raise ValueError(f"TrainConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"TrainConfig.warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
-        for name in ("epochs", "batch_size", "grad_accum_steps", "log_every"):
-            _check_positive_int(name, getattr(self, name))
-        for name in ("max_steps", "eval_every", "checkpoint_every"):
-            if getattr(self, name) is not None:
-                _check_positive_int(name, getattr(self, name))
-        if self.warmup_steps is not None and (not isinstance(self.warmup_steps, int) or self.warmup_steps < 0):
-            raise ValueError(f"TrainConfig.warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ValueError(f"TrainConfig.max_grad_norm must be positive or None, got {self.max_grad_norm!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"TrainConfig.precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.num_workers < 0:
-            raise ValueError(f"TrainConfig.num_workers must be >= 0, got {self.num_workers!r}")
+        for name in ("epochs", "batch_size", "grad_accum_steps", "log_every",
+                     "max_steps", "eval_every", "checkpoint_every"):
+            value = getattr(self, name)
+            optional = name in ("max_steps", "eval_every", "checkpoint_every")
+            if not (optional and value is None) and (type(value) is not int or value <= 0):
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+        rules = [("weight_decay", self.weight_decay >= 0, ">= 0"),
+                 ("warmup_ratio", 0 <= self.warmup_ratio < 1, "in [0, 1)"),
+                 ("warmup_steps", self.warmup_steps is None or (type(self.warmup_steps) is int
+                                                                 and self.warmup_steps >= 0), "an integer >= 0"),
+                 ("max_grad_norm", self.max_grad_norm is None or self.max_grad_norm > 0, "positive or None"),
+                 ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
+                 ("num_workers", self.num_workers >= 0, ">= 0")]
+        for name, ok, rule in rules:
+            if not ok:
+                raise ValueError(f"TrainConfig.{name} must be {rule}, got {getattr(self, name)!r}")
         if self.checkpoint_every is not None and self.checkpoint_dir is None:
             raise ValueError("TrainConfig.checkpoint_every needs a checkpoint_dir to write into")
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
 
 
 @dataclass
@@ -105,6 +99,14 @@ class History:
     components: dict[str, list[float]] = field(default_factory=dict)  # e.g. mlm_loss, nsp_loss
     eval_step: list[int] = field(default_factory=list)
     eval: dict[str, list[float]] = field(default_factory=dict)   # metric name -> values
+
+    def record(self, step: int, logs: dict, seconds: float) -> None:
+        self.step.append(step)
+        self.loss.append(logs["loss"])
+        self.lr.append(logs["lr"])
+        self.time.append(seconds)
+        for name, value in logs["components"].items():
+            self.components.setdefault(name, []).append(value)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -219,7 +221,17 @@ def predict(model: nn.Module, data: Sequence, collate_fn: Callable | None = None
             if isinstance(value, torch.Tensor) and value.dim() > 0 and not name.endswith("loss"):
                 out.setdefault(name, []).append(value.float().cpu())
     model.train(was_training)
-    return {name: torch.cat(values) for name, values in out.items()}
+    return {name: cat_padded(values) for name, values in out.items()}
+
+
+def cat_padded(values: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate batches padded to different lengths T_i: dim 1 is filled up with -inf, so
+    that an argmax (or a softmax) over positions never picks the filler."""
+    if values[0].dim() > 1:
+        T = max(v.shape[1] for v in values)
+        values = [torch.nn.functional.pad(v, (0, 0) * (v.dim() - 2) + (0, T - v.shape[1]), value=-math.inf)
+                  for v in values]
+    return torch.cat(values)
 
 
 # ------------------------------------------------------------------ checkpoints
@@ -247,14 +259,13 @@ def set_rng_state(state: dict) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
-    try:
+    """Make a rename durable: the directory entry itself must reach the disk."""
+    with contextlib.suppress(OSError):  # Windows cannot open a directory; its renames are durable
         fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def save_checkpoint(root: str | os.PathLike, step: int, model: nn.Module, trainer_state: dict) -> Path:
@@ -276,8 +287,8 @@ def save_checkpoint(root: str | os.PathLike, step: int, model: nn.Module, traine
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         _fsync_dir(tmp)
-        if target.exists():  # re-saving a step (e.g. a fresh run into an old directory)
-            shutil.rmtree(target)
+        if target.exists():  # re-saving a step (a fresh run into an old directory): move it aside
+            os.replace(target, Path(tempfile.mkdtemp(prefix=".tmp-step-old-", dir=root)) / "old")
         os.replace(tmp, target)
         _fsync_dir(root)
     finally:
@@ -312,6 +323,24 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, map_location="cpu
         path = found
     load_model(model, str(path / "model.safetensors"), device=str(map_location))
     return torch.load(path / "trainer_state.pt", map_location=map_location, weights_only=True)
+
+
+def restore(path, model, optimizer, scheduler, scaler, collate_fn, config: TrainConfig,
+            device: torch.device) -> tuple[int, History]:
+    """Put every piece of a run back as it was after the checkpoint's step; returns (step, history)."""
+    state = load_checkpoint(path, model, map_location=device)
+    for key in ("batch_size", "grad_accum_steps", "seed", "shuffle"):
+        if state["config"][key] != getattr(config, key):
+            raise ValueError(f"cannot resume exactly: the checkpoint used {key}={state['config'][key]!r} "
+                             f"but this config has {getattr(config, key)!r}")
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    if hasattr(collate_fn, "load_state_dict") and state.get("collate"):
+        collate_fn.load_state_dict(state["collate"])  # e.g. the MLM collator's masking generator
+    set_rng_state(state["rng"])                        # dropout continues where it stopped
+    return state["step"], History.from_dict(state["history"])
 
 
 # ------------------------------------------------------------------ distributed
@@ -395,20 +424,8 @@ def fit(model: nn.Module, train_data: Sequence, config: TrainConfig, *, collate_
             raise ValueError("resume=True needs config.checkpoint_dir (or pass resume_from=...)")
         resume_from = latest_checkpoint(config.checkpoint_dir)  # None: nothing yet, start fresh
     if resume_from is not None:
-        state = load_checkpoint(resume_from, model, map_location=device)
-        for key in ("batch_size", "grad_accum_steps", "seed", "shuffle"):
-            if state["config"][key] != getattr(config, key):
-                raise ValueError(f"cannot resume exactly: the checkpoint used {key}={state['config'][key]!r} "
-                                 f"but this config has {getattr(config, key)!r}")
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if hasattr(collate_fn, "load_state_dict") and state.get("collate"):
-            collate_fn.load_state_dict(state["collate"])
-        history, step = History.from_dict(state["history"]), state["step"]
+        step, history = restore(resume_from, model, optimizer, scheduler, scaler, collate_fn, config, device)
         elapsed_before = history.time[-1] if history.time else 0.0
-        set_rng_state(state["rng"])
 
     train_model = model
     if world > 1:
@@ -425,6 +442,7 @@ def fit(model: nn.Module, train_data: Sequence, config: TrainConfig, *, collate_
         return save_checkpoint(config.checkpoint_dir, step, model, state)
 
     def evaluate() -> dict:
+        model.eval()  # no dropout while measuring
         metrics = {k: float(v) for k, v in eval_fn(model).items()}
         history.eval_step.append(step)
         for name, value in metrics.items():
@@ -455,12 +473,7 @@ def fit(model: nn.Module, train_data: Sequence, config: TrainConfig, *, collate_
                 logs["lr"] = scheduler.get_last_lr()[0]
                 scheduler.step()
                 step += 1
-                history.step.append(step)
-                history.loss.append(logs["loss"])
-                history.lr.append(logs["lr"])
-                history.time.append(elapsed_before + time.perf_counter() - start)
-                for name, value in logs.get("components", {}).items():
-                    history.components.setdefault(name, []).append(value)
+                history.record(step, logs, elapsed_before + time.perf_counter() - start)
                 if eval_fn is not None and config.eval_every and step % config.eval_every == 0:
                     logs.update(evaluate())
                 if config.checkpoint_every and step % config.checkpoint_every == 0:

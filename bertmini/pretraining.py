@@ -1,0 +1,281 @@
+"""BERT's two self-supervised tasks, as data: masked language modelling and next-sentence pairs.
+
+- `mask_tokens` hides 15% of the tokens the way the paper does (80% [MASK], 10% a random token,
+  10% unchanged) and returns the labels the MLM loss needs (-100 everywhere else).
+- `make_nsp_pairs` cuts documents into "[CLS] A [SEP] B [SEP]" examples, B being the true
+  continuation half of the time and a segment of another document otherwise.
+- `MLMCollator` / `PretrainingCollator` turn examples into padded, masked batches for `fit`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+IGNORE_INDEX = -100
+IS_NEXT, NOT_NEXT = 0, 1  # Hugging Face's convention for next_sentence_label
+
+
+# ------------------------------------------------------------------ masked language modelling
+def mask_tokens(input_ids: torch.Tensor, special_tokens_mask_or_tokenizer, mlm_probability: float = 0.15,
+                generator: torch.Generator | None = None, *, mask_token_id: int | None = None,
+                vocab_size: int | None = None, special_token_ids: set[int] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Choose `mlm_probability` of the ordinary tokens; replace 80% of those by [MASK], 10% by a
+    random ordinary token, leave 10% unchanged. Returns (masked_input_ids, labels), both (B, T).
+
+    Why not always [MASK]? [MASK] never occurs when the model is fine-tuned; sometimes keeping or
+    swapping the token forces the model to build a good representation of *every* input token.
+
+    The second argument is a Tokenizer (its special tokens, padding included, are never chosen) or
+    a bool (B, T) mask of positions that must not be chosen; the latter needs `mask_token_id` and
+    `vocab_size` (and `special_token_ids`, never used as random replacements).
+    """
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dtype != torch.long:
+        raise TypeError("input_ids must be a LongTensor of token ids")
+    if not 0.0 < mlm_probability < 1.0:
+        raise ValueError(f"mlm_probability must be in (0, 1), got {mlm_probability!r}")
+    if isinstance(special_tokens_mask_or_tokenizer, torch.Tensor):
+        special = special_tokens_mask_or_tokenizer.bool()
+        if special.shape != input_ids.shape:
+            raise ValueError(f"special_tokens_mask has shape {tuple(special.shape)}, input_ids "
+                             f"{tuple(input_ids.shape)}")
+        if mask_token_id is None or vocab_size is None:
+            raise ValueError("with a special_tokens_mask, pass mask_token_id= and vocab_size= too "
+                             "(or pass the tokenizer instead)")
+        if special_token_ids is None:
+            special_token_ids = set(input_ids[special].tolist()) | {mask_token_id}
+    else:
+        tok = special_tokens_mask_or_tokenizer
+        special_token_ids = set(tok.special_token_ids)
+        mask_token_id, vocab_size = tok.mask_token_id, tok.vocab_size
+        special = torch.isin(input_ids, torch.tensor(sorted(special_token_ids)))
+    ordinary_ids = torch.tensor([i for i in range(vocab_size) if i not in special_token_ids])
+
+    probability = torch.full(input_ids.shape, mlm_probability).masked_fill_(special, 0.0)
+    chosen = torch.bernoulli(probability, generator=generator).bool()                       # (B, T)
+    to_mask = torch.bernoulli(torch.full(input_ids.shape, 0.8), generator=generator).bool() & chosen
+    to_random = (torch.bernoulli(torch.full(input_ids.shape, 0.5), generator=generator).bool()
+                 & chosen & ~to_mask)                                   # half of the other 20%
+    random_ids = ordinary_ids[torch.randint(len(ordinary_ids), input_ids.shape, generator=generator)]
+
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
+    masked = input_ids.clone()
+    masked[to_mask] = mask_token_id
+    masked[to_random] = random_ids[to_random]
+    return masked, labels
+
+
+def pad_rows(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
+    """Pad to the longest row of this batch (not a fixed max_length): less compute on padding."""
+    T = max(len(r) for r in rows)
+    return torch.tensor([list(r) + [value] * (T - len(r)) for r in rows], dtype=torch.long)  # (B, T)
+
+
+class MLMCollator:
+    """Texts (or dicts with `input_ids` [, `token_type_ids`]) -> a padded batch with masked inputs.
+
+    Masking happens here, at batch time, so every epoch sees a different mask of the same text
+    (RoBERTa's "dynamic masking"). With a `seed` the masks come from a private generator whose
+    state `fit` checkpoints (`state_dict`), so a resumed run masks exactly as the original did;
+    without one they come from torch's global RNG. (With DataLoader workers each worker masks
+    with its own copy of the generator; use num_workers=0 where exact resumption matters.)
+    """
+
+    def __init__(self, tokenizer, mlm_probability: float = 0.15, max_length: int = 128, seed: int | None = None):
+        self.tokenizer, self.mlm_probability, self.max_length = tokenizer, mlm_probability, max_length
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+
+    def encode(self, example) -> dict:
+        if isinstance(example, str):
+            ids = self.tokenizer.encode(example)[: self.max_length]
+            if len(ids) == self.max_length:
+                ids[-1] = self.tokenizer.sep_token_id  # truncated: keep the closing [SEP]
+            return {"input_ids": ids, "token_type_ids": [0] * len(ids)}
+        if isinstance(example, dict) and "input_ids" in example:
+            ids = list(map(int, example["input_ids"]))
+            types = example.get("token_type_ids", [0] * len(ids))
+            return {"input_ids": ids, "token_type_ids": list(map(int, types))}
+        raise TypeError(f"an MLM example is a string or a dict with input_ids, got {type(example).__name__}")
+
+    def __call__(self, examples: Sequence) -> dict[str, torch.Tensor]:
+        rows = [self.encode(e) for e in examples]
+        input_ids = pad_rows([r["input_ids"] for r in rows], self.tokenizer.pad_token_id)      # (B, T)
+        masked, labels = mask_tokens(input_ids, self.tokenizer, self.mlm_probability, self.generator)
+        return {"input_ids": masked,
+                "attention_mask": pad_rows([[1] * len(r["input_ids"]) for r in rows], 0),
+                "token_type_ids": pad_rows([r["token_type_ids"] for r in rows], 0),
+                "labels": labels}
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()} if self.generator is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.generator is not None and "generator" in state:
+            self.generator.set_state(state["generator"])
+
+
+class PretrainingCollator(MLMCollator):
+    """NSP examples (from `make_nsp_pairs`) -> the inputs of `BertForPreTraining`, both losses' labels."""
+
+    def __call__(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
+        batch = super().__call__(examples)
+        batch["next_sentence_label"] = torch.tensor([int(e["next_sentence_label"]) for e in examples])
+        return batch
+
+
+# ------------------------------------------------------------------ next-sentence prediction
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
+
+
+def split_sentences(text: str) -> list[str]:
+    """A deliberately simple splitter: break after . ! or ? followed by a space."""
+    return [s.strip() for s in SENTENCE_END.split(text) if s.strip()]
+
+
+def document_sentences(document) -> list[str]:
+    """A document as a list of sentences: from a list of sentences, a text, or a {"paragraphs"} record."""
+    if isinstance(document, str):
+        return split_sentences(document)
+    if isinstance(document, dict):
+        if "paragraphs" not in document:
+            raise ValueError(f"a document record needs a 'paragraphs' list, got keys {sorted(document)}")
+        return [s for p in document["paragraphs"] for s in split_sentences(p)]
+    return [s for s in document if s.strip()]
+
+
+def make_nsp_pairs(documents: Sequence, tokenizer, max_length: int = 128, seed: int = 0,
+                   short_seq_prob: float = 0.1) -> list[dict]:
+    """Sentence-pair examples for next-sentence prediction, built like the original BERT data.
+
+    Sentences of a document are packed greedily into a chunk of about max_length - 3 tokens
+    (sometimes shorter, with `short_seq_prob`, so the model also sees short inputs); the chunk is
+    split at a random sentence boundary into A and B. With probability 1/2, B is replaced by text
+    from a random *other* document (label 1 = NotNext) and the unused sentences are put back.
+    Each example: input_ids ([CLS] A [SEP] B [SEP]), token_type_ids (0 ... 0 1 ... 1),
+    next_sentence_label, and doc_a / doc_b (the documents the segments came from).
+    """
+    if max_length < 8:
+        raise ValueError(f"max_length must be at least 8 to hold two segments, got {max_length}")
+    docs = [document_sentences(d) for d in documents]
+    encoded = tokenizer.backend.encode_batch([s for d in docs for s in d], add_special_tokens=False)
+    tokens, k = [], 0
+    for d in docs:  # (doc, sentence) -> token ids; sentences that tokenize to nothing are dropped
+        tokens.append([e.ids for e in encoded[k:k + len(d)] if e.ids])
+        k += len(d)
+    usable = [i for i, d in enumerate(tokens) if d]
+    if len(usable) < 2:
+        raise ValueError("make_nsp_pairs needs at least 2 non-empty documents: NotNext segments "
+                         "come from a different document")
+    rng = random.Random(seed)
+    budget = max_length - 3  # room left by [CLS], [SEP], [SEP]
+    examples = []
+    for doc_index in usable:
+        doc = tokens[doc_index]
+        target = rng.randint(2, budget) if rng.random() < short_seq_prob else budget
+        chunk, length, i = [], 0, 0
+        while i < len(doc):
+            chunk.append(doc[i])
+            length += len(doc[i])
+            if i == len(doc) - 1 or length >= target:
+                a_end = rng.randint(1, len(chunk) - 1) if len(chunk) > 1 else 1
+                a = [t for s in chunk[:a_end] for t in s]
+                if rng.random() < 0.5:
+                    label, b_doc = NOT_NEXT, rng.choice([j for j in usable if j != doc_index])
+                    b = random_segment(tokens[b_doc], max(1, target - len(a)), rng)
+                    i -= len(chunk) - a_end  # the sentences not used as B start the next chunk
+                else:
+                    label, b_doc = IS_NEXT, doc_index
+                    b = [t for s in chunk[a_end:] for t in s]
+                    if not b:  # a one-sentence chunk: its continuation is its own second half
+                        if len(a) < 2:
+                            chunk, length, i = [], 0, i + 1
+                            continue
+                        cut = rng.randint(1, len(a) - 1)
+                        a, b = a[:cut], a[cut:]
+                a, b = truncate_pair(a, b, budget, rng)
+                examples.append({
+                    "input_ids": [tokenizer.cls_token_id, *a, tokenizer.sep_token_id, *b, tokenizer.sep_token_id],
+                    "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),
+                    "next_sentence_label": label, "doc_a": doc_index, "doc_b": b_doc})
+                chunk, length = [], 0
+                target = rng.randint(2, budget) if rng.random() < short_seq_prob else budget
+            i += 1
+    return examples
+
+
+def random_segment(sentences: list[list[int]], target: int, rng: random.Random) -> list[int]:
+    """Consecutive sentences from a random start until `target` tokens are reached."""
+    start = rng.randrange(len(sentences))
+    out: list[int] = []
+    for s in sentences[start:]:
+        out += s
+        if len(out) >= target:
+            break
+    return out
+
+
+def truncate_pair(a: list[int], b: list[int], budget: int, rng: random.Random) -> tuple[list[int], list[int]]:
+    """Trim the longer segment, from its front or back at random, until both fit in `budget`."""
+    a, b = list(a), list(b)
+    while len(a) + len(b) > budget:
+        longer = a if len(a) > len(b) else b
+        del longer[0 if rng.random() < 0.5 else -1]
+    return a, b
+
+
+# ------------------------------------------------------------------ a small pretrained BERT
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    return Path(cache_dir or os.environ.get("BERTMINI_CACHE") or Path.home() / ".cache" / "bertmini")
+
+
+def small_bert(config=None, *, data: str = "wikitext2", split: str = "valid", steps: int = 2000, seed: int = 0,
+               cache_dir: str | os.PathLike | None = None, force: bool = False, vocab_size: int = 8000,
+               max_length: int = 128, batch_size: int = 32, lr: float = 5e-4, progress: bool = True):
+    """Pretrain a small BERT (MLM + NSP) on WikiText-2, or load the one trained before with the same
+    settings. Returns (model, tokenizer, history). The cache key hashes every setting that changes
+    the result, so changing any of them trains a new model instead of returning a stale one.
+    `split` defaults to "valid" because it is mirrored (works offline); "test" stays held out.
+    """
+    from .config import BertConfig
+    from .heads import BertForPreTraining
+    from .tokenizer import Tokenizer
+    from .train import History, TrainConfig, fit
+
+    if data != "wikitext2":
+        raise ValueError(f"small_bert knows only data='wikitext2', got {data!r}")
+    if config is None:
+        config = BertConfig(vocab_size=vocab_size, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                            intermediate_size=1024, max_position_embeddings=max_length)
+    settings = {"config": config.to_dict(), "data": data, "split": split, "steps": steps, "seed": seed, "lr": lr,
+                "vocab_size": config.vocab_size, "max_length": max_length, "batch_size": batch_size}
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    directory = cache_root(cache_dir) / f"small_bert-{key}"
+    if (directory / "history.json").exists() and not force:
+        history = History.from_dict(json.loads((directory / "history.json").read_text()))
+        return (BertForPreTraining.from_pretrained(directory), Tokenizer.from_pretrained(directory), history)
+
+    from .data import load_wikitext2
+    records = load_wikitext2(split)
+    texts = [p for r in records for p in r["paragraphs"]]
+    tokenizer = Tokenizer.train(texts, vocab_size=config.vocab_size)
+    examples = make_nsp_pairs(records, tokenizer, max_length=max_length, seed=seed)
+    for e in examples:
+        del e["doc_a"], e["doc_b"]
+    model = BertForPreTraining(config)
+    model.logits_only_at_labels = True
+    train_config = TrainConfig(lr=lr, max_steps=steps, batch_size=batch_size, warmup_ratio=0.05, seed=seed,
+                               progress=progress)
+    history = fit(model, examples, train_config, collate_fn=PretrainingCollator(tokenizer, seed=seed))
+    model.logits_only_at_labels = False
+    model.save_pretrained(directory)
+    tokenizer.save(directory)
+    (directory / "history.json").write_text(json.dumps(history.to_dict()))  # written last: marks "complete"
+    return model.eval(), tokenizer, history
