@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--json", default=None, help="also write the medians and ratios here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import transformers
@@ -99,10 +100,18 @@ def main() -> None:
           f"({100 * real / mask.numel():.0f}% of the padded batch), median of {args.repeats} interleaved runs")
     print(f"| task | bertmini ms | transformers eager ms | transformers sdpa ms | ratio vs faster transformers |")
     print("|---|---|---|---|---|")
+    rows = []
     for task, r in results.items():
         best = min(r["transformers-eager"], r["transformers-sdpa"])
+        ratio = best / r["bertmini"]
+        rows.append({"task": task, **{k: round(1e3 * v, 2) for k, v in r.items()}, "ratio": round(ratio, 2)})
         print(f"| {task} | {1e3 * r['bertmini']:.1f} | {1e3 * r['transformers-eager']:.1f} | "
-              f"{1e3 * r['transformers-sdpa']:.1f} | {best / r['bertmini']:.2f}x |")
+              f"{1e3 * r['transformers-sdpa']:.1f} | {ratio:.2f}x |")
+    if args.json:
+        import json
+        Path(args.json).write_text(json.dumps({
+            "header": machine_header("bench_model"), "batch": args.batch, "seq": args.seq,
+            "real_tokens": real, "repeats": args.repeats, "unit": "ms", "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
