@@ -211,6 +211,8 @@ def check(name: str, answer: Any) -> bool:
     function raising NotImplementedError, counts as "not attempted": a message, no exception.
     """
     if name not in EXERCISES:
+        load_chapter_exercises()
+    if name not in EXERCISES:
         raise KeyError(f"unknown exercise {name!r}; known exercises: {', '.join(sorted(EXERCISES))}")
     exercise = EXERCISES[name]
     if answer is None or answer is NotImplemented:
@@ -737,3 +739,14 @@ register(Exercise(
         Mistake(_mask_labels_everywhere, HINT_LABELS),
     ],
 ))
+
+
+# Chapters whose exercises live beside the code they teach register them here on first use, so
+# `check("wordpiece_tokenize", ...)` works in a fresh kernel without importing the module first.
+CHAPTER_MODULES = ["bertmini.wordpiece"]
+
+
+def load_chapter_exercises() -> None:
+    import importlib
+    for module in CHAPTER_MODULES:
+        importlib.import_module(module).register_exercises()
