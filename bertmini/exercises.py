@@ -750,3 +750,494 @@ def load_chapter_exercises() -> None:
     import importlib
     for module in CHAPTER_MODULES:
         importlib.import_module(module).register_exercises()
+
+
+# ================================================================== Chapter 7: question answering
+def best_span_reference(start_logits: torch.Tensor, end_logits: torch.Tensor,
+                        max_answer_length: int) -> tuple[int, int]:
+    """(i, j) maximising start_logits[i] + end_logits[j] with i <= j < i + max_answer_length."""
+    T = start_logits.size(0)
+    score = start_logits[:, None] + end_logits[None, :]         # (T, T): score[i, j] of span i..j
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    valid = (j >= i) & (j - i < max_answer_length)               # end not before start, not too long
+    flat = int(score.masked_fill(~valid, float("-inf")).argmax())
+    return flat // T, flat % T
+
+
+def _best_span_args(start_at: int, end_at: int, T: int, seed: int, max_answer_length: int = 5,
+                    peak: float = 6.0):
+    """Random logits with a sharp start peak at `start_at` and a sharp end peak at `end_at`."""
+    def make():
+        g = torch.Generator().manual_seed(seed)
+        start, end = torch.randn(T, generator=g), torch.randn(T, generator=g)
+        start[start_at] += peak
+        end[end_at] += peak
+        return start, end, max_answer_length
+    return make
+
+
+HINT_END_BEFORE_START = ("your span ends before it starts: taking argmax(start) and argmax(end) separately "
+                         "can give j < i. Score every pair (i, j) with i <= j, start[i] + end[j], and take "
+                         "the best valid pair.")
+HINT_SPAN_TOO_LONG = ("your span is longer than max_answer_length tokens: also require "
+                      "j - i + 1 <= max_answer_length.")
+HINT_SPAN_OFF_BY_ONE = ("your span can have max_answer_length + 1 tokens: span i..j has j - i + 1 tokens, "
+                        "so the rule is j - i < max_answer_length.")
+
+
+def verify_span(result, expected, args) -> str | None:
+    """Exact (i, j); an end before the start gets its own explanation whatever the cause."""
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        return "return a pair of token indices (i, j)"
+    i, j = (int(v) for v in result)
+    if (i, j) == tuple(expected):
+        return None
+    if j < i:
+        return f"got ({i}, {j}), expected {tuple(expected)}: {HINT_END_BEFORE_START}"
+    return f"got ({i}, {j}), expected {tuple(expected)}"
+
+
+def _best_span_independent_argmax(start_logits, end_logits, max_answer_length):
+    return int(start_logits.argmax()), int(end_logits.argmax())
+
+
+def _best_span_no_length_limit(start_logits, end_logits, max_answer_length):
+    return best_span_reference(start_logits, end_logits, start_logits.size(0))
+
+
+def _best_span_off_by_one(start_logits, end_logits, max_answer_length):
+    return best_span_reference(start_logits, end_logits, max_answer_length + 1)
+
+
+register(Exercise(
+    name="best_span",
+    title="Exercise 7.1: the best answer span",
+    kind="function",
+    signature="best_span(start_logits, end_logits, max_answer_length) -> (i, j)",
+    reference=best_span_reference,
+    cases=[
+        Case("the best start comes after the best end", _best_span_args(9, 4, 16, seed=70), verify=verify_span),
+        Case("the two peaks are 9 tokens apart, max_answer_length=5", _best_span_args(2, 11, 16, seed=71),
+             verify=verify_span),
+        Case("the two peaks make a span of exactly 6 tokens, max_answer_length=5",
+             _best_span_args(3, 8, 16, seed=72), verify=verify_span),
+        Case("an easy one: start peak at 5, end peak at 7", _best_span_args(5, 7, 12, seed=73), verify=verify_span),
+    ],
+    mistakes=[
+        Mistake(_best_span_independent_argmax, HINT_END_BEFORE_START),
+        Mistake(_best_span_no_length_limit, HINT_SPAN_TOO_LONG),
+        Mistake(_best_span_off_by_one, HINT_SPAN_OFF_BY_ONE),
+    ],
+))
+
+
+def normalize_answer_reference(text: str) -> str:
+    """The official SQuAD v1.1 normalisation: lower case, drop punctuation, then articles, then
+    collapse white space (the same steps, in the same order, as bertmini.qa.normalize_answer)."""
+    import re
+    import string
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+NORMALIZE_CASES = ["The  Quick, Brown fox!", "the-end of the story", "Theory of another anthem", "A.B.C. and an apple"]
+
+
+def _normalize_no_lower(text):
+    import re
+    import string
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def _normalize_articles_first(text):
+    import re
+    import string
+    text = re.sub(r"\b(a|an|the)\b", " ", text.lower())
+    return " ".join("".join(ch for ch in text if ch not in set(string.punctuation)).split())
+
+
+def _normalize_articles_as_substrings(text):
+    import string
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    for article in ("the", "an", "a"):
+        text = text.replace(article, " ")
+    return " ".join(text.split())
+
+
+def _normalize_no_whitespace_fix(text):
+    import re
+    import string
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return re.sub(r"\b(a|an|the)\b", " ", text)
+
+
+register(Exercise(
+    name="normalize_answer",
+    title="Exercise 7.2: SQuAD's answer normalisation",
+    kind="function",
+    signature="normalize_answer(text) -> str",
+    reference=normalize_answer_reference,
+    cases=[Case(repr(text), (lambda t=text: (t,))) for text in NORMALIZE_CASES],
+    mistakes=[
+        Mistake(_normalize_no_lower, "lower-case first: 'The' and 'the' must compare equal (and the article "
+                "rule only matches lower-case articles)."),
+        Mistake(_normalize_articles_first, "the order matters: punctuation goes first, then articles. "
+                "'the-end' becomes 'theend' (its 'the' is no longer a separate word) in the official script."),
+        Mistake(_normalize_articles_as_substrings, "articles are removed as whole words only (a regex with "
+                r"\b word boundaries): 'theory' and 'another' keep their letters."),
+        Mistake(_normalize_no_whitespace_fix, "collapse white space at the end: ' '.join(text.split()), so "
+                "removed articles and double spaces leave no stray spaces."),
+    ],
+))
+
+
+def qa_f1_by_hand_reference() -> float:
+    """F1 of "The Broncos beat the Panthers." against the gold answer "Denver Broncos".
+
+    Normalised: prediction [broncos, beat, panthers], gold [denver, broncos]; 1 common token:
+    precision 1/3, recall 1/2, F1 = 2 * (1/3 * 1/2) / (1/3 + 1/2) = 0.4.
+    """
+    from .qa import f1_score
+    return f1_score("The Broncos beat the Panthers.", "Denver Broncos")
+
+
+register(Exercise(
+    name="qa_f1_by_hand",
+    title="Exercise 7.3: SQuAD F1 by hand",
+    kind="value",
+    signature="f1 = <a number between 0 and 1>",
+    reference=qa_f1_by_hand_reference,
+    cases=[Case("F1 of 'The Broncos beat the Panthers.' vs 'Denver Broncos'", atol=1e-3, rtol=0)],
+    mistakes=[
+        Mistake(2 / 7, "normalise both answers first (lower case, no punctuation, no articles): 'The', "
+                "'the' and 'Panthers.' should not be tokens."),
+        Mistake(1 / 3, "that is the precision (common / predicted tokens); F1 is the harmonic mean of "
+                "precision and recall."),
+        Mistake(1 / 2, "that is the recall (common / gold tokens); F1 is the harmonic mean of precision "
+                "and recall."),
+        Mistake(0.0, "0 is the exact match; F1 gives partial credit for the shared token 'broncos'."),
+    ],
+))
+
+
+# ================================================================== Chapter 6: classification
+def warmup_linear_lr_reference(step: int, total_steps: int, warmup_steps: int, peak_lr: float) -> float:
+    """The learning rate of `bertmini.train.linear_schedule` at optimizer step `step` (from 0)."""
+    if step < warmup_steps:
+        return peak_lr * step / max(1, warmup_steps)
+    return peak_lr * max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def _lr_no_warmup(step, total_steps, warmup_steps, peak_lr):
+    return peak_lr * max(0.0, (total_steps - step) / total_steps)
+
+
+def _lr_no_decay(step, total_steps, warmup_steps, peak_lr):
+    return peak_lr * min(1.0, step / max(1, warmup_steps))
+
+
+def _lr_decay_over_all_steps(step, total_steps, warmup_steps, peak_lr):
+    if step < warmup_steps:
+        return peak_lr * step / max(1, warmup_steps)
+    return peak_lr * max(0.0, (total_steps - step) / total_steps)
+
+
+def _lr_warmup_off_by_one(step, total_steps, warmup_steps, peak_lr):
+    if step < warmup_steps:
+        return peak_lr * (step + 1) / max(1, warmup_steps)
+    return peak_lr * max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+LR_CASES = [(0, 100, 10, 1e-4), (5, 100, 10, 1e-4), (10, 100, 10, 1e-4), (55, 100, 10, 1e-4),
+            (99, 100, 10, 1e-4), (100, 100, 10, 1e-4), (3, 50, 0, 1e-3), (7, 40, 8, 3e-4)]
+
+register(Exercise(
+    name="warmup_linear_lr",
+    title="Exercise 6.1: the learning-rate schedule",
+    kind="function",
+    signature="warmup_linear_lr(step, total_steps, warmup_steps, peak_lr) -> float",
+    reference=warmup_linear_lr_reference,
+    cases=[Case(f"step {s} of {t}, warm-up {w}, peak {p:g}", (lambda a=(s, t, w, p): a), atol=1e-12, rtol=1e-6)
+           for s, t, w, p in LR_CASES],
+    mistakes=[
+        Mistake(_lr_no_warmup, "there is no warm-up in your schedule: for step < warmup_steps the rate grows "
+                "linearly from 0 (peak_lr * step / warmup_steps)."),
+        Mistake(_lr_no_decay, "after the warm-up the rate must decay linearly to 0 at the last step, not stay "
+                "at the peak."),
+        Mistake(_lr_decay_over_all_steps, "the decay starts at the end of the warm-up, from the peak: divide "
+                "(total_steps - step) by (total_steps - warmup_steps), not by total_steps."),
+        Mistake(_lr_warmup_off_by_one, "step 0 has a learning rate of exactly 0: the warm-up factor is "
+                "step / warmup_steps, not (step + 1) / warmup_steps."),
+    ],
+))
+
+
+def classify_from_hidden_reference(hidden: torch.Tensor, W_p: torch.Tensor, b_p: torch.Tensor,
+                                   W_c: torch.Tensor, b_c: torch.Tensor) -> torch.Tensor:
+    """Logits of BertForSequenceClassification in eval mode, from the encoder's output (B, T, H)."""
+    cls = hidden[:, 0]                          # (B, H): the [CLS] token
+    pooled = torch.tanh(cls @ W_p.T + b_p)      # (B, H): the pooler
+    return pooled @ W_c.T + b_c                 # (B, C)
+
+
+def _head_case(B: int, T: int, H: int, C: int, seed: int) -> Callable[[], tuple]:
+    def make():
+        g = torch.Generator().manual_seed(seed)
+        return (torch.randn(B, T, H, generator=g), torch.randn(H, H, generator=g) / H ** 0.5,
+                torch.randn(H, generator=g) * 0.1, torch.randn(C, H, generator=g), torch.randn(C, generator=g))
+    return make
+
+
+register(Exercise(
+    name="classify_from_hidden",
+    title="Exercise 6.2: the classification head by hand",
+    kind="function",
+    signature="classify_from_hidden(hidden, W_p, b_p, W_c, b_c) -> logits (B, C)",
+    reference=classify_from_hidden_reference,
+    cases=[Case("B=2, T=5, H=8, C=2", _head_case(2, 5, 8, 2, 0)),
+           Case("B=3, T=7, H=16, C=3", _head_case(3, 7, 16, 3, 1))],
+    mistakes=[
+        Mistake(lambda h, Wp, bp, Wc, bc: (h[:, 0] @ Wp.T + bp) @ Wc.T + bc,
+                "the pooler ends with a tanh: pooled = tanh([CLS] W_pᵀ + b_p)."),
+        Mistake(lambda h, Wp, bp, Wc, bc: torch.tanh(h.mean(1) @ Wp.T + bp) @ Wc.T + bc,
+                "BERT's classifier reads the [CLS] vector (position 0), not the mean over tokens."),
+        Mistake(lambda h, Wp, bp, Wc, bc: torch.tanh(h[:, -1] @ Wp.T + bp) @ Wc.T + bc,
+                "[CLS] is the first token (hidden[:, 0]), not the last."),
+        Mistake(lambda h, Wp, bp, Wc, bc: h[:, 0] @ Wc.T + bc,
+                "the pooler (a dense layer with tanh) sits between [CLS] and the classifier."),
+        Mistake(lambda h, Wp, bp, Wc, bc: torch.tanh(h[:, 0] @ Wp + bp) @ Wc.T + bc,
+                "nn.Linear computes x Wᵀ + b: transpose W_p (it is square, so the shapes did not warn you)."),
+    ],
+))
+
+
+def macro_f1_from_confusion_reference(confusion: list[list[int]]) -> float:
+    """Mean over classes of 2·TP / (2·TP + FP + FN); a class never true nor predicted scores 0."""
+    C = len(confusion)
+    f1s = []
+    for c in range(C):
+        tp = confusion[c][c]
+        fp = sum(confusion[t][c] for t in range(C)) - tp
+        fn = sum(confusion[c]) - tp
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return sum(f1s) / C
+
+
+def _per_class_f1(confusion):
+    C = len(confusion)
+    out = []
+    for c in range(C):
+        tp = confusion[c][c]
+        fp = sum(confusion[t][c] for t in range(C)) - tp
+        fn = sum(confusion[c]) - tp
+        out.append((tp, fp, fn, 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0))
+    return out
+
+
+def _f1_accuracy(confusion):
+    return sum(confusion[c][c] for c in range(len(confusion))) / sum(map(sum, confusion))
+
+
+def _f1_weighted(confusion):
+    support = [sum(row) for row in confusion]
+    return sum(s * f for s, (*_, f) in zip(support, _per_class_f1(confusion))) / sum(support)
+
+
+def _f1_last_class_only(confusion):
+    return _per_class_f1(confusion)[-1][3]
+
+
+def _f1_arithmetic_mean(confusion):
+    scores = []
+    for tp, fp, fn, _ in _per_class_f1(confusion):
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        scores.append((precision + recall) / 2)
+    return sum(scores) / len(scores)
+
+
+def _f1_skip_absent_classes(confusion):
+    present = [f for tp, fp, fn, f in _per_class_f1(confusion) if tp + fp + fn]
+    return sum(present) / len(present)
+
+
+CONFUSION_CASES = [[[40, 10], [5, 45]], [[50, 3, 2], [10, 5, 0], [4, 1, 0]], [[5, 1, 0], [0, 3, 0], [0, 0, 0]],
+                   [[9, 1], [6, 2]]]
+
+register(Exercise(
+    name="macro_f1_from_confusion",
+    title="Exercise 6.3: macro-F1 from a confusion matrix",
+    kind="function",
+    signature="macro_f1_from_confusion(confusion) -> float",
+    reference=macro_f1_from_confusion_reference,
+    cases=[Case(f"confusion {c}", (lambda c=c: ([list(row) for row in c],)), atol=1e-9, rtol=1e-9)
+           for c in CONFUSION_CASES],
+    mistakes=[
+        Mistake(_f1_accuracy, "that is the accuracy (the diagonal over the total); macro-F1 averages one F1 "
+                "score per class."),
+        Mistake(_f1_weighted, "macro-F1 gives every class the same weight; you weighted each class's F1 by its "
+                "support (that is sklearn's average='weighted')."),
+        Mistake(_f1_last_class_only, "average the F1 of *every* class, not only the last (the 'positive') one."),
+        Mistake(_f1_arithmetic_mean, "F1 is the harmonic mean of precision and recall, 2PR / (P + R), not "
+                "their arithmetic mean."),
+        Mistake(_f1_skip_absent_classes, "divide by the number of classes C: a class that is never true nor "
+                "predicted counts with F1 = 0 (the convention of bertmini.classification and sklearn)."),
+    ],
+))
+
+
+# ================================================================== Chapter 5: pretraining
+def _logits_labels_args(B: int, T: int, V: int, seed: int, rate: float = 0.15):
+    """Logits (B, T, V) and MLM labels (B, T): the original id at ~rate of the positions, -100 elsewhere."""
+    def make():
+        g = torch.Generator().manual_seed(seed)
+        logits = torch.randn(B, T, V, generator=g) * 3
+        ids = torch.randint(V, (B, T), generator=g)
+        ids[ids % 3 == 0] = 7                                   # one frequent token, like "the"
+        chosen = torch.rand(B, T, generator=g) < rate
+        chosen[0, 1] = True
+        logits[..., 7] += 1.0                                   # the model has learned it a little
+        return logits, torch.where(chosen, ids, torch.full_like(ids, IGNORE_INDEX))
+    return make
+
+
+def mlm_loss_labels_reference(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of logits (B, T, V) against labels (B, T), averaged over positions with a label."""
+    keep = labels != IGNORE_INDEX                               # (B, T)
+    return F.cross_entropy(logits[keep], labels[keep])          # (N, V) vs (N,)
+
+
+def _mlm_labels_every_position(logits, labels):
+    return F.cross_entropy(logits.flatten(0, 1), labels.flatten().clamp(min=0))
+
+
+def _mlm_labels_over_all_tokens(logits, labels):
+    return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX,
+                           reduction="sum") / labels.numel()
+
+
+def _mlm_labels_sum(logits, labels):
+    return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+
+
+register(Exercise(
+    name="mlm_loss_labels",
+    title="Exercise 5.1: the MLM loss from -100 labels",
+    kind="function",
+    signature="mlm_loss_labels(logits, labels) -> scalar tensor",
+    reference=mlm_loss_labels_reference,
+    cases=[Case("B=2, T=8, V=13", _logits_labels_args(2, 8, 13, seed=500)),
+           Case("B=4, T=32, V=50", _logits_labels_args(4, 32, 50, seed=501))],
+    mistakes=[
+        Mistake(_mlm_labels_every_position, "the loss includes the positions labelled -100 (as if their "
+                "target were token 0): only the masked positions have a target."),
+        Mistake(_mlm_labels_over_all_tokens, "the sum over masked positions is divided by the number of "
+                "all positions (B*T): divide by the number of masked positions, or the loss shrinks "
+                "whenever fewer tokens happen to be masked."),
+        Mistake(_mlm_labels_sum, "that is the sum over masked positions, not the mean: it grows with the "
+                "batch size and the learning rate would have to follow it."),
+    ],
+))
+
+
+def masked_accuracy_reference(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """(accuracy of the argmax at labelled positions, accuracy of always predicting the most
+    frequent labelled token)."""
+    keep = labels != IGNORE_INDEX
+    targets = labels[keep]                                      # (N,)
+    accuracy = (logits[keep].argmax(-1) == targets).float().mean().item()
+    baseline = torch.bincount(targets).max().item() / len(targets)
+    return accuracy, baseline
+
+
+def _accuracy_every_position(logits, labels):
+    keep = labels != IGNORE_INDEX
+    return ((logits.argmax(-1) == labels).float().mean().item(),
+            torch.bincount(labels[keep]).max().item() / int(keep.sum()))
+
+
+def _baseline_uniform(logits, labels):
+    return masked_accuracy_reference(logits, labels)[0], 1 / logits.size(-1)
+
+
+def _baseline_from_predictions(logits, labels):
+    keep = labels != IGNORE_INDEX
+    predicted = logits[keep].argmax(-1)
+    accuracy = (predicted == labels[keep]).float().mean().item()
+    most = torch.bincount(predicted).argmax()
+    return accuracy, (predicted == most).float().mean().item()
+
+
+register(Exercise(
+    name="masked_accuracy",
+    title="Exercise 5.2: masked-token accuracy and its baseline",
+    kind="function",
+    signature="masked_accuracy(logits, labels) -> (accuracy, baseline)",
+    reference=masked_accuracy_reference,
+    cases=[Case("B=2, T=16, V=13", _logits_labels_args(2, 16, 13, seed=510, rate=0.3)),
+           Case("B=8, T=64, V=40", _logits_labels_args(8, 64, 40, seed=511))],
+    mistakes=[
+        Mistake(_accuracy_every_position, "the accuracy counts every position, including those labelled "
+                "-100 (which never match): divide by the number of masked positions only."),
+        Mistake(_baseline_uniform, "1/V is the accuracy of guessing uniformly at random; the baseline "
+                "always predicts the most frequent *target* token, which is far better on real text."),
+        Mistake(_baseline_from_predictions, "the baseline counts the model's own predictions; it must "
+                "count the targets (labels): how often is the single most common target right?"),
+    ],
+))
+
+
+def nsp_interval_reference(correct: int, n: int) -> tuple[float, float]:
+    """The 95% Wilson score interval of an accuracy of correct / n."""
+    z = 1.96
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def _interval_wald(correct, n):
+    p = correct / n
+    half = 1.96 * math.sqrt(p * (1 - p) / n)
+    return p - half, p + half
+
+
+def _interval_90(correct, n):
+    z = 1.645
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def _interval_no_sqrt(correct, n):
+    z = 1.96
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def _interval_value(correct: int, n: int) -> Callable[[], tuple[int, int]]:
+    return lambda: (correct, n)
+
+
+register(Exercise(
+    name="nsp_interval",
+    title="Exercise 5.3: a 95% interval for NSP accuracy",
+    kind="function",
+    signature="nsp_interval(correct, n) -> (low, high)",
+    reference=nsp_interval_reference,
+    cases=[Case("140 of 232 pairs right", _interval_value(140, 232), atol=1e-4, rtol=0),
+           Case("12 of 20 pairs right", _interval_value(12, 20), atol=1e-4, rtol=0),
+           Case("0 of 8 pairs right", _interval_value(0, 8), atol=1e-4, rtol=0)],
+    mistakes=[
+        Mistake(_interval_wald, "that is the normal-approximation (Wald) interval p ± 1.96·sqrt(p(1-p)/n): "
+                "at 0 of 8 it is [0, 0], as if there were no doubt. Use Wilson's formula from the chapter."),
+        Mistake(_interval_90, "z = 1.645 gives a 90% interval; a 95% interval uses z = 1.96."),
+        Mistake(_interval_no_sqrt, "the half-width needs the square root of p(1-p)/n + z²/(4n²)."),
+    ],
+))

@@ -179,3 +179,101 @@ def test_package_mask_tokens_passes_the_masking_exercise():
                                        special_token_ids={0, 100, 101, 102, 103})
 
     assert ex.check("mask_tokens", mask_tokens) is True
+
+
+# ------------------------------------------------------------------ chapter 7: question answering
+def test_chapter_7_references_agree_with_bertmini_qa():
+    """The exercises' references are the package's real post-processing rule and metric."""
+    import numpy as np
+
+    from bertmini import qa
+
+    assert {"best_span", "normalize_answer", "qa_f1_by_hand"} <= set(ex.EXERCISES)
+    for text in ex.NORMALIZE_CASES + ["The.", "  Beyoncé\u00a0\tKnowles\n", "A's"]:
+        assert ex.normalize_answer_reference(text) == qa.normalize_answer(text)
+    assert ex.qa_f1_by_hand_reference() == pytest.approx(0.4)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):  # the same span as bertmini.qa's post-processing picks (n_best = every token)
+        T = 24
+        start, end = torch.randn(T, generator=g) * 3, torch.randn(T, generator=g) * 3
+        offsets = np.stack([np.arange(T) * 10, np.arange(T) * 10 + 5], axis=1)  # token k = chars [10k, 10k+5)
+        score, char_start, char_end = qa._best_span_in_window(start.double().numpy(), end.double().numpy(),
+                                                              offsets, n_best=T, max_answer_length=4)
+        i, j = ex.best_span_reference(start, end, 4)
+        assert (char_start // 10, (char_end - 5) // 10) == (i, j)
+        assert 0 <= j - i < 4
+
+
+def test_best_span_end_before_start_hint_for_any_such_answer(capsys):
+    """A span ending before its start gets the specific hint even when it is not plain argmax."""
+    def best_span(start_logits, end_logits, max_answer_length):
+        i = int(start_logits.argmax())
+        return i, max(0, i - 1)
+
+    assert ex.check("best_span", best_span) is False
+    assert ex.HINT_END_BEFORE_START in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ chapter 6: classification
+def test_chapter_6_references_agree_with_the_package():
+    """The schedule is fit's, the head is BertForSequenceClassification's, the F1 is evaluate's."""
+    from bertmini import BertConfig, BertForSequenceClassification
+    from bertmini.classification import classification_metrics
+    from bertmini.train import linear_schedule
+
+    assert {"warmup_linear_lr", "classify_from_hidden", "macro_f1_from_confusion"} <= set(ex.EXERCISES)
+    # 1. the learning rate that linear_schedule actually sets, step by step
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=3e-4)
+    scheduler = linear_schedule(optimizer, warmup_steps=8, total_steps=40)
+    for step in range(41):
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(ex.warmup_linear_lr_reference(step, 40, 8, 3e-4),
+                                                                abs=1e-12)
+        optimizer.step()
+        scheduler.step()
+    # 2. the head, from the encoder's output, in eval mode
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=12)
+    model = BertForSequenceClassification(config, num_labels=3).eval()
+    ids = torch.randint(5, 50, (2, 6))
+    with torch.no_grad():
+        hidden = model.bert(ids).last_hidden_state
+        expected = model(ids).logits
+        pooler = model.bert.pooler.dense
+        got = ex.classify_from_hidden_reference(hidden, pooler.weight, pooler.bias,
+                                                model.classifier.weight, model.classifier.bias)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    # 3. macro-F1 from the confusion matrix = classification_metrics' macro-F1
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        y_true = torch.randint(0, 3, (60,), generator=g).tolist()
+        y_pred = torch.randint(0, 3, (60,), generator=g).tolist()
+        m = classification_metrics(y_true, y_pred, 3)
+        assert ex.macro_f1_from_confusion_reference(m["confusion"]) == pytest.approx(m["macro_f1"])
+
+
+def test_chapter_5_references_agree_with_the_package():
+    from bertmini.heads import MaskedLMHead, masked_lm_loss
+    from bertmini.pretraining import wilson_interval
+
+    assert {"mlm_loss_labels", "masked_accuracy", "nsp_interval"} <= set(ALL)
+    # the exercise's loss is the loss of bertmini's MLM head, with and without logits_only_at_labels
+    torch.manual_seed(0)
+    config = bertmini.BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=32)
+    head = MaskedLMHead(config, torch.nn.Embedding(40, 16))
+    hidden = torch.randn(3, 9, 16)
+    labels = torch.full((3, 9), -100)
+    labels[0, 2], labels[1, 5], labels[2, 0], labels[2, 8] = 4, 7, 39, 4
+    with torch.no_grad():
+        logits, loss = masked_lm_loss(head, hidden, labels, only_labelled=False)
+        _, loss_fast = masked_lm_loss(head, hidden, labels, only_labelled=True)
+    torch.testing.assert_close(ex.mlm_loss_labels_reference(logits, labels), loss)
+    torch.testing.assert_close(loss_fast, loss)
+    # the masked-accuracy baseline is the most frequent target's share
+    accuracy, baseline = ex.masked_accuracy_reference(logits, labels)
+    assert baseline == pytest.approx(2 / 4) and accuracy in (0.0, 0.25, 0.5, 0.75, 1.0)
+    # the interval is bertmini.pretraining.wilson_interval
+    for correct, n in [(0, 8), (140, 232), (12, 20), (30, 30)]:
+        assert ex.nsp_interval_reference(correct, n) == pytest.approx(wilson_interval(correct, n))

@@ -9,7 +9,9 @@ import torch
 
 from bertmini import BertConfig, BertForPreTraining, Tokenizer
 from bertmini.pretraining import (IGNORE_INDEX, IS_NEXT, NOT_NEXT, MLMCollator, PretrainingCollator,
-                                  document_sentences, make_nsp_pairs, mask_tokens, split_sentences)
+                                  canonical_split, clean_wikitext, document_sentences, evaluate_pretraining,
+                                  fill_mask, load_documents, make_nsp_pairs, mask_tokens, parse_split,
+                                  split_sentences, train_tokenizer, wilson_interval)
 from bertmini.train import TrainConfig, fit, latest_checkpoint
 
 
@@ -206,7 +208,7 @@ def test_small_bert_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch)
     monkeypatch.setitem(sys.modules, "bertmini.data", types.SimpleNamespace(load_wikitext2=lambda split: records))
     config = BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=32)
-    kwargs = dict(steps=3, batch_size=4, max_length=32, cache_dir=tmp_path, progress=False)
+    kwargs = dict(steps=3, batch_size=4, max_length=32, cache_dir=tmp_path, progress=False, split="valid")
     model, tok, history = small_bert(config, **kwargs)
     assert history.step == [1, 2, 3] and set(history.components) == {"mlm_loss", "nsp_loss"}
     (cached,) = tmp_path.iterdir()
@@ -222,3 +224,101 @@ def test_small_bert_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch)
         torch.testing.assert_close(p, q, msg=name)
     with pytest.raises(AssertionError, match="retrained"):   # a different seed is a different model
         small_bert(config, **{**kwargs, "seed": 1})
+    with pytest.raises(AssertionError, match="retrained"):   # other articles: another model
+        small_bert(config, **{**kwargs, "split": "valid[:-1]"})
+    again, _, _ = small_bert(config, **{**kwargs, "split": ["valid"]})   # the same articles, spelled otherwise
+
+
+def test_splits_select_articles_and_name_them_canonically(monkeypatch):
+    import sys
+    import types
+
+    articles = {name: [{"title": f"{name}{i}", "paragraphs": [f"{name} {i} has 1 @,@ 000 <unk> ."]}
+                       for i in range(5)] for name in ("valid", "test")}
+    monkeypatch.setitem(sys.modules, "bertmini.data", types.SimpleNamespace(load_wikitext2=articles.__getitem__))
+    assert parse_split("valid+test[:-2]") == [("valid", slice(None)), ("test", slice(None, -2))]
+    assert canonical_split(["valid", "test[:-2]"]) == "valid+test[:-2]" == canonical_split("valid+test[:-2]")
+    docs = load_documents("valid+test[:-2]")
+    assert [d["title"] for d in docs] == [f"valid{i}" for i in range(5)] + ["test0", "test1", "test2"]
+    assert [d["title"] for d in load_documents("test[-2:]")] == ["test3", "test4"]   # disjoint from training
+    assert docs[0]["paragraphs"] == ["valid 0 has 1,000 [UNK] ."]
+    assert clean_wikitext("a @-@ b 3 @.@ 5") == "a-b 3.5"
+    for bad in ("valid[1]", "valid+", "", ["valid", 3]):
+        with pytest.raises(ValueError, match="split"):
+            parse_split(bad)
+    with pytest.raises(ValueError, match="no articles"):
+        load_documents("test[5:]")
+
+
+def test_wilson_interval():
+    low, high = wilson_interval(0, 8)
+    assert low == 0.0 and high == pytest.approx(0.3244, abs=1e-4)      # the normal approximation says [0, 0]
+    low, high = wilson_interval(140, 232)
+    assert low < 140 / 232 < high and low > 0.5 and high - low < 0.13
+    assert wilson_interval(116, 232)[0] < 0.5 < wilson_interval(116, 232)[1]
+    a, b = wilson_interval(3, 10)
+    c, d = wilson_interval(7, 10)
+    assert a == pytest.approx(1 - d) and b == pytest.approx(1 - c)      # symmetric in correct <-> wrong
+    with pytest.raises(ValueError, match="correct"):
+        wilson_interval(5, 4)
+
+
+def test_tokenizer_reads_special_tokens_written_in_text():
+    tok = train_tokenizer([{"paragraphs": ["the cat sat on the [UNK] mat .", "a dog ran by the river ."] * 5}],
+                          vocab_size=60)
+    assert tok.tokenize("the [UNK] sat [MASK] .")[1:4] == ["[UNK]", "sat", "[MASK]"]
+
+
+class Oracle(torch.nn.Module):
+    """A fake pretraining model: at each masked position it predicts `mlm(labels)`, and NSP label `nsp`."""
+
+    def __init__(self, vocab_size, mlm, nsp):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.vocab_size, self.mlm, self.nsp = vocab_size, mlm, nsp
+        self.logits_only_at_labels = False
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, next_sentence_label=None):
+        import types
+        assert self.logits_only_at_labels and not self.training
+        target = labels[labels != IGNORE_INDEX]
+        logits = torch.nn.functional.one_hot(self.mlm(target), self.vocab_size).float()   # (N, V)
+        nsp = torch.nn.functional.one_hot(self.nsp(next_sentence_label), 2).float()        # (B, 2)
+        return types.SimpleNamespace(prediction_logits=logits, seq_relationship_logits=nsp,
+                                     mlm_loss=torch.nn.functional.cross_entropy(logits, target))
+
+
+def test_evaluate_pretraining_scores_against_the_most_frequent_token(tok):
+    docs = synthetic_documents(tok, n_docs=8, n_sentences=12)
+    perfect = Oracle(tok.vocab_size, lambda y: y, lambda y: y)
+    r = evaluate_pretraining(perfect, tok, docs, max_length=64)
+    assert r["mlm_accuracy"] == 1.0 and r["nsp_accuracy"] == 1.0 and r["n_masked"] > 100
+    n_pairs = len(make_nsp_pairs(docs, tok, max_length=64, seed=0))
+    assert r["n_nsp"] == n_pairs and r["nsp_ci95"] == wilson_interval(n_pairs, n_pairs)
+    most = tok.convert_tokens_to_ids(r["baseline_token"])
+    constant = Oracle(tok.vocab_size, lambda y: torch.full_like(y, most), lambda y: torch.zeros_like(y))
+    r2 = evaluate_pretraining(constant, tok, docs, max_length=64)
+    assert r2["mlm_accuracy"] == r2["baseline_accuracy"] == r["baseline_accuracy"] > 0   # the same masks
+    labels = torch.tensor([e["next_sentence_label"] for e in make_nsp_pairs(docs, tok, max_length=64, seed=0)])
+    assert r2["nsp_accuracy"] == pytest.approx(float((labels == 0).float().mean()))
+    assert constant.logits_only_at_labels is False                  # the model is left as it was
+
+
+def test_fill_mask_reads_the_mask_positions(tok):
+    class Predicts(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, input_ids):
+            import types
+            logits = torch.zeros(*input_ids.shape, tok.vocab_size)
+            logits[..., tok.convert_tokens_to_ids("paris")] = 5.0
+            logits[..., tok.convert_tokens_to_ids("london")] = 4.0
+            return types.SimpleNamespace(prediction_logits=logits)
+
+    (top,), = [fill_mask(Predicts(), tok, "the capital of france is [MASK] .", k=2)]
+    assert [t for t, _ in top] == ["paris", "london"] and top[0][1] > top[1][1]
+    assert len(fill_mask(Predicts(), tok, "[MASK] and [MASK]", k=3)) == 2
+    with pytest.raises(ValueError, match="MASK"):
+        fill_mask(Predicts(), tok, "no mask here")
