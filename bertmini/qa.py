@@ -228,6 +228,11 @@ def _answer_char_span(example: Mapping[str, Any]) -> tuple[int, int] | None:
                 f"example {example.get('id')!r}: answer_start={start} with answer length {len(text)} "
                 f"falls outside its context of {len(context)} characters"
             )
+        if context[start:end] != text:  # a wrong offset would silently train on the wrong span
+            raise ValueError(
+                f"example {example.get('id')!r}: the context at answer_start={start} reads "
+                f"{context[start:end]!r}, not the answer text {text!r}; fix answer_start (a character offset)"
+            )
         # An answer that begins or ends with spaces should be labelled by the tokens of its words.
         while start < end and context[start].isspace():
             start += 1

@@ -183,6 +183,8 @@ class Tokenizer:
         came from. This is how question answering reads contexts longer than the model's limit.
         """
         single = isinstance(text, str)
+        if not single and not isinstance(text, (list, tuple)):
+            raise TypeError(f"text must be a string or a list of strings, got {type(text).__name__}")
         texts = [text] if single else list(text)
         if not texts:
             raise ValueError("nothing to tokenize: got an empty batch")
@@ -190,6 +192,8 @@ class Tokenizer:
             _check_text(t, "text")
         pairs = None
         if text_pair is not None:
+            if not isinstance(text_pair, (str, list, tuple)):
+                raise TypeError(f"text_pair must be a string or a list of strings, got {type(text_pair).__name__}")
             pairs = [text_pair] if isinstance(text_pair, str) else list(text_pair)
             if len(pairs) != len(texts):
                 raise ValueError(f"got {len(texts)} texts but {len(pairs)} text pairs")

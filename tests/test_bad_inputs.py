@@ -161,3 +161,86 @@ def test_save_pretrained_is_atomic(tmp_path, monkeypatch, saved):
     assert (saved / "model.safetensors").read_bytes() == before
     assert [p.name for p in saved.parent.iterdir()] == ["m"]
     BertModel.from_pretrained(saved)
+
+
+# ---------------------------------------------------------------------------------------------
+# Beyond the model: the tokenizer, the data loaders, the training loop, QA and visualization.
+# Each entry: a call a beginner might write, the exception it must raise, and words of the
+# message that say what was wrong or what to do.
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tokenizer():
+    from bertmini import Tokenizer
+    return Tokenizer.from_pretrained("all-MiniLM-L6-v2")
+
+
+def _tiny_classifier():
+    return BertForSequenceClassification(BertConfig(**TINY), num_labels=2)
+
+
+def _fit(**overrides):
+    from bertmini.train import TrainConfig, fit
+    settings = dict(lr=1e-3, max_steps=1, batch_size=2, progress=False)
+    settings.update(overrides.pop("config", {}))
+    data = overrides.pop("data", [{"input_ids": [1, 2, 3], "label": 0}, {"input_ids": [1, 2], "label": 1}])
+    return fit(_tiny_classifier(), data, TrainConfig(**settings))
+
+
+def _squad_record(text="Paris", start=0, question="Where?"):
+    return {"id": "q1", "question": question, "context": "Paris is the capital of France.",
+            "answers": {"text": [text], "answer_start": [start]}}
+
+
+def _attentions(T=5):
+    return (torch.softmax(torch.randn(1, 2, T, T), -1),)
+
+
+PACKAGE_CASES = {
+    # tokenizer
+    "tokenize None": (lambda tok: tok(None), TypeError, "string or a list of strings"),
+    "tokenize a number": (lambda tok: tok(5), TypeError, "string or a list of strings"),
+    "tokenize an empty batch": (lambda tok: tok([]), ValueError, "empty batch"),
+    "None inside a batch": (lambda tok: tok(["fine", None]), TypeError, "must be a string"),
+    "pairs of another length": (lambda tok: tok(["a", "b"], ["c"]), ValueError, "2 texts but 1 text pairs"),
+    "max_length below 3": (lambda tok: tok("hello world", max_length=1), ValueError, ">= 3"),
+    # data loaders
+    "unknown data set": (lambda tok: __import__("bertmini.data").data.fetch("imdb", "train"), KeyError, "choose one of"),
+    "unknown split": (lambda tok: __import__("bertmini.data").data.load_sst2("test"), KeyError, "choose one of"),
+    "negative limit": (lambda tok: __import__("bertmini.data").data.load_sst2("dev", limit=-1), ValueError, ">= 0"),
+    # training loop
+    "learning rate 0": (lambda tok: _fit(config=dict(lr=0)), ValueError, "weights never change"),
+    "learning rate NaN": (lambda tok: _fit(config=dict(lr=float("nan"))), ValueError, "positive number"),
+    "batch size 0": (lambda tok: _fit(config=dict(batch_size=0)), ValueError, "batch_size"),
+    "negative max_steps": (lambda tok: _fit(config=dict(max_steps=-3)), ValueError, "max_steps"),
+    "no training data": (lambda tok: _fit(data=[]), ValueError, "empty"),
+    "text labels": (lambda tok: __import__("bertmini.classification").classification.ClassificationCollator(tok)(
+        [{"sentence": "good", "label": "positive"}]), TypeError, "integer class ids"),
+    # question answering
+    "empty question": (lambda tok: __import__("bertmini.qa").qa.answer("", "Some context.", None, tok),
+                       ValueError, "non-empty question"),
+    "answer_start off": (lambda tok: __import__("bertmini.qa").qa.prepare_features([_squad_record(start=3)], tok),
+                         ValueError, "fix answer_start"),
+    "answer outside the context": (lambda tok: __import__("bertmini.qa").qa.prepare_features(
+        [_squad_record(start=500)], tok), ValueError, "outside its context"),
+    "negative stride": (lambda tok: __import__("bertmini.qa").qa.prepare_features([_squad_record()], tok, stride=-1),
+                        ValueError, "stride must be >= 0"),
+    "no references": (lambda tok: __import__("bertmini.qa").qa.squad_metrics({}, {}), ValueError, "references is empty"),
+    # visualization
+    "no attention maps": (lambda tok: __import__("bertmini.viz").viz.stack_attentions(None), ValueError,
+                          "output_attentions=True"),
+    "too many tokens for bertviz": (lambda tok: __import__("bertmini.viz").viz.head_view(_attentions(300), ["a"] * 300),
+                                    ValueError, "too many"),
+    "fewer tokens than positions": (lambda tok: __import__("bertmini.viz").viz.head_view(_attentions(5), ["a"] * 4),
+                                    ValueError, "one token per position"),
+    "layer out of range": (lambda tok: __import__("bertmini.viz").viz.plot_head(_attentions(5), ["a"] * 5, layer=3, head=0),
+                           IndexError, "out of range"),
+}
+
+
+@pytest.mark.parametrize("case", PACKAGE_CASES, ids=list(PACKAGE_CASES))
+def test_package_input_errors(tokenizer, case, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written where the user runs it
+    call, error, message = PACKAGE_CASES[case]
+    with pytest.raises(error, match=message):
+        call(tokenizer)
+    assert list(tmp_path.iterdir()) == []
