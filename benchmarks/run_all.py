@@ -60,6 +60,15 @@ def plot(results: dict, out: Path) -> None:
     fig.savefig(out)
 
 
+def as_markdown(output: str) -> str:
+    """A script's printout as Markdown: its "# ..." header lines (machine, threads, versions) become
+    a paragraph, not headings, so the tables can be included in the book's pages."""
+    lines = output.strip().splitlines()
+    header = [line[2:] for line in lines if line.startswith("# ")]
+    rest = [line for line in lines if not line.startswith("# ")]
+    return "\n".join(["\n\n".join(header)] * bool(header) + [""] * bool(header) + rest)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
@@ -85,7 +94,7 @@ def main() -> int:
             f"Written by `make bench` (benchmarks/run_all.py) on {time.strftime('%Y-%m-%d')}. Ratios compare "
             "bertmini with transformers measured in the same run, interleaved; times are medians.", ""]
     for title, table in sections:
-        text += [f"## {title}", "", table, ""]
+        text += [f"## {title}", "", as_markdown(table), ""]
     (HERE / "RESULTS.md").write_text("\n".join(text))
     print(f"wrote {HERE / 'RESULTS.md'}, {HERE / 'results.json'} and {HERE / 'speed.svg'}")
     return 0

@@ -25,7 +25,7 @@ import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-LINKED = ("_toc.yml", "book", "bertmini")  # top-level paths the build reads besides chapters/
+LINKED = ("_toc.yml", "book", "bertmini", "benchmarks")  # top-level paths the build reads besides chapters/
 
 
 class StaleNotebookError(RuntimeError):
