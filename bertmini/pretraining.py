@@ -385,7 +385,7 @@ def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[list[tuple[str, f
 
 
 # ------------------------------------------------------------------ a small pretrained BERT
-RECIPE_VERSION = 3  # bump when the data preparation changes, so old cached models are not reused
+RECIPE_VERSION = 4  # bump when the data preparation changes, so old cached models are not reused
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:

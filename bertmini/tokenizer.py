@@ -128,7 +128,13 @@ class Tokenizer:
         if not any(t.strip() for t in texts):
             raise ValueError("cannot train a tokenizer on empty texts")
         backend.train_from_iterator(texts, trainer=trainer)
-        return cls.from_vocab(backend.get_vocab(), lowercase=lowercase)
+        # The trainer breaks ties between equally frequent pieces in hash-map order, which changes
+        # from run to run: the same pieces get different ids, and a model trained on them differs.
+        # Ids are arbitrary for a new vocabulary (greedy longest-match does not look at them), so
+        # number the pieces in a fixed order: the special tokens first, then alphabetically.
+        learned = sorted(t for t in backend.get_vocab() if t not in SPECIAL_TOKENS)
+        vocab = {t: i for i, t in enumerate(list(SPECIAL_TOKENS) + learned)}
+        return cls.from_vocab(vocab, lowercase=lowercase)
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write tokenizer.json and vocab.txt (the format BertTokenizer(Fast) reads)."""

@@ -450,7 +450,10 @@ def fit(model: nn.Module, train_data: Sequence, config: TrainConfig, *, collate_
         model.train()
         return metrics
 
-    bar = tqdm(total=total_steps, initial=step, disable=not config.progress or rank != 0, desc="train")
+    # At most one refresh a second: in a notebook every refresh is a message to the front end, and
+    # thousands of them queued behind a long cell can overflow the kernel's output channel.
+    bar = tqdm(total=total_steps, initial=step, disable=not config.progress or rank != 0, desc="train",
+               mininterval=1.0)
     start = time.perf_counter()
     try:
         while step < total_steps:

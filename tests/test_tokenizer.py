@@ -99,3 +99,15 @@ def test_special_ids_decode_and_continuations(tok):
 def test_bad_inputs_raise_clear_errors(tok, call, error):
     with pytest.raises(error):
         call(tok)
+
+
+def test_trained_vocabulary_is_numbered_the_same_every_time():
+    """The trainer's ties come out in hash-map order; the ids must not depend on it."""
+    import random
+    rng = random.Random(0)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "iota", "kappa", "lambda"]
+    texts = [" ".join(rng.choice(words) + rng.choice(["", "s", "ed", "ing"]) for _ in range(12)) for _ in range(300)]
+    first, second = Tokenizer.train(texts, vocab_size=120), Tokenizer.train(texts, vocab_size=120)
+    assert first.vocab == second.vocab
+    assert [first.convert_ids_to_tokens(i) for i in range(5)] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert first.tokenize("gammas alphaing") == second.tokenize("gammas alphaing")
