@@ -131,7 +131,8 @@ class Tokenizer:
         # The trainer breaks ties between equally frequent pieces in hash-map order, which changes
         # from run to run: the same pieces get different ids, and a model trained on them differs.
         # Ids are arbitrary for a new vocabulary (greedy longest-match does not look at them), so
-        # number the pieces in a fixed order: the special tokens first, then alphabetically.
+        # number the pieces in a fixed order: the special tokens first, then alphabetically. (Ties at
+        # the size cutoff can still change which pieces are kept; that is the trainer's doing.)
         learned = sorted(t for t in backend.get_vocab() if t not in SPECIAL_TOKENS)
         vocab = {t: i for i, t in enumerate(list(SPECIAL_TOKENS) + learned)}
         return cls.from_vocab(vocab, lowercase=lowercase)

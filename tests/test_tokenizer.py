@@ -101,13 +101,15 @@ def test_bad_inputs_raise_clear_errors(tok, call, error):
         call(tok)
 
 
-def test_trained_vocabulary_is_numbered_the_same_every_time():
-    """The trainer's ties come out in hash-map order; the ids must not depend on it."""
+def test_trained_vocabulary_is_numbered_in_a_fixed_order():
+    """The trainer's ties come out in hash-map order; the ids must not depend on it: special tokens
+    first, then the learned pieces alphabetically. (Ties at the size cutoff can still change which
+    pieces are learned: the trainer itself is not deterministic.)"""
     import random
     rng = random.Random(0)
     words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "iota", "kappa", "lambda"]
     texts = [" ".join(rng.choice(words) + rng.choice(["", "s", "ed", "ing"]) for _ in range(12)) for _ in range(300)]
-    first, second = Tokenizer.train(texts, vocab_size=120), Tokenizer.train(texts, vocab_size=120)
-    assert first.vocab == second.vocab
-    assert [first.convert_ids_to_tokens(i) for i in range(5)] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    assert first.tokenize("gammas alphaing") == second.tokenize("gammas alphaing")
+    tok = Tokenizer.train(texts, vocab_size=120)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    expected = specials + sorted(set(tok.vocab) - set(specials))
+    assert [tok.convert_ids_to_tokens(i) for i in range(len(expected))] == expected
