@@ -91,14 +91,21 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_lab
     confusion = [[0] * num_labels for _ in range(num_labels)]
     for t, p in zip(y_true, y_pred):
         confusion[t][p] += 1
+    accuracy = sum(confusion[c][c] for c in range(num_labels)) / len(y_true)
+    return {"accuracy": accuracy, "macro_f1": macro_f1(confusion), "confusion": confusion}
+
+
+def macro_f1(confusion: Sequence[Sequence[int]]) -> float:
+    """Mean over classes of 2·TP / (2·TP + FP + FN), from confusion[true][predicted]; a class never
+    true nor predicted scores 0. Unweighted, so a rare class counts as much as a common one."""
+    C = len(confusion)
     f1s = []
-    for c in range(num_labels):
+    for c in range(C):
         tp = confusion[c][c]
-        fp = sum(confusion[r][c] for r in range(num_labels)) - tp
+        fp = sum(confusion[r][c] for r in range(C)) - tp
         fn = sum(confusion[c]) - tp
         f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-    accuracy = sum(confusion[c][c] for c in range(num_labels)) / len(y_true)
-    return {"accuracy": accuracy, "macro_f1": sum(f1s) / num_labels, "confusion": confusion}
+    return sum(f1s) / C
 
 
 def evaluate(model, records: Sequence[dict], collator: ClassificationCollator,

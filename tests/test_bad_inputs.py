@@ -10,9 +10,11 @@ import shutil
 import pytest
 import torch
 
-from bertmini import BertConfig, BertForSequenceClassification, BertModel
+from bertmini import BertConfig, BertForSequenceClassification, BertModel, Tokenizer, data, qa, viz
+from bertmini.classification import ClassificationCollator
 from bertmini.checkpoint import CheckpointError
 from bertmini.pretrained import IntegrityError, PretrainedNotFoundError, named_model_dir, verify_sha256
+from bertmini.train import TrainConfig, fit
 
 TINY = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
             intermediate_size=20, max_position_embeddings=12, type_vocab_size=2)
@@ -170,7 +172,6 @@ def test_save_pretrained_is_atomic(tmp_path, monkeypatch, saved):
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tokenizer():
-    from bertmini import Tokenizer
     return Tokenizer.from_pretrained("all-MiniLM-L6-v2")
 
 
@@ -179,7 +180,6 @@ def _tiny_classifier():
 
 
 def _fit(**overrides):
-    from bertmini.train import TrainConfig, fit
     settings = dict(lr=1e-3, max_steps=1, batch_size=2, progress=False)
     settings.update(overrides.pop("config", {}))
     data = overrides.pop("data", [{"input_ids": [1, 2, 3], "label": 0}, {"input_ids": [1, 2], "label": 1}])
@@ -204,35 +204,35 @@ PACKAGE_CASES = {
     "pairs of another length": (lambda tok: tok(["a", "b"], ["c"]), ValueError, "2 texts but 1 text pairs"),
     "max_length below 3": (lambda tok: tok("hello world", max_length=1), ValueError, ">= 3"),
     # data loaders
-    "unknown data set": (lambda tok: __import__("bertmini.data").data.fetch("imdb", "train"), KeyError, "choose one of"),
-    "unknown split": (lambda tok: __import__("bertmini.data").data.load_sst2("test"), KeyError, "choose one of"),
-    "negative limit": (lambda tok: __import__("bertmini.data").data.load_sst2("dev", limit=-1), ValueError, ">= 0"),
+    "unknown data set": (lambda tok: data.fetch("imdb", "train"), KeyError, "choose one of"),
+    "unknown split": (lambda tok: data.load_sst2("test"), KeyError, "choose one of"),
+    "negative limit": (lambda tok: data.load_sst2("dev", limit=-1), ValueError, ">= 0"),
     # training loop
     "learning rate 0": (lambda tok: _fit(config=dict(lr=0)), ValueError, "weights never change"),
     "learning rate NaN": (lambda tok: _fit(config=dict(lr=float("nan"))), ValueError, "positive number"),
     "batch size 0": (lambda tok: _fit(config=dict(batch_size=0)), ValueError, "batch_size"),
     "negative max_steps": (lambda tok: _fit(config=dict(max_steps=-3)), ValueError, "max_steps"),
     "no training data": (lambda tok: _fit(data=[]), ValueError, "empty"),
-    "text labels": (lambda tok: __import__("bertmini.classification").classification.ClassificationCollator(tok)(
+    "text labels": (lambda tok: ClassificationCollator(tok)(
         [{"sentence": "good", "label": "positive"}]), TypeError, "integer class ids"),
     # question answering
-    "empty question": (lambda tok: __import__("bertmini.qa").qa.answer("", "Some context.", None, tok),
+    "empty question": (lambda tok: qa.answer("", "Some context.", None, tok),
                        ValueError, "non-empty question"),
-    "answer_start off": (lambda tok: __import__("bertmini.qa").qa.prepare_features([_squad_record(start=3)], tok),
+    "answer_start off": (lambda tok: qa.prepare_features([_squad_record(start=3)], tok),
                          ValueError, "fix answer_start"),
-    "answer outside the context": (lambda tok: __import__("bertmini.qa").qa.prepare_features(
+    "answer outside the context": (lambda tok: qa.prepare_features(
         [_squad_record(start=500)], tok), ValueError, "outside its context"),
-    "negative stride": (lambda tok: __import__("bertmini.qa").qa.prepare_features([_squad_record()], tok, stride=-1),
+    "negative stride": (lambda tok: qa.prepare_features([_squad_record()], tok, stride=-1),
                         ValueError, "stride must be >= 0"),
-    "no references": (lambda tok: __import__("bertmini.qa").qa.squad_metrics({}, {}), ValueError, "references is empty"),
+    "no references": (lambda tok: qa.squad_metrics({}, {}), ValueError, "references is empty"),
     # visualization
-    "no attention maps": (lambda tok: __import__("bertmini.viz").viz.stack_attentions(None), ValueError,
+    "no attention maps": (lambda tok: viz.stack_attentions(None), ValueError,
                           "output_attentions=True"),
-    "too many tokens for bertviz": (lambda tok: __import__("bertmini.viz").viz.head_view(_attentions(300), ["a"] * 300),
+    "too many tokens for bertviz": (lambda tok: viz.head_view(_attentions(300), ["a"] * 300),
                                     ValueError, "too many"),
-    "fewer tokens than positions": (lambda tok: __import__("bertmini.viz").viz.head_view(_attentions(5), ["a"] * 4),
+    "fewer tokens than positions": (lambda tok: viz.head_view(_attentions(5), ["a"] * 4),
                                     ValueError, "one token per position"),
-    "layer out of range": (lambda tok: __import__("bertmini.viz").viz.plot_head(_attentions(5), ["a"] * 5, layer=3, head=0),
+    "layer out of range": (lambda tok: viz.plot_head(_attentions(5), ["a"] * 5, layer=3, head=0),
                            IndexError, "out of range"),
 }
 
