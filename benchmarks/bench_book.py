@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK_BUDGET_S, NOTEBOOK_BUDGET_S = 15 * 60, 4 * 60
 
 
-def run_notebook(path: Path, timeout: int = 900) -> float:
+def run_notebook(path: Path, timeout: int | None = 3600) -> float:
     import nbformat
     from nbclient import NotebookClient
 
