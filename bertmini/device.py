@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import time
 
 import torch
 
@@ -24,6 +25,72 @@ def get_device(prefer: str | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _cpu_jiffies(cpus: set[int]) -> tuple[int, int]:
+    """(busy, total) jiffies of the given cores since boot, from /proc/stat (Linux)."""
+    busy = total = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *fields = line.split()
+            if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cpus:
+                continue
+            values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+            total += sum(values)
+            busy += sum(values) - values[3] - values[4]
+    return busy, total
+
+
+def idle_cpus(interval: float = 0.1) -> float | None:
+    """How many of this process's cores other programs leave idle, measured over `interval` s.
+
+    Busy time of the cores we may run on (/proc/stat), minus our own CPU time over the same
+    interval. None where this cannot be measured (not Linux). A busy-looping neighbour on one of
+    two cores gives about 1.0; a quiet machine about 2.0.
+    """
+    try:
+        cpus = os.sched_getaffinity(0)
+        b0, t0 = _cpu_jiffies(cpus)
+        own0, wall0 = time.process_time(), time.perf_counter()
+        time.sleep(interval)
+        b1, t1 = _cpu_jiffies(cpus)
+        own1, wall1 = time.process_time(), time.perf_counter()
+    except (AttributeError, OSError, ValueError):
+        return None
+    if t1 <= t0:
+        return None
+    busy_cores = len(cpus) * (b1 - b0) / (t1 - t0)        # every program, ours included
+    own_cores = (own1 - own0) / max(wall1 - wall0, 1e-9)  # ours (e.g. threads still spinning)
+    return max(0.0, len(cpus) - max(0.0, busy_cores - own_cores))
+
+
+def default_threads() -> int:
+    """Compute threads for a CPU run: torch's default, but no more than the idle cores.
+
+    PyTorch starts one thread per core and its threads wait for each other at the end of every
+    operation; if another program holds one of two cores, each step waits for the thread that
+    shares it, and a training run can take several times longer than with one thread
+    (benchmarks/bench_threads.py measures it). Counting the idle cores first avoids that.
+    """
+    idle = idle_cpus()
+    wanted = torch.get_num_threads()
+    if idle is None:
+        return wanted
+    return max(1, min(wanted, int(idle + 0.5)))
+
+
+@contextlib.contextmanager
+def num_threads(n: int | None):
+    """Run a block with `torch.set_num_threads(n)` (None: leave it alone), restoring it afterwards."""
+    before = torch.get_num_threads()
+    if n is not None:
+        if type(n) is not int or n < 1:
+            raise ValueError(f"threads must be a positive integer or None, got {n!r}")
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def supports_bf16(device: torch.device | str) -> bool:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .device import autocast, get_device, seed_everything, supports_bf16
+from .device import autocast, default_threads, get_device, num_threads, seed_everything, supports_bf16
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -61,6 +61,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps; a checkpoint is also written at the end
     precision: str = "auto"              # "auto": bf16 (or fp16) on CUDA, fp32 elsewhere
     device: str | None = None            # None: bertmini.get_device()
+    threads: int | None = None           # CPU compute threads; None: torch's count, capped at idle cores
     num_workers: int = 0                 # > 0: loading in parallel, but resume is exact only with 0
     progress: bool = True
 
@@ -80,7 +81,9 @@ class TrainConfig:
                                                                  and self.warmup_steps >= 0), "an integer >= 0"),
                  ("max_grad_norm", self.max_grad_norm is None or self.max_grad_norm > 0, "positive or None"),
                  ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
-                 ("num_workers", self.num_workers >= 0, ">= 0")]
+                 ("num_workers", self.num_workers >= 0, ">= 0"),
+                 ("threads", self.threads is None or (type(self.threads) is int and self.threads >= 1),
+                  "a positive integer or None")]
         for name, ok, rule in rules:
             if not ok:
                 raise ValueError(f"TrainConfig.{name} must be {rule}, got {getattr(self, name)!r}")
@@ -450,6 +453,11 @@ def fit(model: nn.Module, train_data: Sequence, config: TrainConfig, *, collate_
         model.train()
         return metrics
 
+    # On a CPU, as many compute threads as there are idle cores (see default_threads): with a
+    # busy neighbour, torch's one-thread-per-core default makes every step wait for a thread that
+    # shares a core. The caller's setting is restored when fit returns.
+    threads = num_threads(None if device.type != "cpu" else config.threads or default_threads())
+    threads.__enter__()
     # At most one refresh a second: in a notebook every refresh is a message to the front end, and
     # thousands of them queued behind a long cell can overflow the kernel's output channel.
     bar = tqdm(total=total_steps, initial=step, disable=not config.progress or rank != 0, desc="train",
@@ -496,6 +504,7 @@ def fit(model: nn.Module, train_data: Sequence, config: TrainConfig, *, collate_
         pass
     finally:
         bar.close()
+        threads.__exit__(None, None, None)
         if started_group:
             import torch.distributed as dist
             dist.destroy_process_group()

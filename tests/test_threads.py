@@ -1,0 +1,58 @@
+"""CPU threads: fit uses no more compute threads than there are idle cores, and restores the caller's."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import bertmini.device as device
+from bertmini.device import default_threads, idle_cpus, num_threads
+from bertmini.train import TrainConfig, fit
+from tests.test_train import quiet, tiny_data, tiny_model
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_idle_cpus_is_a_count_of_our_cores_or_unknown():
+    idle = idle_cpus(0.05)
+    if idle is not None:
+        assert 0.0 <= idle <= len(__import__("os").sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("idle, expected", [(2.0, 2), (1.1, 1), (0.6, 1), (0.0, 1), (7.0, 2), (None, 2)])
+def test_default_threads_caps_torch_default_at_idle_cores(monkeypatch, two_threads, idle, expected):
+    monkeypatch.setattr(device, "idle_cpus", lambda interval=0.1: idle)
+    assert default_threads() == expected
+
+
+def test_num_threads_restores_the_setting_even_after_an_error(two_threads):
+    with pytest.raises(RuntimeError):
+        with num_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == 2
+    with pytest.raises(ValueError, match="threads"):
+        with num_threads(0):
+            pass
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
+def test_train_config_rejects_bad_threads(bad):
+    with pytest.raises(ValueError, match="TrainConfig.threads"):
+        TrainConfig(threads=bad)
+
+
+@pytest.mark.parametrize("asked, idle, expected", [(1, 2.0, 1), (None, 1.0, 1), (None, 2.0, 2)])
+def test_fit_trains_with_the_chosen_threads_then_restores(monkeypatch, two_threads, asked, idle, expected):
+    monkeypatch.setattr(device, "idle_cpus", lambda interval=0.1: idle)
+    seen = []
+    fit(tiny_model(), tiny_data(16), quiet(threads=asked, device="cpu"),
+        callbacks=[lambda step, logs: seen.append(torch.get_num_threads())])
+    assert seen and set(seen) == {expected}
+    assert torch.get_num_threads() == 2
