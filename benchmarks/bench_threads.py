@@ -10,7 +10,7 @@ Each configuration trains a fresh MiniLM classifier for `--steps` steps of chapt
 (SST-2 train sentences, batch 32, max_length 64, AdamW) in its own process; "loaded" runs beside
 one `python -c "while 1: pass"` process, started before and killed after.
 
-    python benchmarks/bench_threads.py [--steps 12] [--json out.json]
+    python benchmarks/bench_threads.py [--steps 8] [--json out.json]
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def run(threads: str, steps: int, loaded: bool) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     import torch

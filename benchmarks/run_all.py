@@ -1,9 +1,12 @@
-"""Run every benchmark and write benchmarks/RESULTS.md and benchmarks/speed.svg (what `make bench` does).
+"""Run the benchmarks and write benchmarks/RESULTS.md and benchmarks/speed.svg (what `make bench` does).
 
-    python benchmarks/run_all.py [--quick] [--skip-book]
+    python benchmarks/run_all.py [--quick] [--only SECTION ...] [--skip-book]
 
 Each benchmark prints a markdown table with its machine header; this script collects them in
-RESULTS.md, keeps the raw numbers in results.json, and draws the figure the book's Speed page shows.
+RESULTS.md, keeps the raw numbers and the tables in results.json, and draws the figure the book's
+Speed page shows. `--only` reruns some sections and keeps the others' last measured tables
+(each section says when and where it ran), so that a shared machine is held a few minutes at
+a time.
 """
 
 from __future__ import annotations
@@ -17,14 +20,37 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
+# name -> (title, script and arguments); the order is RESULTS.md's.
+SECTIONS = {
+    "headline": ("Headline: the batches a user builds, padded to the longest in each batch",
+                 ["bench_model.py", "--part", "headline"]),
+    "secondary": ("Secondary rows: the same sentences without padding, grouped by length, or padded to 128",
+                  ["bench_model.py", "--part", "secondary"]),
+    "ablation": ("Where the speed comes from: one speed-up off at a time", ["bench_model.py", "--part", "ablation"]),
+    "memory": ("Memory: peak RSS per side", ["bench_model.py", "--part", "memory"]),
+    "compile": ("torch.compile on CPU for the training step", ["bench_model.py", "--part", "compile"]),
+    "threads": ("Threads under load: 1 or 2 threads, quiet or beside a busy process", ["bench_threads.py"]),
+    "pretrain": ("A pretraining optimizer step, MLM + NSP (bench_pretrain.py)", ["bench_pretrain.py"]),
+    "book": ("The book, notebook by notebook (bench_book.py)", ["bench_book.py"]),
+}
+REPEATS = {"bench_model.py", "bench_pretrain.py"}  # scripts that take --repeats
 
-def run(script: str, *args: str) -> str:
-    cmd = [sys.executable, str(HERE / script), *args]
+NO_GPU = ("No GPU was lent to the session that measured these tables: every number is from a CPU, "
+          "and no GPU figure (tokens/s, MFU, CUDA memory) is quoted. On a GPU, run "
+          "`benchmarks/bench_pretrain.py --device cuda --config bert-base --dtype bf16 --peak-tflops <peak>`.")
+
+
+def run(args: list[str], json_out: Path | None, quick: bool) -> str:
+    cmd = [sys.executable, str(HERE / args[0]), *args[1:]]
+    if json_out is not None:
+        cmd += ["--json", str(json_out)]
+    if quick and args[0] in REPEATS:
+        cmd += ["--repeats", "3"]
     print("$", " ".join(cmd[1:]), flush=True)
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode not in (0, 1):  # bench_book exits 1 when over budget: still a result
         sys.stderr.write(done.stderr)
-        raise SystemExit(f"{script} failed with exit code {done.returncode}")
+        raise SystemExit(f"{args[0]} failed with exit code {done.returncode}")
     table = "\n".join(l for l in done.stdout.splitlines() if l.startswith(("#", "|")))
     print(table, flush=True)
     return table
@@ -35,25 +61,27 @@ def plot(results: dict, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [p for p in ("model", "book") if p in results]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.4), squeeze=False)
+    panels = [p for p in ("headline", "book") if p in results]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 3.6), squeeze=False)
     for ax, panel in zip(axes[0], panels):
-        if panel == "model":
-            rows = results["model"]["rows"]
+        if panel == "headline":
+            rows = results["headline"]["rows"]
             names = ["bertmini", "transformers-eager", "transformers-sdpa"]
             width = 0.27
             for i, name in enumerate(names):
-                ax.bar([j + (i - 1) * width for j in range(len(rows))], [r[name] for r in rows], width, label=name)
-            ax.set_xticks(range(len(rows)), [r["task"] for r in rows])
+                ax.bar([j + (i - 1) * width for j in range(len(rows))], [r[name] for r in rows], width,
+                       label=name)
+            ax.set_xticks(range(len(rows)), [r["task"].replace(" ", "\n", 1) for r in rows], fontsize=8)
             ax.set_ylabel("milliseconds per batch (lower is faster)")
-            ax.set_title(f"MiniLM, batch {results['model']['batch']} x {results['model']['seq']}, 2 CPU threads")
+            ax.set_title("MiniLM, batches padded to their longest, 2 CPU threads", fontsize=10)
             ax.legend(fontsize=8)
         else:
             times = results["book"]["times_s"]
             ax.barh(list(times), list(times.values()), color="tab:green")
             ax.axvline(240, color="tab:red", linestyle="--", label="4-minute budget per notebook")
             ax.set_xlabel("seconds to execute (2-core CPU)")
-            ax.set_title(f"Each notebook in a fresh kernel: {results['book']['total_s']:.0f} s in total")
+            ax.set_title(f"Each notebook in a fresh kernel: {results['book']['total_s']:.0f} s in total",
+                         fontsize=10)
             ax.invert_yaxis()
             ax.legend(fontsize=8)
     fig.tight_layout()
@@ -61,42 +89,51 @@ def plot(results: dict, out: Path) -> None:
 
 
 def as_markdown(output: str) -> str:
-    """A script's printout as Markdown: its "# ..." header lines (machine, threads, versions) become
-    a paragraph, not headings, so the tables can be included in the book's pages."""
-    lines = output.strip().splitlines()
-    header = [line[2:] for line in lines if line.startswith("# ")]
-    rest = [line for line in lines if not line.startswith("# ")]
-    return "\n".join(["\n\n".join(header)] * bool(header) + [""] * bool(header) + rest)
+    """A script's printout as Markdown: its "# ..." lines (machine, threads, versions, what was
+    compared) become paragraphs, not headings, so the tables can be included in the book's pages."""
+    blocks, prose = [], []
+    for line in output.strip().splitlines():
+        if line.startswith("# "):
+            prose.append(line[2:])
+            continue
+        if prose:
+            blocks += ["\n\n".join(prose), ""]
+            prose = []
+        blocks.append(line)
+    if prose:
+        blocks += ["", "\n\n".join(prose)]
+    return "\n".join(blocks)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    ap.add_argument("--only", nargs="+", choices=sorted(SECTIONS), help="rerun only these sections")
     ap.add_argument("--skip-book", action="store_true", help="do not execute the notebooks")
     args = ap.parse_args()
-    repeats = ["--repeats", "3"] if args.quick else []
-    sections, results = [], {}
-    sections.append(("Inference and a training step (bench_model.py)",
-                     run("bench_model.py", "--json", str(HERE / "model.json"), *repeats)))
-    results["model"] = json.loads((HERE / "model.json").read_text())
-    sections.append(("A pretraining optimizer step, MLM + NSP (bench_pretrain.py)", run("bench_pretrain.py", *repeats)))
-    if not args.skip_book:
-        sections.append(("The book, notebook by notebook (bench_book.py)",
-                         run("bench_book.py", "--json", str(HERE / "book.json"))))
-        results["book"] = json.loads((HERE / "book.json").read_text())
-    elif (HERE / "book.json").exists():
-        results["book"] = json.loads((HERE / "book.json").read_text())
-    for f in ("model.json",):
-        (HERE / f).unlink(missing_ok=True)
-    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    stored_path = HERE / "results.json"
+    stored = json.loads(stored_path.read_text()) if stored_path.exists() else {}
+    tables, results = stored.get("tables", {}), {k: v for k, v in stored.items() if k != "tables"}
+    wanted = args.only or [s for s in SECTIONS if not (s == "book" and args.skip_book)]
+    for name in wanted:
+        title, command = SECTIONS[name]
+        out = HERE / f".{name}.json"
+        tables[name] = (f"Measured {time.strftime('%Y-%m-%d')}.\n"
+                        + run(command, out if name != "pretrain" else None, args.quick))
+        if out.exists():
+            results[name] = json.loads(out.read_text())
+            out.unlink()
+    stored_path.write_text(json.dumps({**results, "tables": tables}, indent=2) + "\n")
     plot(results, HERE / "speed.svg")
     text = ["# Benchmark results", "",
-            f"Written by `make bench` (benchmarks/run_all.py) on {time.strftime('%Y-%m-%d')}. Ratios compare "
-            "bertmini with transformers measured in the same run, interleaved; times are medians.", ""]
-    for title, table in sections:
-        text += [f"## {title}", "", as_markdown(table), ""]
+            "Written by `make bench` (benchmarks/run_all.py). Ratios compare bertmini with transformers "
+            "measured in the same run, interleaved, with the same weights and the same batches; times "
+            "are medians. Ratio > 1: bertmini is faster.", "", NO_GPU, ""]
+    for name, (title, _) in SECTIONS.items():
+        if name in tables:
+            text += [f"## {title}", "", as_markdown(tables[name]), ""]
     (HERE / "RESULTS.md").write_text("\n".join(text))
-    print(f"wrote {HERE / 'RESULTS.md'}, {HERE / 'results.json'} and {HERE / 'speed.svg'}")
+    print(f"wrote {HERE / 'RESULTS.md'}, {stored_path} and {HERE / 'speed.svg'}")
     return 0
 
 
