@@ -34,22 +34,24 @@ SECTIONS = {
     "book": ("The book, notebook by notebook (bench_book.py)", ["bench_book.py"]),
 }
 REPEATS = {"bench_model.py", "bench_pretrain.py"}  # scripts that take --repeats
+THREADS = {"bench_model.py", "bench_pretrain.py"}  # scripts that take --threads
 
 NO_GPU = ("No GPU was lent to the session that measured these tables: every number is from a CPU, "
           "and no GPU figure (tokens/s, MFU, CUDA memory) is quoted. On a GPU, run "
           "`benchmarks/bench_pretrain.py --device cuda --config bert-base --dtype bf16 --peak-tflops <peak>`.")
 
 
-def run(args: list[str], json_out: Path | None, quick: bool) -> str:
+def run(args: list[str], json_out: Path | None, quick: bool, threads: int | None) -> str:
     cmd = [sys.executable, str(HERE / args[0]), *args[1:]]
     if json_out is not None:
         cmd += ["--json", str(json_out)]
     if quick and args[0] in REPEATS:
         cmd += ["--repeats", "3"]
+    if threads is not None and args[0] in THREADS:
+        cmd += ["--threads", str(threads)]
     print("$", " ".join(cmd[1:]), flush=True)
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # stderr: progress, passed on
     if done.returncode not in (0, 1):  # bench_book exits 1 when over budget: still a result
-        sys.stderr.write(done.stderr)
         raise SystemExit(f"{args[0]} failed with exit code {done.returncode}")
     table = "\n".join(l for l in done.stdout.splitlines() if l.startswith(("#", "|")))
     print(table, flush=True)
@@ -73,7 +75,8 @@ def plot(results: dict, out: Path) -> None:
                        label=name)
             ax.set_xticks(range(len(rows)), [r["task"].replace(" ", "\n", 1) for r in rows], fontsize=8)
             ax.set_ylabel("milliseconds per batch (lower is faster)")
-            ax.set_title("MiniLM, batches padded to their longest, 2 CPU threads", fontsize=10)
+            threads = results["headline"]["header"].split("threads=")[1].split(",")[0]
+            ax.set_title(f"MiniLM, batches padded to their longest, {threads} CPU thread(s)", fontsize=10)
             ax.legend(fontsize=8)
         else:
             times = results["book"]["times_s"]
@@ -109,6 +112,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
     ap.add_argument("--only", nargs="+", choices=sorted(SECTIONS), help="rerun only these sections")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads for the library comparisons (default: each script's, 2)")
     ap.add_argument("--skip-book", action="store_true", help="do not execute the notebooks")
     args = ap.parse_args()
     stored_path = HERE / "results.json"
@@ -119,7 +124,7 @@ def main() -> int:
         title, command = SECTIONS[name]
         out = HERE / f".{name}.json"
         tables[name] = (f"Measured {time.strftime('%Y-%m-%d')}.\n"
-                        + run(command, out if name != "pretrain" else None, args.quick))
+                        + run(command, out if name != "pretrain" else None, args.quick, args.threads))
         if out.exists():
             results[name] = json.loads(out.read_text())
             out.unlink()
