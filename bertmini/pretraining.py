@@ -466,6 +466,6 @@ def small_bert(config=None, *, data: str = "wikitext2", split: str | Sequence[st
     history = fit(model, examples, train_config, collate_fn=PretrainingCollator(tokenizer, seed=seed))
     model.logits_only_at_labels = False
     model.save_pretrained(directory)
-    tokenizer.save(directory)
+    tokenizer.save_pretrained(directory)
     (directory / "history.json").write_text(json.dumps(history.to_dict()))  # written last: marks "complete"
     return model.eval(), tokenizer, history
