@@ -20,7 +20,8 @@ from typing import Sequence
 
 import torch
 
-IGNORE_INDEX = -100
+from . import files
+from .heads import IGNORE_INDEX  # noqa: F401  (the labels' 'no loss here' value)
 IS_NEXT, NOT_NEXT = 0, 1  # Hugging Face's convention for next_sentence_label
 
 
@@ -389,7 +390,8 @@ RECIPE_VERSION = 4  # bump when the data preparation changes, so old cached mode
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    return Path(cache_dir or os.environ.get("BERTMINI_CACHE") or Path.home() / ".cache" / "bertmini")
+    """Where trained small BERTs are kept (see `bertmini.files.cache_dir`)."""
+    return files.cache_dir(cache_dir)
 
 
 def train_tokenizer(documents: Sequence[dict], vocab_size: int = 2000):
