@@ -29,7 +29,8 @@ SECTIONS = {
     "ablation": ("Where the speed comes from: one speed-up off at a time", ["bench_model.py", "--part", "ablation"]),
     "memory": ("Memory: peak RSS per side", ["bench_model.py", "--part", "memory"]),
     "compile": ("torch.compile on CPU for the training step", ["bench_model.py", "--part", "compile"]),
-    "threads": ("Threads under load: 1 or 2 threads, quiet or beside a busy process", ["bench_threads.py"]),
+    "threads": ("Threads under load: 1 or 2 threads, quiet (no load added) or beside a busy process",
+                ["bench_threads.py"]),
     "pretrain": ("A pretraining optimizer step, MLM + NSP (bench_pretrain.py)", ["bench_pretrain.py"]),
     "book": ("The book, notebook by notebook (bench_book.py)", ["bench_book.py"]),
 }
