@@ -115,11 +115,14 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", choices=sorted(SECTIONS), help="rerun only these sections")
     ap.add_argument("--threads", type=int, default=None,
                     help="CPU threads for the library comparisons (default: each script's, 2)")
+    ap.add_argument("--note", default=None, help="a sentence about the machine, kept in RESULTS.md")
     ap.add_argument("--skip-book", action="store_true", help="do not execute the notebooks")
     args = ap.parse_args()
     stored_path = HERE / "results.json"
     stored = json.loads(stored_path.read_text()) if stored_path.exists() else {}
     tables, results = stored.get("tables", {}), {k: v for k, v in stored.items() if k != "tables"}
+    if args.note is not None:
+        results["note"] = args.note
     wanted = args.only or [s for s in SECTIONS if not (s == "book" and args.skip_book)]
     for name in wanted:
         title, command = SECTIONS[name]
@@ -135,6 +138,8 @@ def main() -> int:
             "Written by `make bench` (benchmarks/run_all.py). Ratios compare bertmini with transformers "
             "measured in the same run, interleaved, with the same weights and the same batches; times "
             "are medians. Ratio > 1: bertmini is faster.", "", NO_GPU, ""]
+    if results.get("note"):
+        text += [results["note"], ""]
     for name, (title, _) in SECTIONS.items():
         if name in tables:
             text += [f"## {title}", "", as_markdown(tables[name]), ""]
