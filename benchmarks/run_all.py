@@ -101,7 +101,7 @@ def as_markdown(output: str) -> str:
             prose.append(line[2:])
             continue
         if prose:
-            blocks += ["\n\n".join(prose), ""]
+            blocks += [""] * bool(blocks) + ["\n\n".join(prose), ""]  # a table ends at a blank line
             prose = []
         blocks.append(line)
     if prose:
@@ -115,6 +115,7 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", choices=sorted(SECTIONS), help="rerun only these sections")
     ap.add_argument("--threads", type=int, default=None,
                     help="CPU threads for the library comparisons (default: each script's, 2)")
+    ap.add_argument("--render", action="store_true", help="measure nothing: rewrite RESULTS.md and the figure")
     ap.add_argument("--note", default=None, help="a sentence about the machine, kept in RESULTS.md")
     ap.add_argument("--skip-book", action="store_true", help="do not execute the notebooks")
     args = ap.parse_args()
@@ -123,7 +124,7 @@ def main() -> int:
     tables, results = stored.get("tables", {}), {k: v for k, v in stored.items() if k != "tables"}
     if args.note is not None:
         results["note"] = args.note
-    wanted = args.only or [s for s in SECTIONS if not (s == "book" and args.skip_book)]
+    wanted = [] if args.render else (args.only or [s for s in SECTIONS if not (s == "book" and args.skip_book)])
     for name in wanted:
         title, command = SECTIONS[name]
         out = HERE / f".{name}.json"

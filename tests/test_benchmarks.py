@@ -14,8 +14,8 @@ import run_all  # noqa: E402
 
 
 def test_as_markdown_turns_header_lines_into_paragraphs_and_keeps_tables():
-    text = run_all.as_markdown("# machine\n# what\n| a |\n|---|\n| 1 |\n# note")
-    assert text == "machine\n\nwhat\n\n| a |\n|---|\n| 1 |\n\nnote"
+    text = run_all.as_markdown("# machine\n# what\n| a |\n|---|\n| 1 |\n# next\n| b |\n|---|\n# note")
+    assert text == "machine\n\nwhat\n\n| a |\n|---|\n| 1 |\n\nnext\n\n| b |\n|---|\n\nnote"
 
 
 @pytest.mark.skipif(not os.environ.get("BERTMINI_DATA_MIRROR"), reason="needs the SST-2 mirror")
