@@ -162,6 +162,10 @@ class BiEncoder(nn.Module):
     Queries and documents are encoded separately (no attention between them), so the
     documents can be encoded once ahead of time and searched by a dot product: that is what
     makes this a retrieval model, unlike a cross-encoder that reads both texts together.
+
+    A batch may bring `document_embeddings` (B, H) instead of document tokens: the documents'
+    vectors, computed once by a frozen encoder. Then only the query side learns, the index of
+    document vectors stays valid (nothing to re-encode), and a step costs only the queries.
     """
 
     def __init__(self, encoder: BertModel, pooling: str = "mean", scale: float = 20.0):
@@ -177,10 +181,17 @@ class BiEncoder(nn.Module):
         return pool(self.encoder(input_ids, attention_mask=attention_mask), attention_mask,
                     self.pooling)  # (B, H)
 
-    def forward(self, query_input_ids, query_attention_mask, document_input_ids,
-                document_attention_mask, document_ids=None) -> BiEncoderOutput:
+    def forward(self, query_input_ids, query_attention_mask, document_input_ids=None,
+                document_attention_mask=None, document_embeddings=None,
+                document_ids=None) -> BiEncoderOutput:
+        if (document_embeddings is None) == (document_input_ids is None):
+            raise ValueError("pass either document_input_ids (and document_attention_mask) or "
+                             "document_embeddings, not both and not neither")
         q = self.embed(query_input_ids, query_attention_mask)  # (B, H)
-        d = self.embed(document_input_ids, document_attention_mask)  # (B, H)
+        if document_embeddings is None:
+            d = self.embed(document_input_ids, document_attention_mask)  # (B, H)
+        else:
+            d = document_embeddings.to(q.device, q.dtype)  # (B, H), fixed: no gradient
         loss = in_batch_negatives_loss(q, d, self.scale, document_ids)
         return BiEncoderOutput(loss, q, d)
 
@@ -189,23 +200,32 @@ class BiEncoder(nn.Module):
 class PairCollator:
     """Records `{"query": str, "document": str, "document_id": int}` -> one BiEncoder batch.
 
-    Queries and documents are padded separately, each to its own longest text.
+    Queries and documents are padded separately, each to its own longest text. With
+    `document_vectors` (D, H), documents are not tokenized: each record's row
+    `document_vectors[document_id]` is sent as `document_embeddings` instead.
     """
 
     tokenizer: Tokenizer
     max_query_length: int = 64
     max_document_length: int = 256
+    document_vectors: torch.Tensor | None = None
 
     def __call__(self, records: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if len(records) == 0:
             raise ValueError("cannot collate an empty batch")
+        need = ("query", "document_id") if self.document_vectors is not None else ("query", "document")
         for r in records:
-            if not isinstance(r, dict) or "query" not in r or "document" not in r:
-                raise KeyError(f"each record must be a dict with 'query' and 'document', got {r!r:.80}")
+            if not isinstance(r, dict) or any(key not in r for key in need):
+                raise KeyError(f"each record must be a dict with {' and '.join(map(repr, need))}, "
+                               f"got {r!r:.80}")
         q = self.tokenizer([r["query"] for r in records], max_length=self.max_query_length)
-        d = self.tokenizer([r["document"] for r in records], max_length=self.max_document_length)
-        batch = {"query_input_ids": q["input_ids"], "query_attention_mask": q["attention_mask"],
-                 "document_input_ids": d["input_ids"], "document_attention_mask": d["attention_mask"]}
+        batch = {"query_input_ids": q["input_ids"], "query_attention_mask": q["attention_mask"]}
         if all("document_id" in r for r in records):
             batch["document_ids"] = torch.tensor([r["document_id"] for r in records])
+        if self.document_vectors is not None:
+            batch["document_embeddings"] = self.document_vectors[batch["document_ids"]]  # (B, H)
+        else:
+            d = self.tokenizer([r["document"] for r in records], max_length=self.max_document_length)
+            batch["document_input_ids"] = d["input_ids"]
+            batch["document_attention_mask"] = d["attention_mask"]
         return batch
