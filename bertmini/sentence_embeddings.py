@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .device import evaluating
 from .model import BertModel
+from .outputs import ModelOutput
 from .tokenizer import Tokenizer
 
 POOLINGS = ("mean", "cls", "pooler")
@@ -63,7 +65,6 @@ def _check_poolings(pooling: str | Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-@torch.no_grad()
 def encode(model: BertModel, tokenizer: Tokenizer, texts: Sequence[str],
            pooling: str | Sequence[str] = "mean", normalize: bool = True, batch_size: int = 64,
            max_length: int = 256, progress: bool | None = None
@@ -99,10 +100,8 @@ def encode(model: BertModel, tokenizer: Tokenizer, texts: Sequence[str],
     order = torch.sort(lengths, descending=True, stable=True).indices  # longest first
     device = next(model.parameters()).device
     out = {p: torch.empty(len(texts), model.config.hidden_size) for p in names}  # (N, H) each
-    was_training = model.training
-    model.eval()
     show = len(texts) > 1000 if progress is None else progress
-    try:
+    with evaluating(model):  # no dropout, no gradients; the model's mode is restored after
         for begin in tqdm(range(0, len(texts), batch_size), desc="encode", disable=not show,
                           mininterval=1.0):
             rows = order[begin:begin + batch_size]
@@ -115,8 +114,6 @@ def encode(model: BertModel, tokenizer: Tokenizer, texts: Sequence[str],
                 if normalize:
                     vectors = F.normalize(vectors, p=2, dim=-1)
                 out[p][rows] = vectors.cpu()
-    finally:
-        model.train(was_training)
     return out[names[0]] if isinstance(pooling, str) else out
 
 
@@ -150,7 +147,7 @@ def in_batch_negatives_loss(queries: torch.Tensor, documents: torch.Tensor, scal
 
 
 @dataclass
-class BiEncoderOutput:
+class BiEncoderOutput(ModelOutput):
     loss: torch.Tensor | None
     query_embeddings: torch.Tensor     # (B, H), not normalised
     document_embeddings: torch.Tensor  # (B, H)

@@ -217,6 +217,6 @@ def test_bi_encoder_with_fixed_document_vectors(tokenizer):
 
 
 def test_pool_names_the_choices():
-    out = bertmini.BertOutput(last_hidden_state=torch.zeros(1, 2, 3))
+    out = bertmini.BertModelOutput(last_hidden_state=torch.zeros(1, 2, 3))
     with pytest.raises(ValueError, match="pooling must be one of"):
         pool(out, torch.ones(1, 2), "max")
