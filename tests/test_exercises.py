@@ -281,15 +281,17 @@ def test_chapter_5_references_agree_with_the_package():
 
 # ------------------------------------------------------------------ chapter 10: sentence embeddings
 def test_chapter_10_references_agree_with_the_package():
-    """Mean pooling, cosine top-k and the contrastive loss are the package's own functions."""
+    """Mean pooling, cosine top-k and the contrastive loss are the package's own."""
     from bertmini.retrieval import cosine_topk
     from bertmini.sentence_embeddings import in_batch_negatives_loss, mean_pool
 
     ch10 = ex.ch10_sentence_embeddings
-    assert {"mean_pooling", "cosine_topk", "in_batch_contrastive_loss"} <= set(ex.EXERCISES)
+    names = {"mean_pooling", "cosine_topk", "in_batch_contrastive_loss"}
+    assert names <= set(ex.EXERCISES)
     for case in ch10.MEAN_POOLING.cases:
         hidden, mask = case.make_args()
-        assert torch.allclose(ch10.mean_pooling_reference(hidden, mask), mean_pool(hidden, mask))
+        expected = mean_pool(hidden, mask)
+        assert torch.allclose(ch10.mean_pooling_reference(hidden, mask), expected)
     for case in ch10.COSINE_TOPK.cases:
         queries, documents, k = case.make_args()
         scores, indices = ch10.cosine_topk_reference(queries, documents, k)
@@ -297,5 +299,6 @@ def test_chapter_10_references_agree_with_the_package():
         assert torch.equal(indices, ours[1]) and torch.allclose(scores, ours[0])
     for case in ch10.IN_BATCH_CONTRASTIVE_LOSS.cases:
         queries, documents, scale = case.make_args()
-        assert torch.allclose(ch10.in_batch_loss_reference(queries, documents, scale),
-                              in_batch_negatives_loss(queries, documents, scale))
+        expected = in_batch_negatives_loss(queries, documents, scale)
+        ours = ch10.in_batch_loss_reference(queries, documents, scale)
+        assert torch.allclose(ours, expected)
