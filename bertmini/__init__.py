@@ -9,12 +9,14 @@ from .device import autocast, get_device, seed_everything
 from .heads import (BertForMaskedLM, BertForPreTraining, BertForQuestionAnswering,
                     BertForSequenceClassification)
 from .model import BertModel, BertOutput
+from .token_classification import BertForTokenClassification
 from .tokenizer import Tokenizer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BertConfig", "BertModel", "BertOutput", "BertForMaskedLM", "BertForPreTraining",
-    "BertForSequenceClassification", "BertForQuestionAnswering", "Tokenizer",
+    "BertForSequenceClassification", "BertForQuestionAnswering", "BertForTokenClassification",
+    "Tokenizer",
     "get_device", "autocast", "seed_everything",
 ]
