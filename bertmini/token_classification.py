@@ -255,6 +255,10 @@ class TokenClassificationCollator:
                 if len(r["tags"]) != len(r["tokens"]):
                     raise ValueError(f"a record has {len(r['tokens'])} tokens but "
                                      f"{len(r['tags'])} tags")
+                unknown = [t for t in r["tags"] if isinstance(t, str) and t not in self.label2id]
+                if unknown:
+                    raise ValueError(f"tag {unknown[0]!r} is not in label2id "
+                                     f"(known: {sorted(self.label2id)})")
                 tags = [self.label2id[t] if isinstance(t, str) else t for t in r["tags"]]
                 rows.append(align_labels(ids, tags, self.label_all_pieces, self.inside))
             batch["labels"] = torch.tensor(rows, dtype=torch.long)

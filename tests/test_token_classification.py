@@ -121,6 +121,8 @@ def test_alignment_refuses_bad_inputs(tokenizer):
     collator = TokenClassificationCollator(tokenizer, LABEL2ID)
     with pytest.raises(ValueError, match="2 tokens but 1 tags"):
         collator([{"tokens": ["a", "b"], "tags": ["O"]}])
+    with pytest.raises(ValueError, match="tag 'B-PER' is not in label2id"):
+        collator([{"tokens": ["a"], "tags": ["B-PER"]}])
 
 
 # ------------------------------------------------------------------------- entities and scores
