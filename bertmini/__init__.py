@@ -8,14 +8,15 @@ from .config import BertConfig
 from .device import autocast, get_device, seed_everything
 from .heads import (BertForMaskedLM, BertForPreTraining, BertForQuestionAnswering,
                     BertForSequenceClassification)
-from .model import BertModel, BertOutput
+from .model import BertModel
+from .outputs import BertModelOutput
 from .token_classification import BertForTokenClassification
 from .tokenizer import Tokenizer
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BertConfig", "BertModel", "BertOutput", "BertForMaskedLM", "BertForPreTraining",
+    "BertConfig", "BertModel", "BertModelOutput", "BertForMaskedLM", "BertForPreTraining",
     "BertForSequenceClassification", "BertForQuestionAnswering", "BertForTokenClassification",
     "Tokenizer",
     "get_device", "autocast", "seed_everything",

@@ -13,23 +13,10 @@ non-padding token in both directions.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .attention import MultiHeadSelfAttention, TokenIndex
-from .config import BertConfig
-
-
-def activation(name: str):
-    """The feed-forward non-linearity by its Hugging Face name. BERT's is the exact (erf) GELU."""
-    return {
-        "gelu": F.gelu,
-        "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-        "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-        "relu": F.relu,
-        "silu": F.silu,
-        "swish": F.silu,
-    }[name]
+from .config import ACTIVATIONS, BertConfig
 
 
 class FeedForward(nn.Module):
@@ -39,7 +26,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.up = nn.Linear(config.hidden_size, config.intermediate_size)    # W₁, b₁
         self.down = nn.Linear(config.intermediate_size, config.hidden_size)  # W₂, b₂
-        self.act = activation(config.hidden_act)
+        self.act = ACTIVATIONS[config.hidden_act]
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -10,53 +10,21 @@ Each head returns logits, and a `loss` when labels are given. Labels of -100 are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import BertConfig
-from .encoder import activation
+from .config import ACTIVATIONS, BertConfig
 from .model import BertModel, BertPreTrainedModel
+from .outputs import (
+    MaskedLMOutput,
+    PreTrainingOutput,
+    QuestionAnsweringOutput,
+    SequenceClassifierOutput,
+)
 
 IGNORE_INDEX = -100  # label value that the losses skip: unmasked tokens, padding
-
-
-@dataclass
-class MaskedLMOutput:
-    loss: torch.Tensor | None
-    logits: torch.Tensor                 # (B, T, V), or (N, V) at the N labelled positions
-    hidden_states: tuple | None = None
-    attentions: tuple | None = None
-
-
-@dataclass
-class PreTrainingOutput:
-    loss: torch.Tensor | None            # mlm_loss + nsp_loss
-    prediction_logits: torch.Tensor      # (B, T, V), or (N, V) at the N labelled positions
-    seq_relationship_logits: torch.Tensor  # (B, 2): 0 = IsNext, 1 = NotNext
-    mlm_loss: torch.Tensor | None = None
-    nsp_loss: torch.Tensor | None = None
-    hidden_states: tuple | None = None
-    attentions: tuple | None = None
-
-
-@dataclass
-class SequenceClassifierOutput:
-    loss: torch.Tensor | None
-    logits: torch.Tensor                 # (B, num_labels)
-    hidden_states: tuple | None = None
-    attentions: tuple | None = None
-
-
-@dataclass
-class QuestionAnsweringOutput:
-    loss: torch.Tensor | None
-    start_logits: torch.Tensor           # (B, T)
-    end_logits: torch.Tensor             # (B, T)
-    hidden_states: tuple | None = None
-    attentions: tuple | None = None
 
 
 class MaskedLMHead(nn.Module):
@@ -69,7 +37,7 @@ class MaskedLMHead(nn.Module):
     def __init__(self, config: BertConfig, word_embeddings: nn.Embedding):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.act = activation(config.hidden_act)
+        self.act = ACTIVATIONS[config.hidden_act]
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.decoder.weight = word_embeddings.weight  # tied: one (V, H) matrix

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,16 +17,7 @@ from .attention import TokenIndex, padding_mask_to_bias
 from .config import BertConfig
 from .embeddings import BertEmbeddings
 from .encoder import BertEncoder
-
-
-@dataclass
-class BertOutput:
-    """What BertModel returns. `attentions` is a tuple of (B, heads, T, T), the format bertviz takes."""
-
-    last_hidden_state: torch.Tensor                       # (B, T, H)
-    pooler_output: torch.Tensor | None = None             # (B, H)
-    hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings + one per layer, each (B, T, H)
-    attentions: tuple[torch.Tensor, ...] | None = None     # one per layer, each (B, heads, T, T)
+from .outputs import BertModelOutput
 
 
 class BertPooler(nn.Module):
@@ -154,7 +144,7 @@ class BertModel(BertPreTrainedModel):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False) -> BertOutput:
+                output_hidden_states: bool = False) -> BertModelOutput:
         check_inputs(self.config, input_ids, attention_mask, token_type_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)  # everything is sentence A
@@ -171,7 +161,7 @@ class BertModel(BertPreTrainedModel):
             x, hidden_states = self.forward_unpadded(input_ids, attention_mask, token_type_ids.long(),
                                                      output_hidden_states)
             attentions = None
-        return BertOutput(
+        return BertModelOutput(
             last_hidden_state=x,
             pooler_output=self.pooler(x) if self.pooler is not None else None,
             hidden_states=tuple(hidden_states) if hidden_states is not None else None,

@@ -20,7 +20,8 @@ from typing import Sequence
 
 import torch
 
-IGNORE_INDEX = -100
+from . import files
+from .heads import IGNORE_INDEX  # noqa: F401  (the labels' 'no loss here' value)
 IS_NEXT, NOT_NEXT = 0, 1  # Hugging Face's convention for next_sentence_label
 
 
@@ -389,7 +390,8 @@ RECIPE_VERSION = 4  # bump when the data preparation changes, so old cached mode
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    return Path(cache_dir or os.environ.get("BERTMINI_CACHE") or Path.home() / ".cache" / "bertmini")
+    """Where trained small BERTs are kept (see `bertmini.files.cache_dir`)."""
+    return files.cache_dir(cache_dir)
 
 
 def train_tokenizer(documents: Sequence[dict], vocab_size: int = 2000):
@@ -466,6 +468,6 @@ def small_bert(config=None, *, data: str = "wikitext2", split: str | Sequence[st
     history = fit(model, examples, train_config, collate_fn=PretrainingCollator(tokenizer, seed=seed))
     model.logits_only_at_labels = False
     model.save_pretrained(directory)
-    tokenizer.save(directory)
+    tokenizer.save_pretrained(directory)
     (directory / "history.json").write_text(json.dumps(history.to_dict()))  # written last: marks "complete"
     return model.eval(), tokenizer, history

@@ -30,24 +30,17 @@ from torch import nn
 from .config import BertConfig
 from .heads import IGNORE_INDEX, check_labels
 from .model import BertModel, BertPreTrainedModel
+from .outputs import TokenClassifierOutput
 from .tokenizer import Tokenizer
 
 __all__ = [
-    "BertForTokenClassification", "TokenClassificationOutput", "TokenClassificationCollator",
+    "BertForTokenClassification", "TokenClassifierOutput", "TokenClassificationCollator",
     "align_labels", "word_labels_from_pieces", "encode_words", "inside_label_ids",
     "entities", "entity_scores", "predict_word_labels", "predict_entities", "class_weights",
 ]
 
 
 # ---------------------------------------------------------------------------------- the model
-@dataclass
-class TokenClassificationOutput:
-    loss: torch.Tensor | None
-    logits: torch.Tensor                 # (B, T, num_labels)
-    hidden_states: tuple | None = None
-    attentions: tuple | None = None
-
-
 class BertForTokenClassification(BertPreTrainedModel):
     """Every token's vector -> dropout -> linear: one score per label at every position.
 
@@ -101,7 +94,7 @@ class BertForTokenClassification(BertPreTrainedModel):
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
                 output_attentions: bool = False,
-                output_hidden_states: bool = False) -> TokenClassificationOutput:
+                output_hidden_states: bool = False) -> TokenClassifierOutput:
         out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions,
                         output_hidden_states)
         logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
@@ -110,7 +103,7 @@ class BertForTokenClassification(BertPreTrainedModel):
             check_labels(labels, self.num_labels, "labels", logits.shape[:2])
             loss = F.cross_entropy(logits.reshape(-1, self.num_labels).float(), labels.reshape(-1),
                                    weight=self.class_weight, ignore_index=IGNORE_INDEX)
-        return TokenClassificationOutput(loss, logits, out.hidden_states, out.attentions)
+        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
 def class_weights(label_ids: Sequence[Sequence[int]], num_labels: int,

@@ -265,3 +265,26 @@ def test_mlm_logits_only_at_labels_give_the_same_loss():
     n = int((extra["labels"] != -100).sum())
     assert sparse.prediction_logits.shape == (n, config.vocab_size)
     assert abs(full.loss.item() - sparse.loss.item()) <= TOL
+
+
+def test_outputs_index_like_transformers_tuples():
+    """out[0], out["key"], to_tuple() and unpacking work as on transformers' ModelOutput."""
+    from bertmini import BertConfig, BertForSequenceClassification, BertModel
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16)
+    ids = torch.tensor([[2, 5, 7, 3]])
+    out = BertModel(config).eval()(ids)
+    assert out[0] is out.last_hidden_state and out["pooler_output"] is out.pooler_output
+    assert out.to_tuple() == (out.last_hidden_state, out.pooler_output) and len(out) == 2
+    hidden, pooled = out
+    assert hidden.shape == (1, 4, 16) and pooled.shape == (1, 16)
+    with pytest.raises(KeyError, match="attentions"):
+        out["attentions"]  # not requested, so not set
+    with pytest.raises(TypeError, match="indices must be"):
+        out[1.5]
+    clf = BertForSequenceClassification(config, num_labels=3).eval()
+    no_loss = clf(ids)
+    assert no_loss[0] is no_loss.logits  # loss is None, so the logits come first, as in transformers
+    with_loss = clf(ids, labels=torch.tensor([1]))
+    assert with_loss[0] is with_loss.loss and with_loss[1] is with_loss.logits
