@@ -277,3 +277,23 @@ def test_chapter_5_references_agree_with_the_package():
     # the interval is bertmini.pretraining.wilson_interval
     for correct, n in [(0, 8), (140, 232), (12, 20), (30, 30)]:
         assert ex.ch05_pretraining.nsp_interval_reference(correct, n) == pytest.approx(wilson_interval(correct, n))
+
+
+def test_chapter_9_references_agree_with_the_package():
+    import random
+
+    from bertmini.exercises import ch09_token_classification as ch9
+    from bertmini.token_classification import align_labels, entities, entity_scores
+
+    rng = random.Random(9)
+    tags = ["O"] * 3 + [f"{p}-{t}" for t in ("person", "group") for p in "BI"]
+    for _ in range(200):
+        n = rng.randint(1, 9)
+        true = [rng.choice(tags) for _ in range(n)]
+        pred = [rng.choice(tags) for _ in range(n)]
+        assert ch9.bio_entities_reference(true) == entities(true)
+        assert math.isclose(ch9.entity_f1_reference([true, pred], [pred, true]),
+                            entity_scores([true, pred], [pred, true])["f1"])
+        word_ids = [None] + sorted(rng.choice(range(n)) for _ in range(n + 3)) + [None, None]
+        labels = [rng.randrange(5) for _ in range(n)]
+        assert ch9.align_first_piece_reference(word_ids, labels) == align_labels(word_ids, labels)

@@ -30,6 +30,7 @@ from . import (
     ch06_classification,
     ch07_question_answering,
     ch08_attention_views,
+    ch09_token_classification,
 )
 from .checker import Case, Exercise, Mistake, check_answer, close
 
@@ -42,6 +43,7 @@ CHAPTERS = (
     ch06_classification,
     ch07_question_answering,
     ch08_attention_views,
+    ch09_token_classification,
 )
 
 # name -> exercise, for every chapter, in chapter order
