@@ -239,7 +239,8 @@ def test_eval_is_deterministic_and_train_uses_dropout():
 @pytest.mark.parametrize("cls", [p[0] for p in PAIRS])
 def test_gradients_reach_every_parameter(cls):
     config = BertConfig(**TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    model = cls(config, **({"num_labels": 3} if cls is BertForSequenceClassification else {}))
+    head = next(h for ours, _, h in PAIRS if ours is cls)
+    model = cls(config, **head)
     ids, mask, types = batch(config)
     out = model(ids, mask, types, **labels_for(cls, config, ids))
     if cls is BertModel:  # a random readout: a plain sum of LayerNorm outputs has zero gradient
