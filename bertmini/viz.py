@@ -36,6 +36,7 @@ from typing import Any, Sequence
 import torch
 
 from ._bertviz_offline import offline_view
+from .device import evaluating
 
 # Where a page serves offline copies of bertviz's JavaScript libraries ("" = CDNs only; see above).
 JS_BASE: str = os.environ.get("BERTMINI_VIZ_JS_BASE", "")
@@ -189,10 +190,8 @@ def measure_heads(model, tokenizer, texts: Sequence[str], text_pairs: Sequence[s
     """
     if isinstance(texts, str) or not texts:
         raise ValueError("texts must be a non-empty list of strings")
-    was_training = model.training
-    model.eval()
     totals: dict[str, list] = {}
-    try:
+    with evaluating(model):
         for start in range(0, len(texts), batch_size):
             batch = list(texts[start:start + batch_size])
             pairs = list(text_pairs[start:start + batch_size]) if text_pairs is not None else None
@@ -206,8 +205,6 @@ def measure_heads(model, tokenizer, texts: Sequence[str], text_pairs: Sequence[s
                     totals[name][1] += n
                 else:
                     totals[name] = [s.clone(), n]
-    finally:
-        model.train(was_training)
     return {name: s / max(n, 1.0) for name, (s, n) in totals.items()}
 
 
@@ -465,13 +462,9 @@ def explorer_attention(model, tokenizer, text: str, text_pair: str | None = None
     mask = [1] * len(ids) + [0 if use_mask else 1] * n_pad
     types = types + [0] * n_pad
     ids = ids + [tokenizer.pad_token_id] * n_pad
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         out = model(input_ids=torch.tensor([ids]), attention_mask=torch.tensor([mask]),
                     token_type_ids=torch.tensor([types]), output_attentions=True)
-    finally:
-        model.train(was_training)
     return one_example(out, 0), tokenizer.convert_ids_to_tokens(ids)
 
 
