@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import BertConfig
+from .device import evaluating
 from .heads import IGNORE_INDEX, check_labels
 from .model import BertModel, BertPreTrainedModel
 from .outputs import TokenClassifierOutput
@@ -442,7 +443,6 @@ def entity_scores(
 
 
 # --------------------------------------------------------------------------- prediction
-@torch.no_grad()
 def predict_word_labels(
     model: BertForTokenClassification,
     tokenizer: Tokenizer,
@@ -455,12 +455,10 @@ def predict_word_labels(
     A word cut off by ``max_length`` gets ``O``: it was never seen, so nothing is
     claimed.
     """
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     names = model.id2label
     out = []
-    try:
+    with evaluating(model):
         for i in range(0, len(sentences), batch_size):
             chunk = sentences[i : i + batch_size]
             batch, word_ids = encode_words(tokenizer, chunk, max_length)
@@ -470,12 +468,9 @@ def predict_word_labels(
             for words, ids, row in zip(chunk, word_ids, pieces):
                 labels = word_labels_from_pieces(ids, row, len(words))
                 out.append([names[y] if y != IGNORE_INDEX else "O" for y in labels])
-    finally:
-        model.train(was_training)
     return out
 
 
-@torch.no_grad()
 def predict_entities(
     model: BertForTokenClassification,
     tokenizer: Tokenizer,
@@ -496,17 +491,13 @@ def predict_entities(
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"text must be a non-empty string, got {text!r:.80}")
-    was_training = model.training
-    model.eval()
-    try:
-        enc = tokenizer(
-            text, max_length=max_length, truncation=True, return_offsets_mapping=True
-        )
-        device = next(model.parameters()).device
+    enc = tokenizer(
+        text, max_length=max_length, truncation=True, return_offsets_mapping=True
+    )
+    device = next(model.parameters()).device
+    with evaluating(model):
         inputs = enc.to(device).model_inputs()
         logits = model(**inputs).logits[0].float().cpu()  # (T, C)
-    finally:
-        model.train(was_training)
     probs = logits.softmax(-1)
     word_ids = enc.encodings[0].word_ids
     offsets = enc.encodings[0].offsets
