@@ -279,6 +279,26 @@ def test_chapter_5_references_agree_with_the_package():
         assert ex.ch05_pretraining.nsp_interval_reference(correct, n) == pytest.approx(wilson_interval(correct, n))
 
 
+def test_chapter_9_references_agree_with_the_package():
+    import random
+
+    from bertmini.exercises import ch09_token_classification as ch9
+    from bertmini.token_classification import align_labels, entities, entity_scores
+
+    rng = random.Random(9)
+    tags = ["O"] * 3 + [f"{p}-{t}" for t in ("person", "group") for p in "BI"]
+    for _ in range(200):
+        n = rng.randint(1, 9)
+        true = [rng.choice(tags) for _ in range(n)]
+        pred = [rng.choice(tags) for _ in range(n)]
+        assert ch9.bio_entities_reference(true) == entities(true)
+        assert math.isclose(ch9.entity_f1_reference([true, pred], [pred, true]),
+                            entity_scores([true, pred], [pred, true])["f1"])
+        word_ids = [None] + sorted(rng.choice(range(n)) for _ in range(n + 3)) + [None, None]
+        labels = [rng.randrange(5) for _ in range(n)]
+        assert ch9.align_first_piece_reference(word_ids, labels) == align_labels(word_ids, labels)
+
+
 # ------------------------------------------------------------------ chapter 10: sentence embeddings
 def test_chapter_10_references_agree_with_the_package():
     """Mean pooling, cosine top-k and the contrastive loss are the package's own."""

@@ -30,6 +30,7 @@ from . import (
     ch06_classification,
     ch07_question_answering,
     ch08_attention_views,
+    ch09_token_classification,
     ch10_sentence_embeddings,
 )
 from .checker import Case, Exercise, Mistake, check_answer, close
@@ -43,6 +44,7 @@ CHAPTERS = (
     ch06_classification,
     ch07_question_answering,
     ch08_attention_views,
+    ch09_token_classification,
     ch10_sentence_embeddings,
 )
 
