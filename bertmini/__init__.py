@@ -10,12 +10,14 @@ from .heads import (BertForMaskedLM, BertForPreTraining, BertForQuestionAnswerin
                     BertForSequenceClassification)
 from .model import BertModel
 from .outputs import BertModelOutput
+from .token_classification import BertForTokenClassification
 from .tokenizer import Tokenizer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BertConfig", "BertModel", "BertModelOutput", "BertForMaskedLM", "BertForPreTraining",
-    "BertForSequenceClassification", "BertForQuestionAnswering", "Tokenizer",
+    "BertForSequenceClassification", "BertForQuestionAnswering", "BertForTokenClassification",
+    "Tokenizer",
     "get_device", "autocast", "seed_everything",
 ]

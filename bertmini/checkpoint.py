@@ -150,6 +150,7 @@ HF_ARCHITECTURES = {
     "BertForPreTraining": "BertForPreTraining",
     "BertForSequenceClassification": "BertForSequenceClassification",
     "BertForQuestionAnswering": "BertForQuestionAnswering",
+    "BertForTokenClassification": "BertForTokenClassification",
 }
 
 

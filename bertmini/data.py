@@ -1,7 +1,7 @@
 """Public data sets by name: download once, verify, cache, or read from a mirror.
 
-The course uses three public data sets: SST-2 (sentiment), SQuAD v1.1 (question answering) and
-WikiText-2 (language modelling). Every file is listed in ``registry.json`` beside this module with
+The course uses four public data sets: SST-2 (sentiment), SQuAD v1.1 (question answering),
+WikiText-2 (language modelling) and WNUT-17 (named entities). Every file is listed in ``registry.json`` beside this module with
 its upstream URL, size and hash, so a download that was cut short, tampered with, or quietly
 changed upstream is refused instead of silently producing different numbers.
 
@@ -65,6 +65,8 @@ __all__ = [
     "load_sst2",
     "load_squad",
     "load_wikitext2",
+    "load_wnut17",
+    "read_conll",
     "split_wikitext_documents",
 ]
 
@@ -394,7 +396,7 @@ def fetch(name: str, split: str, *, progress: bool = True) -> Path:
     """The verified local path of one file of a registered data set, downloading it if needed.
 
     Args:
-        name: a data set in :data:`DATASETS` ("sst2", "squad", "wikitext2").
+        name: a data set in :data:`DATASETS` ("sst2", "squad", "wikitext2", "wnut17").
         split: a split of that data set ("train", "dev", "valid", "test"; see the registry).
         progress: show a tqdm progress bar while downloading.
 
@@ -564,3 +566,39 @@ def load_wikitext2(split: str) -> list[dict[str, Any]]:
     """
     path = fetch("wikitext2", split)
     return split_wikitext_documents(path.read_text(encoding="utf-8").splitlines())
+
+
+def read_conll(text: str, source: str = "text") -> list[dict[str, list[str]]]:
+    """Sentences of a two-column CoNLL file: ``[{"tokens": [...], "tags": [...]}, ...]``.
+
+    One token and its tag per line, separated by a TAB; a sentence ends at a line that is empty
+    *or holds only white space* (WNUT-17's files use both). A line without exactly one TAB is an
+    error, not something to guess around: a silently shifted column would shift every label.
+    """
+    sentences: list[dict[str, list[str]]] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() == "":
+            if tokens:
+                sentences.append({"tokens": tokens, "tags": tags})
+                tokens, tags = [], []
+            continue
+        fields = line.split("\t")
+        if len(fields) != 2 or not fields[0] or not fields[1].strip():
+            raise DataError(f"{source}, line {number}: expected 'token<TAB>tag', got {line!r}.")
+        tokens.append(fields[0])
+        tags.append(fields[1].strip())
+    if tokens:
+        sentences.append({"tokens": tokens, "tags": tags})
+    return sentences
+
+
+def load_wnut17(split: str) -> list[dict[str, list[str]]]:
+    """WNUT-17 as sentences ``[{"tokens": [str, ...], "tags": ["O", "B-person", ...]}, ...]``.
+
+    ``split`` is "train" (3,394 sentences), "dev" (1,009) or "test" (1,287), all mirrored. Tags
+    are BIO over six types: person, location, corporation, product, creative-work, group.
+    """
+    path = fetch("wnut17", split)
+    return read_conll(path.read_text(encoding="utf-8"), source=str(path))

@@ -86,3 +86,11 @@ class QuestionAnsweringOutput(ModelOutput):
     end_logits: torch.Tensor               # (B, T)
     hidden_states: tuple | None = None
     attentions: tuple | None = None
+
+
+@dataclass
+class TokenClassifierOutput(ModelOutput):
+    loss: torch.Tensor | None
+    logits: torch.Tensor                   # (B, T, num_labels)
+    hidden_states: tuple | None = None
+    attentions: tuple | None = None

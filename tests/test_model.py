@@ -9,7 +9,7 @@ import torch
 
 import bertmini
 from bertmini import (BertConfig, BertForMaskedLM, BertForPreTraining, BertForQuestionAnswering,
-                      BertForSequenceClassification, BertModel)
+                      BertForSequenceClassification, BertForTokenClassification, BertModel)
 from bertmini.checkpoint import hf_state_dict, load_hf_state_dict
 
 transformers = pytest.importorskip("transformers")
@@ -24,6 +24,7 @@ PAIRS = [
     (BertForPreTraining, transformers.BertForPreTraining, {}),
     (BertForSequenceClassification, transformers.BertForSequenceClassification, {"num_labels": 3}),
     (BertForQuestionAnswering, transformers.BertForQuestionAnswering, {}),
+    (BertForTokenClassification, transformers.BertForTokenClassification, {"num_labels": 5}),
 ]
 
 
@@ -65,6 +66,10 @@ def labels_for(ours_cls, config, ids, seed=2):
         return {"labels": torch.tensor([0, 2, 1])[:B]}
     if ours_cls is BertForQuestionAnswering:
         return {"start_positions": torch.tensor([1, 3, 0])[:B], "end_positions": torch.tensor([2, 5, 0])[:B]}
+    if ours_cls is BertForTokenClassification:
+        labels = torch.randint(0, 5, (B, T), generator=g)
+        labels[(ids == config.pad_token_id) | (torch.rand(B, T, generator=g) < 0.3)] = -100
+        return {"labels": labels}
     return {}
 
 
@@ -241,7 +246,8 @@ def test_eval_is_deterministic_and_train_uses_dropout():
 @pytest.mark.parametrize("cls", [p[0] for p in PAIRS])
 def test_gradients_reach_every_parameter(cls):
     config = BertConfig(**TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    model = cls(config, **({"num_labels": 3} if cls is BertForSequenceClassification else {}))
+    head = next(h for ours, _, h in PAIRS if ours is cls)
+    model = cls(config, **head)
     ids, mask, types = batch(config)
     out = model(ids, mask, types, **labels_for(cls, config, ids))
     if cls is BertModel:  # a random readout: a plain sum of LayerNorm outputs has zero gradient

@@ -30,6 +30,8 @@ from . import (
     ch06_classification,
     ch07_question_answering,
     ch08_attention_views,
+    ch09_token_classification,
+    ch10_sentence_embeddings,
 )
 from .checker import Case, Exercise, Mistake, check_answer, close
 
@@ -42,6 +44,8 @@ CHAPTERS = (
     ch06_classification,
     ch07_question_answering,
     ch08_attention_views,
+    ch09_token_classification,
+    ch10_sentence_embeddings,
 )
 
 # name -> exercise, for every chapter, in chapter order

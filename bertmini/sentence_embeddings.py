@@ -1,0 +1,293 @@
+"""Sentence embeddings: one vector per text, and the contrastive loss that makes them
+useful.
+
+A BERT encoder gives one vector per *token*. A sentence vector pools them into one (H,)
+vector:
+
+- ``"mean"``: the average of the token vectors, padding excluded. all-MiniLM-L6-v2 was
+  trained with this pooling and a contrastive loss, so its mean-pooled, L2-normalised
+  vectors are what sentence-transformers returns for it (equal to 1e-5, tested).
+- ``"cls"``: the vector of the first token, ``[CLS]``.
+- ``"pooler"``: tanh(W h_[CLS] + b), the layer next-sentence prediction trained in BERT.
+
+The contrastive loss with in-batch negatives (``in_batch_negatives_loss``,
+sentence-transformers' MultipleNegativesRankingLoss) is how such a model is trained:
+each query must score its own document above every other document of the batch.
+``BiEncoder`` wraps an encoder so that ``bertmini.train.fit`` can minimise it, and
+``PairCollator`` makes its batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .device import evaluating
+from .model import BertModel
+from .outputs import ModelOutput
+from .tokenizer import Tokenizer
+
+POOLINGS = ("mean", "cls", "pooler")
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The average of the real tokens' vectors: padding must not count, or a sentence's
+    vector would depend on how long the longest sentence of its batch was.
+
+    hidden: (B, T, H); attention_mask: (B, T), 1 for real tokens. Returns (B, H).
+    """
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    total = (hidden * mask).sum(dim=1)  # (B, H)
+    count = mask.sum(dim=1).clamp(min=1e-9)  # (B, 1): as sentence-transformers, never 0
+    return total / count
+
+
+def pool(output: Any, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One (B, H) vector per row of a BertModel output, by `pooling` (see POOLINGS)."""
+    if pooling == "mean":
+        return mean_pool(output.last_hidden_state, attention_mask)
+    if pooling == "cls":
+        return output.last_hidden_state[:, 0]  # (B, H)
+    if pooling == "pooler":
+        if output.pooler_output is None:
+            raise ValueError(
+                "pooling='pooler' needs a model with a pooler "
+                "(BertModel(config, add_pooling_layer=True))"
+            )
+        return output.pooler_output  # (B, H)
+    raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+
+
+def _check_poolings(pooling: str | Sequence[str]) -> tuple[str, ...]:
+    names = (pooling,) if isinstance(pooling, str) else tuple(pooling)
+    bad = [p for p in names if p not in POOLINGS]
+    if not names or bad:
+        raise ValueError(
+            f"pooling must be one of {POOLINGS} (or a tuple of them), got {pooling!r}"
+        )
+    return names
+
+
+def encode(
+    model: BertModel,
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    pooling: str | Sequence[str] = "mean",
+    normalize: bool = True,
+    batch_size: int = 64,
+    max_length: int = 256,
+    progress: bool | None = None,
+) -> torch.Tensor | dict[str, torch.Tensor]:
+    """Encode `texts` into an (N, H) float tensor on the CPU, row i for texts[i].
+
+    Texts are sorted by length and batched so that each batch is padded only to its own
+    longest text (a batch costs as much as its widest row), then put back in the
+    original order.
+
+    Args:
+        model: a BertModel (for a task model, pass its encoder, e.g. `qa_model.bert`).
+        pooling: "mean", "cls" or "pooler"; a tuple of them returns a dict of (N, H)
+            tensors from one pass over the texts.
+        normalize: divide every vector by its L2 norm, so a dot product is a cosine
+        similarity.
+        max_length: tokens per text, [CLS] and [SEP] included; longer texts are
+            truncated. 256 is what sentence-transformers uses for all-MiniLM-L6-v2 (it
+            was trained on 128).
+        progress: show a progress bar; None shows one for more than 1,000 texts.
+    """
+    if not isinstance(model, BertModel):
+        raise TypeError(
+            f"model must be a bertmini.BertModel, got {type(model).__name__} "
+            "(for a task model, pass its encoder, e.g. model.bert)"
+        )
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
+    if len(texts) == 0:
+        raise ValueError("texts is empty: nothing to encode")
+    if type(batch_size) is not int or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    names = _check_poolings(pooling)
+    from tqdm.auto import tqdm
+
+    # (N, T): every text padded to the longest; each batch is cut to its own width
+    enc = tokenizer(list(texts), max_length=max_length, truncation=True, padding=True)
+    lengths = enc["attention_mask"].sum(dim=1)  # (N,)
+    order = torch.sort(lengths, descending=True, stable=True).indices  # longest first
+    device = next(model.parameters()).device
+    H = model.config.hidden_size
+    out = {p: torch.empty(len(texts), H) for p in names}  # (N, H) each
+    show = len(texts) > 1000 if progress is None else progress
+    # No dropout, no gradients; the model's mode is restored afterwards.
+    with evaluating(model):
+        for begin in tqdm(
+            range(0, len(texts), batch_size),
+            desc="encode",
+            disable=not show,
+            mininterval=1.0,
+        ):
+            rows = order[begin : begin + batch_size]
+            width = int(lengths[rows].max())  # dynamic padding: the batch's longest
+            ids = enc["input_ids"][rows, :width].to(device)  # (B, width)
+            mask = enc["attention_mask"][rows, :width].to(device)
+            output = model(ids, attention_mask=mask)
+            for p in names:
+                vectors = pool(output, mask, p).float()  # (B, H)
+                if normalize:
+                    vectors = F.normalize(vectors, p=2, dim=-1)
+                out[p][rows] = vectors.cpu()
+    return out[names[0]] if isinstance(pooling, str) else out
+
+
+def in_batch_negatives_loss(
+    queries: torch.Tensor,
+    documents: torch.Tensor,
+    scale: float = 20.0,
+    document_ids: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Cross-entropy of each query over all the batch's documents, its own being the
+    right one.
+
+    The other B - 1 documents of the batch are the negatives: free, and the larger the
+    batch the harder the task. Scores are cosine similarities times `scale` (20 in
+    sentence-transformers' MultipleNegativesRankingLoss, with which all-MiniLM-L6-v2 was
+    trained): a cosine lives in [-1, 1], too narrow a range for a softmax to be
+    confident.
+
+    queries, documents: (B, H), row i of each a matching pair.
+    document_ids: (B,), optional. Two questions about the same paragraph in one batch
+        would otherwise make each other's positive a negative; documents with the
+        query's own id (other than its own column) are left out of its softmax.
+    """
+    if queries.dim() != 2 or queries.shape != documents.shape:
+        raise ValueError(
+            f"queries and documents must both be (B, H) with the same shape, got "
+            f"{tuple(queries.shape)} and {tuple(documents.shape)}"
+        )
+    q, d = F.normalize(queries, dim=-1), F.normalize(documents, dim=-1)  # (B, H) each
+    scores = scale * q @ d.T  # (B, B)
+    B = scores.size(0)
+    target = torch.arange(B, device=scores.device)  # (B,): query i goes with document i
+    if document_ids is not None:
+        if tuple(document_ids.shape) != (B,):
+            raise ValueError(
+                f"document_ids must have shape ({B},), got {tuple(document_ids.shape)}"
+            )
+        same = document_ids[:, None] == document_ids[None, :]  # (B, B)
+        duplicate = same & ~torch.eye(B, dtype=torch.bool, device=scores.device)
+        scores = scores.masked_fill(duplicate, float("-inf"))
+    return F.cross_entropy(scores.float(), target)
+
+
+@dataclass
+class BiEncoderOutput(ModelOutput):
+    loss: torch.Tensor | None
+    query_embeddings: torch.Tensor  # (B, H), not normalised
+    document_embeddings: torch.Tensor  # (B, H)
+
+
+class BiEncoder(nn.Module):
+    """One encoder for queries and documents alike, trained with in-batch negatives.
+
+    Queries and documents are encoded separately (no attention between them), so the
+    documents can be encoded once ahead of time and searched by a dot product: that is
+    what makes this a retrieval model, unlike a cross-encoder that reads both texts
+    together.
+
+    A batch may bring `document_embeddings` (B, H) instead of document tokens: the
+    documents' vectors, computed once by a frozen encoder. Then only the query side
+    learns, the index of document vectors stays valid (nothing to re-encode), and a step
+    costs only the queries.
+    """
+
+    def __init__(self, encoder: BertModel, pooling: str = "mean", scale: float = 20.0):
+        super().__init__()
+        if not isinstance(encoder, BertModel):
+            raise TypeError(
+                f"encoder must be a bertmini.BertModel, got {type(encoder).__name__}"
+            )
+        _check_poolings(pooling)
+        if not isinstance(pooling, str):
+            raise ValueError(f"BiEncoder takes one pooling, got {pooling!r}")
+        self.encoder, self.pooling, self.scale = encoder, pooling, scale
+
+    def embed(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        output = self.encoder(input_ids, attention_mask=attention_mask)
+        return pool(output, attention_mask, self.pooling)  # (B, H)
+
+    def forward(
+        self,
+        query_input_ids,
+        query_attention_mask,
+        document_input_ids=None,
+        document_attention_mask=None,
+        document_embeddings=None,
+        document_ids=None,
+    ) -> BiEncoderOutput:
+        if (document_embeddings is None) == (document_input_ids is None):
+            raise ValueError(
+                "pass either document_input_ids (and document_attention_mask) or "
+                "document_embeddings, not both and not neither"
+            )
+        q = self.embed(query_input_ids, query_attention_mask)  # (B, H)
+        if document_embeddings is None:
+            d = self.embed(document_input_ids, document_attention_mask)  # (B, H)
+        else:
+            d = document_embeddings.to(q.device, q.dtype)  # (B, H), fixed: no gradient
+        loss = in_batch_negatives_loss(q, d, self.scale, document_ids)
+        return BiEncoderOutput(loss, q, d)
+
+
+@dataclass
+class PairCollator:
+    """Records `{"query": str, "document": str, "document_id": int}` -> one BiEncoder
+    batch.
+
+    Queries and documents are padded separately, each to its own longest text. With
+    `document_vectors` (D, H), documents are not tokenized: each record's row
+    `document_vectors[document_id]` is sent as `document_embeddings` instead.
+    """
+
+    tokenizer: Tokenizer
+    max_query_length: int = 64
+    max_document_length: int = 256
+    document_vectors: torch.Tensor | None = None
+
+    def __call__(self, records: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if len(records) == 0:
+            raise ValueError("cannot collate an empty batch")
+        need = (
+            ("query", "document_id")
+            if self.document_vectors is not None
+            else ("query", "document")
+        )
+        for r in records:
+            if not isinstance(r, dict) or any(key not in r for key in need):
+                raise KeyError(
+                    f"each record must be a dict with {' and '.join(map(repr, need))}, "
+                    f"got {r!r:.80}"
+                )
+        q = self.tokenizer(
+            [r["query"] for r in records], max_length=self.max_query_length
+        )
+        batch = {
+            "query_input_ids": q["input_ids"],
+            "query_attention_mask": q["attention_mask"],
+        }
+        if all("document_id" in r for r in records):
+            batch["document_ids"] = torch.tensor([r["document_id"] for r in records])
+        if self.document_vectors is not None:
+            rows = batch["document_ids"]
+            batch["document_embeddings"] = self.document_vectors[rows]  # (B, H)
+        else:
+            d = self.tokenizer(
+                [r["document"] for r in records], max_length=self.max_document_length
+            )
+            batch["document_input_ids"] = d["input_ids"]
+            batch["document_attention_mask"] = d["attention_mask"]
+        return batch

@@ -1,0 +1,531 @@
+"""Token classification: a label for every word (named entities, parts of speech).
+
+Three things are specific to it, and each is easy to get subtly wrong:
+
+1. **Alignment.** Labels belong to words, the model sees WordPiece pieces: "Kardashian"
+   may be "ka", "##rda", "##shian". The label goes on the first piece; the other pieces
+   and the specials get -100, which the loss skips (:func:`align_labels`). Reading
+   predictions back means reading the first piece of every word
+   (:func:`word_labels_from_pieces`).
+2. **The metric.** Entities, not tokens, are what count: an entity is right only if its
+   type and both of its boundaries are right (CoNLL's rule), and over 92% of WNUT-17's
+   words are ``O``, so a model that never finds anything has over 92% token accuracy.
+   :func:`entity_scores` is the entity-level precision/recall/F1 of ``conlleval`` (and
+   of ``seqeval``'s default mode).
+3. **Free text.** :func:`predict_entities` turns raw text into typed entities with
+   character spans, by way of the tokenizer's word ids and offsets.
+
+The model, :class:`BertForTokenClassification`, is a linear layer on every token's
+vector and reads and writes Hugging Face checkpoints (``classifier.weight``,
+``classifier.bias``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import BertConfig
+from .device import evaluating
+from .heads import IGNORE_INDEX, check_labels
+from .model import BertModel, BertPreTrainedModel
+from .outputs import TokenClassifierOutput
+from .tokenizer import Tokenizer
+
+__all__ = [
+    "BertForTokenClassification",
+    "TokenClassifierOutput",
+    "TokenClassificationCollator",
+    "align_labels",
+    "word_labels_from_pieces",
+    "encode_words",
+    "inside_label_ids",
+    "entities",
+    "entity_scores",
+    "predict_word_labels",
+    "predict_entities",
+    "class_weights",
+]
+
+
+# ---------------------------------------------------------------------------- the model
+class BertForTokenClassification(BertPreTrainedModel):
+    """Every token's vector -> dropout -> linear: one score per label at every position.
+
+    The same layer as Hugging Face's ``BertForTokenClassification`` (no pooler; the head
+    is ``classifier``), so checkpoints move both ways. ``class_weight`` (one number per
+    label) weights the cross-entropy: a way to make rare entity tags count more than the
+    sea of ``O``. It is part of the training recipe, not of the model, so it is not
+    saved with the weights.
+    """
+
+    def __init__(
+        self,
+        config: BertConfig,
+        num_labels: int | None = None,
+        id2label: dict[int, str] | Sequence[str] | None = None,
+        class_weight: torch.Tensor | Sequence[float] | None = None,
+    ):
+        super().__init__()
+        if isinstance(id2label, (list, tuple)):
+            id2label = dict(enumerate(id2label))
+        if num_labels is None:
+            num_labels = (
+                len(id2label)
+                if id2label
+                else int(
+                    config.extra.get(
+                        "num_labels", len(config.extra.get("id2label", {})) or 2
+                    )
+                )
+            )
+        if (
+            isinstance(num_labels, bool)
+            or not isinstance(num_labels, int)
+            or num_labels < 1
+        ):
+            raise ValueError(
+                f"num_labels must be a positive integer, got {num_labels!r}"
+            )
+        if id2label is not None and len(id2label) != num_labels:
+            raise ValueError(
+                f"id2label names {len(id2label)} labels but num_labels is {num_labels}"
+            )
+        self.config = config
+        self.num_labels = num_labels
+        names = {
+            str(k): v
+            for k, v in (id2label or config.extra.get("id2label") or {}).items()
+        }
+        if len(names) != num_labels:
+            names = {str(i): f"LABEL_{i}" for i in range(num_labels)}
+        config.extra.update(
+            num_labels=num_labels,
+            id2label=names,
+            label2id={v: int(k) for k, v in names.items()},
+        )
+        self.bert = BertModel(config, add_pooling_layer=False)
+        dropout = config.extra.get("classifier_dropout")
+        self.dropout = nn.Dropout(
+            config.hidden_dropout_prob if dropout is None else dropout
+        )
+        self.classifier = nn.Linear(config.hidden_size, num_labels)
+        self.register_buffer("class_weight", None, persistent=False)
+        self.init_weights()
+        self.set_class_weight(class_weight)
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return {int(k): v for k, v in self.config.extra["id2label"].items()}
+
+    def set_class_weight(self, weight: torch.Tensor | Sequence[float] | None) -> None:
+        """Weight each label's share of the loss (None: plain cross-entropy)."""
+        if weight is not None:
+            weight = torch.as_tensor(weight, dtype=torch.float32)
+            if weight.shape != (self.num_labels,) or not bool((weight > 0).all()):
+                raise ValueError(
+                    f"class_weight must be {self.num_labels} positive numbers, got "
+                    f"{weight.tolist()}"
+                )
+            weight = weight.to(self.classifier.weight.device)
+        self.class_weight = weight
+
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        labels=None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> TokenClassifierOutput:
+        out = self.bert(
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            output_attentions,
+            output_hidden_states,
+        )
+        logits = self.classifier(
+            self.dropout(out.last_hidden_state)
+        )  # (B, T, num_labels)
+        loss = None
+        if labels is not None:
+            check_labels(labels, self.num_labels, "labels", logits.shape[:2])
+            loss = F.cross_entropy(
+                logits.reshape(-1, self.num_labels).float(),
+                labels.reshape(-1),
+                weight=self.class_weight,
+                ignore_index=IGNORE_INDEX,
+            )
+        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+def class_weights(
+    label_ids: Sequence[Sequence[int]], num_labels: int, power: float = 0.5
+) -> torch.Tensor:
+    """Weights ``(max count / count) ** power`` per label, from aligned training labels.
+
+    ``power=1`` is full inverse frequency (a rare tag weighs as much as all ``O``
+    together, which tends to flood the output with false positives); ``power=0.5`` is a
+    milder middle ground. Labels never seen get the largest weight. -100 positions are
+    not counted.
+    """
+    counts = torch.zeros(num_labels)
+    for row in label_ids:
+        for y in row:
+            if y != IGNORE_INDEX:
+                counts[y] += 1
+    counts = counts.clamp(min=1)
+    return (counts.max() / counts) ** power
+
+
+# ---------------------------------------------------------------------------- alignment
+def inside_label_ids(id2label: dict[int, str] | Sequence[str]) -> list[int]:
+    """For every label id, the id a *continuation* piece gets: B-x -> I-x, else itself.
+
+    Used when every piece is labelled: the second piece of a word is inside the entity,
+    never its beginning, or one word would read as two entities.
+    """
+    names = (
+        dict(enumerate(id2label))
+        if isinstance(id2label, (list, tuple))
+        else dict(id2label)
+    )
+    ids = {v: k for k, v in names.items()}
+    out = []
+    for i in range(len(names)):
+        name = names[i]
+        inside = "I-" + name[2:] if name.startswith("B-") else name
+        out.append(ids.get(inside, i))
+    return out
+
+
+def align_labels(
+    word_ids: Sequence[int | None],
+    word_labels: Sequence[int],
+    label_all_pieces: bool = False,
+    inside: Sequence[int] | None = None,
+) -> list[int]:
+    """Labels for the pieces of one encoded text, from the labels of its words.
+
+    Args:
+        word_ids: for every piece, the index of the word it came from; None for [CLS],
+            [SEP] and padding (``Encoding.encodings[i].word_ids``, padded).
+        word_labels: one label id per word.
+        label_all_pieces: False (the usual choice): the first piece of a word carries
+            its label, the other pieces -100. True: every piece is labelled,
+            continuation pieces with ``inside[label]`` (see :func:`inside_label_ids`)
+            when given.
+        inside: the continuation label of each label id; None keeps the word's label.
+
+    Returns:
+        One label per piece; -100 wherever the loss should not look.
+    """
+    out = []
+    previous = None
+    for w in word_ids:
+        if w is None:
+            out.append(IGNORE_INDEX)
+        elif not 0 <= w < len(word_labels):
+            raise ValueError(
+                f"word id {w} is out of range for {len(word_labels)} word labels"
+            )
+        elif w != previous:
+            out.append(word_labels[w])
+        elif label_all_pieces:
+            out.append(inside[word_labels[w]] if inside is not None else word_labels[w])
+        else:
+            out.append(IGNORE_INDEX)
+        previous = w
+    return out
+
+
+def word_labels_from_pieces(
+    word_ids: Sequence[int | None],
+    piece_labels: Sequence[int],
+    num_words: int,
+    missing: int = IGNORE_INDEX,
+) -> list[int]:
+    """The inverse of :func:`align_labels`: each word takes its first piece's label.
+
+    A word with no piece (cut off by truncation) gets ``missing``.
+    """
+    if len(word_ids) != len(piece_labels):
+        raise ValueError(
+            f"got {len(word_ids)} word ids but {len(piece_labels)} piece labels"
+        )
+    out = [missing] * num_words
+    previous = None
+    for w, y in zip(word_ids, piece_labels):
+        if w is not None and w != previous:
+            out[w] = int(y)
+        previous = w
+    return out
+
+
+def encode_words(
+    tokenizer: Tokenizer, sentences: Sequence[Sequence[str]], max_length: int = 128
+):
+    """Tokenize sentences already split into words, keeping each piece's word index.
+
+    Returns ``(batch, word_ids)``: padded LongTensors (B, T) as a BERT forward takes
+    them, and for every row the word index of each piece (None for specials and
+    padding). A sentence longer than ``max_length`` pieces is truncated; its last words
+    then have no piece.
+    """
+    if isinstance(sentences, (str, bytes)) or not sentences:
+        raise ValueError("sentences must be a non-empty list of word lists")
+    for s in sentences:
+        if isinstance(s, str) or not all(isinstance(w, str) for w in s):
+            raise TypeError(
+                f"each sentence must be a list of words (strings), got {s!r:.80}"
+            )
+    backend = tokenizer.backend
+    backend.enable_truncation(max_length)
+    try:
+        encodings = backend.encode_batch(
+            [list(s) for s in sentences], is_pretokenized=True
+        )
+    finally:
+        backend.no_truncation()
+    T = max(len(e.ids) for e in encodings)
+
+    def pad(rows, fill):
+        return torch.tensor(
+            [list(r) + [fill] * (T - len(r)) for r in rows], dtype=torch.long
+        )
+
+    batch = {
+        "input_ids": pad([e.ids for e in encodings], tokenizer.pad_token_id),
+        "attention_mask": pad([e.attention_mask for e in encodings], 0),
+        "token_type_ids": pad([e.type_ids for e in encodings], 0),
+    }
+    word_ids = [list(e.word_ids) + [None] * (T - len(e.ids)) for e in encodings]
+    return batch, word_ids
+
+
+@dataclass
+class TokenClassificationCollator:
+    """Records ``{"tokens": [...], "tags": [...]}`` -> a padded batch, labels aligned.
+
+    ``label2id`` maps tag names to ids; tags may also be given as ids already.
+    """
+
+    tokenizer: Tokenizer
+    label2id: dict[str, int]
+    max_length: int = 128
+    label_all_pieces: bool = False
+
+    def __post_init__(self) -> None:
+        id2label = {i: name for name, i in self.label2id.items()}
+        self.inside = inside_label_ids(id2label) if self.label_all_pieces else None
+
+    def __call__(self, records: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if len(records) == 0:
+            raise ValueError("cannot collate an empty batch")
+        batch, word_ids = encode_words(
+            self.tokenizer, [r["tokens"] for r in records], self.max_length
+        )
+        if "tags" in records[0]:
+            rows = []
+            for r, ids in zip(records, word_ids):
+                if len(r["tags"]) != len(r["tokens"]):
+                    raise ValueError(
+                        f"a record has {len(r['tokens'])} tokens but "
+                        f"{len(r['tags'])} tags"
+                    )
+                unknown = [
+                    t
+                    for t in r["tags"]
+                    if isinstance(t, str) and t not in self.label2id
+                ]
+                if unknown:
+                    raise ValueError(
+                        f"tag {unknown[0]!r} is not in label2id "
+                        f"(known: {sorted(self.label2id)})"
+                    )
+                tags = [
+                    self.label2id[t] if isinstance(t, str) else t for t in r["tags"]
+                ]
+                rows.append(align_labels(ids, tags, self.label_all_pieces, self.inside))
+            batch["labels"] = torch.tensor(rows, dtype=torch.long)
+        return batch
+
+
+# ----------------------------------------------------------------------------- entities
+def _split_tag(tag: str) -> tuple[str, str]:
+    if tag == "O":
+        return "O", ""
+    if len(tag) > 2 and tag[:2] in ("B-", "I-"):
+        return tag[0], tag[2:]
+    raise ValueError(
+        f"{tag!r} is not a BIO tag: expected 'O', 'B-<type>' or 'I-<type>'"
+    )
+
+
+def entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """The entities of one BIO sequence as ``(type, first, last)``, inclusive indices.
+
+    CoNLL's rules (those of ``conlleval`` and ``seqeval``'s default mode): an entity
+    starts at a ``B-``, or at an ``I-`` that does not continue an entity of the same
+    type (a stray ``I-x`` after ``O`` starts one); it ends before ``O``, ``B-`` or a
+    change of type.
+    """
+    found: list[tuple[str, int, int]] = []
+    start, kind = None, ""
+    for i, tag in enumerate(list(tags) + ["O"]):
+        prefix, type_ = _split_tag(tag)
+        if start is not None and (prefix in ("O", "B") or type_ != kind):
+            found.append((kind, start, i - 1))
+            start = None
+        if prefix == "B" or (prefix == "I" and start is None):
+            start, kind = i, type_
+    return found
+
+
+def _prf(correct: int, predicted: int, true: int) -> dict[str, float]:
+    precision = correct / predicted if predicted else 0.0
+    recall = correct / true if true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def entity_scores(
+    true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]
+) -> dict[str, Any]:
+    """Entity-level precision, recall and F1 of a corpus: overall (micro) and per type.
+
+    An entity counts as found only if a predicted entity has the same type and the same
+    first and last word. Precision = found / predicted entities, recall = found / true
+    entities, F1 their harmonic mean; 0 where a ratio is 0/0 (as ``seqeval`` reports
+    it).
+
+    Returns:
+        ``{"precision", "recall", "f1", "true", "predicted", "correct", "per_type":
+        {type: {"precision", "recall", "f1", "support"}}}``, support being the number of
+        true entities of that type.
+    """
+    if len(true_tags) != len(pred_tags):
+        raise ValueError(
+            f"got {len(true_tags)} true sequences but {len(pred_tags)} predicted"
+        )
+    true_set, pred_set = set(), set()
+    for n, (t, p) in enumerate(zip(true_tags, pred_tags)):
+        if isinstance(t, str) or isinstance(p, str):
+            raise TypeError(
+                "true_tags and pred_tags are lists of tag sequences, one per sentence"
+            )
+        if len(t) != len(p):
+            raise ValueError(f"sentence {n}: {len(t)} true tags but {len(p)} predicted")
+        true_set.update((n, *e) for e in entities(t))
+        pred_set.update((n, *e) for e in entities(p))
+    correct = true_set & pred_set
+    result: dict[str, Any] = _prf(len(correct), len(pred_set), len(true_set))
+    result.update(true=len(true_set), predicted=len(pred_set), correct=len(correct))
+    by = {
+        name: Counter(e[1] for e in s)
+        for name, s in (("true", true_set), ("pred", pred_set), ("correct", correct))
+    }
+    result["per_type"] = {
+        kind: {
+            **_prf(by["correct"][kind], by["pred"][kind], by["true"][kind]),
+            "support": by["true"][kind],
+        }
+        for kind in sorted(set(by["true"]) | set(by["pred"]))
+    }
+    return result
+
+
+# --------------------------------------------------------------------------- prediction
+def predict_word_labels(
+    model: BertForTokenClassification,
+    tokenizer: Tokenizer,
+    sentences: Sequence[Sequence[str]],
+    max_length: int = 128,
+    batch_size: int = 64,
+) -> list[list[str]]:
+    """Tag names for every word of pre-split sentences; a word's first piece decides.
+
+    A word cut off by ``max_length`` gets ``O``: it was never seen, so nothing is
+    claimed.
+    """
+    device = next(model.parameters()).device
+    names = model.id2label
+    out = []
+    with evaluating(model):
+        for i in range(0, len(sentences), batch_size):
+            chunk = sentences[i : i + batch_size]
+            batch, word_ids = encode_words(tokenizer, chunk, max_length)
+            inputs = {k: v.to(device) for k, v in batch.items()}
+            logits = model(**inputs).logits  # (B, T, C)
+            pieces = logits.argmax(-1).cpu().tolist()
+            for words, ids, row in zip(chunk, word_ids, pieces):
+                labels = word_labels_from_pieces(ids, row, len(words))
+                out.append([names[y] if y != IGNORE_INDEX else "O" for y in labels])
+    return out
+
+
+def predict_entities(
+    model: BertForTokenClassification,
+    tokenizer: Tokenizer,
+    text: str,
+    max_length: int = 128,
+) -> list[dict[str, Any]]:
+    """Typed entities in free text, with character spans: what a user of NER wants.
+
+    The text is split into words by the tokenizer's own pre-tokenizer (white space and
+    punctuation), each word is labelled by its first piece, BIO tags are grouped into
+    entities, and each entity's span runs from its first word's first character to its
+    last word's last character. ``score`` is the mean probability of the chosen tag over
+    the entity's words.
+
+    Returns:
+        ``[{"type", "text", "start", "end", "score"}, ...]`` with ``text ==
+        text[start:end]``.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"text must be a non-empty string, got {text!r:.80}")
+    enc = tokenizer(
+        text, max_length=max_length, truncation=True, return_offsets_mapping=True
+    )
+    device = next(model.parameters()).device
+    with evaluating(model):
+        inputs = enc.to(device).model_inputs()
+        logits = model(**inputs).logits[0].float().cpu()  # (T, C)
+    probs = logits.softmax(-1)
+    word_ids = enc.encodings[0].word_ids
+    offsets = enc.encodings[0].offsets
+    spans: dict[int, list[int]] = {}
+    first_piece: dict[int, int] = {}
+    for t, w in enumerate(word_ids):
+        if w is None:
+            continue
+        start, end = offsets[t]
+        if w not in spans:
+            spans[w], first_piece[w] = [start, end], t
+        spans[w][1] = end
+    words = sorted(spans)
+    names = model.id2label
+    tags = [names[int(probs[first_piece[w]].argmax())] for w in words]
+    result = []
+    for kind, first, last in entities(tags):
+        start, end = spans[words[first]][0], spans[words[last]][1]
+        chosen = [
+            float(probs[first_piece[words[k]]].max()) for k in range(first, last + 1)
+        ]
+        result.append(
+            {
+                "type": kind,
+                "text": text[start:end],
+                "start": start,
+                "end": end,
+                "score": sum(chosen) / len(chosen),
+            }
+        )
+    return result
