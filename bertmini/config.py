@@ -154,8 +154,13 @@ class BertConfig:
     def to_dict(self) -> dict[str, Any]:
         """The config as Hugging Face writes it: the fields, the extra keys, and `model_type`."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        out["id2label"] = {str(k): v for k, v in self.id2label.items()}  # JSON keys are strings
+        # As transformers writes it: num_labels is len(id2label), whose JSON keys are strings;
+        # problem_type only when set.
+        del out["num_labels"]
+        out["id2label"] = {str(k): v for k, v in self.id2label.items()}
         out["label2id"] = dict(self.label2id)
+        if out["problem_type"] is None:
+            del out["problem_type"]
         out = {**self.extra, **out}
         out.setdefault("model_type", "bert")
         return out
