@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ._validate import check_int, check_str
+from .device import evaluating
 
 __all__ = [
     "QAFeatures",
@@ -729,9 +730,7 @@ def predict_logits(model: torch.nn.Module, features: QAFeatures, batch_size: int
     end = torch.full((n, width), float("-inf"))  # (N, T)
     device = next(model.parameters()).device
     order = _length_order(features)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         for begin in range(0, n, batch_size):
             rows = order[begin : begin + batch_size]
             batch = features.model_inputs(rows)
@@ -741,8 +740,6 @@ def predict_logits(model: torch.nn.Module, features: QAFeatures, batch_size: int
             t = out.start_logits.shape[1]
             start[rows, :t] = out.start_logits.float().cpu()  # (B, t)
             end[rows, :t] = out.end_logits.float().cpu()
-    finally:
-        model.train(was_training)
     return start, end
 
 
@@ -823,12 +820,8 @@ def train_qa(
         if step not in wanted:
             return
         began = time.perf_counter()
-        was_training = model.training
-        model.eval()
-        try:
+        with evaluating(model):
             metrics = {k: float(v) for k, v in eval_fn(model).items()}
-        finally:
-            model.train(was_training)
         evaluations.append((step, metrics, time.perf_counter() - began))
 
     history = fit(model, batches, run_config, collate_fn=_single_batch, callbacks=[evaluate_at, *callbacks])

@@ -159,10 +159,11 @@ class Tokenizer:
         vocab = {t: i for i, t in enumerate(list(SPECIAL_TOKENS) + learned)}
         return cls.from_vocab(vocab, lowercase=lowercase)
 
-    def save(self, directory: str | os.PathLike) -> Path:
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Write tokenizer.json and vocab.txt (the format BertTokenizer(Fast) reads).
 
-        Atomic, like `save_pretrained`: the directory is rebuilt in a temporary sibling and
+        Named as in transformers, so `tokenizer.save_pretrained(folder)` works on either. Atomic,
+        like a model's `save_pretrained`: the directory is rebuilt in a temporary sibling and
         swapped in whole; its other files (a model's weights) are kept.
         """
         return write_dir(target_dir("directory", directory), self.write_files)

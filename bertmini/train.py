@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ._validate import as_path, check_int, check_number, fsync_dir, target_dir
-from .device import autocast, get_device, seed_everything, supports_bf16
+from .device import autocast, evaluating, get_device, seed_everything, supports_bf16
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -201,10 +201,8 @@ def evaluate_loss(model: nn.Module, data: Sequence, collate_fn: Callable | None 
     """Mean of `model(**batch).loss` over `data`, weighted by batch size, in eval mode."""
     check_eval_args(model, data, batch_size, "evaluate_loss")
     device = get_device(device) if device else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     total, count = 0.0, 0
-    try:
+    with evaluating(model):
         for batch in batches_of(data, collate_fn, batch_size):
             n = len(next(iter(batch.values())))
             loss = model(**to_device(batch, device)).loss
@@ -212,8 +210,6 @@ def evaluate_loss(model: nn.Module, data: Sequence, collate_fn: Callable | None 
                 raise ValueError("the model returned no loss: does every batch carry its labels?")
             total += float(loss) * n
             count += n
-    finally:
-        model.train(was_training)
     mean = total / count
     if not math.isfinite(mean):
         warnings.warn(f"evaluate_loss: the mean loss is {mean} (the model's outputs overflow or are "
@@ -233,24 +229,29 @@ def check_eval_args(model: nn.Module, data: Sequence, batch_size: int, who: str)
     check_int("batch_size", batch_size, minimum=1)
 
 
+# Batch keys that are targets, not inputs: `predict` leaves them out.
+TARGETS = frozenset({"labels", "next_sentence_label", "start_positions", "end_positions"})
+
+
 @torch.no_grad()
 def predict(model: nn.Module, data: Sequence, collate_fn: Callable | None = None,
             batch_size: int = 32, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
-    """Run the model over `data` in batches; every per-example output field, concatenated on CPU."""
+    """Run the model over `data` in batches; every per-example output field, concatenated on CPU.
+
+    Targets in the batches (labels, next_sentence_label, start/end positions) are not passed to
+    the model: predictions need none, and an MLM model given labels scores only those positions.
+    """
     check_eval_args(model, data, batch_size, "predict")
     device = get_device(device) if device else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     out: dict[str, list[torch.Tensor]] = {}
-    try:
+    with evaluating(model):
         for batch in batches_of(data, collate_fn, batch_size):
-            result = model(**to_device(batch, device))
+            inputs = {k: v for k, v in batch.items() if k not in TARGETS}
+            result = model(**to_device(inputs, device))
             fields = vars(result) if not isinstance(result, dict) else result
             for name, value in fields.items():
                 if isinstance(value, torch.Tensor) and value.dim() > 0 and not name.endswith("loss"):
                     out.setdefault(name, []).append(value.float().cpu())
-    finally:
-        model.train(was_training)
     return {name: cat_padded(values) for name, values in out.items()}
 
 
@@ -499,12 +500,11 @@ def fit(model: nn.Module, train_data: Sequence, config: TrainConfig, *, collate_
         return previous
 
     def evaluate() -> dict:
-        model.eval()  # no dropout while measuring
-        metrics = {k: float(v) for k, v in eval_fn(model).items()}
+        with evaluating(model):  # no dropout while measuring
+            metrics = {k: float(v) for k, v in eval_fn(model).items()}
         history.eval_step.append(step)
         for name, value in metrics.items():
             history.eval.setdefault(name, []).append(value)
-        model.train()
         return metrics
 
     # At most one refresh a second: in a notebook every refresh is a message to the front end, and

@@ -374,7 +374,7 @@ RELIABILITY_CASES = {
                          "integer token ids"),
     "decode an unknown id": (lambda tok, ws: tok.decode([101, 10**6]), ValueError,
                              "outside the vocabulary"),
-    "tokenizer save into .": (lambda tok, ws: tok.save("."), ValueError, "current, home or root"),
+    "tokenizer save into .": (lambda tok, ws: tok.save_pretrained("."), ValueError, "current, home or root"),
     "train on one string": (lambda tok, ws: Tokenizer.train("some text", vocab_size=50),
                             TypeError, "got one string"),
     # heads: labels and targets

@@ -204,8 +204,7 @@ def test_a_batch_without_a_masked_token_has_zero_loss_not_nan():
     from bertmini import BertForMaskedLM
     model = BertForMaskedLM(BertConfig(**TINY))
     ids = torch.tensor([[1, 2, 3]])
-    for only_labelled in (False, True):
-        model.logits_only_at_labels = only_labelled
-        out = model(ids, labels=torch.full_like(ids, -100))
+    for all_logits in (False, True):
+        out = model(ids, labels=torch.full_like(ids, -100), all_logits=all_logits)
         assert out.loss.item() == 0.0
         out.loss.backward()  # still part of the graph
