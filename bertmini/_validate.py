@@ -42,7 +42,9 @@ def check_number(name: str, value: Any, low: float | None = None, high: float | 
         raise TypeError(f"{name} must be a number, got {_got(value)}")
     left = "(" if low_open else "["
     right = ")" if high_open else "]"
-    interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    interval = f"{left}{lo}, {hi}{right}"
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
     too_low = low is not None and (value <= low if low_open else value < low)

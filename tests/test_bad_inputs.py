@@ -468,3 +468,54 @@ def test_reliability_errors(tokenizer, workspace, case, monkeypatch):
         call(tokenizer, workspace)
     assert _snapshot(workspace.root) == before, "a refused call changed files on disk"
 
+
+
+# ---------------------------------------------------------------------------------------------
+# The exercise checker never raises because of the answer: whatever a student passes ends in ✗
+# (or ⏸) with a reason, and the notebook keeps running.
+# ---------------------------------------------------------------------------------------------
+class WeirdEquality:
+    def __eq__(self, other):
+        raise RuntimeError("no comparing me")
+
+    __hash__ = object.__hash__
+
+
+def _numpy_attention(q, k, v, mask=None):
+    import numpy as np
+    scores = q.numpy() @ k.numpy().swapaxes(-1, -2) / np.sqrt(q.shape[-1])
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    return (weights / weights.sum(-1, keepdims=True)) @ v.numpy()
+
+
+def _raise(exc):
+    def answer(*args, **kwargs):
+        raise exc
+    return answer
+
+
+CHECKER_ANSWERS = {
+    "a numpy array for a value": ("attention_by_hand", __import__("numpy").array([0.2, 0.3, 0.5]), "✗"),
+    "a list of strings": ("attention_by_hand", ["a", "b", "c"], "✗"),
+    "a number for a function": ("attention", 3.0, "expected a function"),
+    "an answer that raises": ("attention", _raise(ZeroDivisionError("oops")), "raised ZeroDivisionError"),
+    "an answer that calls exit()": ("attention", _raise(SystemExit(1)), "called exit"),
+    "a value that raises": ("qa_f1_by_hand", _raise(ValueError("bad")), "raised ValueError"),
+    "an unfinished value": ("qa_f1_by_hand", _raise(NotImplementedError), "not attempted"),
+    "a numpy result": ("attention", _numpy_attention, "test cases passed"),
+    "the wrong shape": ("attention", lambda q, k, v, mask=None: v[..., :1], "✗"),
+    "an object that cannot be compared": ("attention", lambda q, k, v, mask=None: WeirdEquality(), "✗"),
+    "a complex tensor": ("attention", lambda q, k, v, mask=None: v.to(torch.complex64), "✗"),
+    "a ragged list": ("mean_entropy", lambda attn, mask: [[1.0], [1.0, 2.0]], "✗"),
+    "a generator": ("normalize_answer", lambda text: (c for c in text), "✗"),
+}
+
+
+@pytest.mark.parametrize("case", CHECKER_ANSWERS, ids=list(CHECKER_ANSWERS))
+def test_checker_never_raises_because_of_the_answer(case, capsys):
+    from bertmini.exercises import check
+    name, answer, words = CHECKER_ANSWERS[case]
+    result = check(name, answer)
+    out = capsys.readouterr().out
+    assert words in out
+    assert result is ("passed" in words)
