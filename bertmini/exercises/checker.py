@@ -142,6 +142,8 @@ def default_verify(case: Case) -> Callable[[Any, Any, tuple], str | None]:
     def verify(result, expected, args):
         if isinstance(expected, torch.Tensor) and isinstance(result, torch.Tensor) and result.shape != expected.shape:
             return f"shape {tuple(result.shape)}, expected {tuple(expected.shape)}"
+        if isinstance(result, torch.Tensor) and result.is_complex():
+            return f"complex values (dtype {result.dtype}), expected real numbers"
         if not close(result, expected, case.atol, case.rtol):
             if (isinstance(expected, torch.Tensor) and isinstance(result, torch.Tensor)
                     and expected.numel() > 8 and expected.is_floating_point()):
