@@ -254,6 +254,8 @@ def test_package_input_errors(tokenizer, case, tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 from types import SimpleNamespace  # noqa: E402
 
+import bertmini  # noqa: E402
+
 from bertmini import BertForQuestionAnswering, classification, pretraining  # noqa: E402
 from bertmini.train import evaluate_loss, load_checkpoint, predict, save_checkpoint  # noqa: E402
 
@@ -453,6 +455,10 @@ RELIABILITY_CASES = {
                  ValueError, "n_best must be an integer >= 1"),
     "QA stride as a string": (lambda tok, ws: qa.prepare_features([_squad_record()], tok, stride="8"),
                               TypeError, "stride must be an integer"),
+    # devices
+    "device 'gpu'": (lambda tok, ws: bertmini.get_device("gpu"), ValueError, "unknown device 'gpu'"),
+    "device as a number": (lambda tok, ws: bertmini.get_device(0), TypeError,
+                           "device must be a string"),
 }
 if NO_CUDA:
     RELIABILITY_CASES["device cuda without a GPU"] = (
