@@ -94,12 +94,13 @@ def target_dir(name: str, value: Any) -> Path:
     resolved = path.resolve()
     if (
         str(value).strip() in (".", "..", "./", "../")
-        or resolved == Path.cwd()
+        or Path.cwd().is_relative_to(resolved)
         or resolved == Path.home()
         or resolved.parent == resolved
     ):
         raise ValueError(
-            f"{name}={str(value)!r} is the current, home or root directory; save into "
+            f"{name}={str(value)!r} is the current, home or root directory (or holds the "
+            "current one); save into "
             "a folder of its own, e.g. 'checkpoints/my-model'"
         )
     if path.exists() and not path.is_dir():
