@@ -11,8 +11,9 @@ import torch
 
 def get_device(prefer: str | None = None) -> torch.device:
     """CUDA if there is a GPU, else Apple's MPS, else the CPU. `prefer` (or $BERTMINI_DEVICE) overrides."""
-    prefer = prefer or os.environ.get("BERTMINI_DEVICE")
-    if prefer:
+    if prefer is None or prefer == "":
+        prefer = os.environ.get("BERTMINI_DEVICE")
+    if prefer is not None and prefer != "":
         if not isinstance(prefer, (str, torch.device)):
             raise TypeError(f"device must be a string such as 'cpu', 'cuda' or 'mps', "
                             f"got {type(prefer).__name__}")
