@@ -9,15 +9,13 @@ names them after the original TensorFlow code (`attention.output.LayerNorm`, `in
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
+from ._validate import target_dir, write_dir
 from .config import BertConfig
 from .pretrained import resolve
 
@@ -91,7 +89,10 @@ def load_pretrained(cls, name_or_path, **head_args):
         raise CheckpointError(f"{directory} is a file; pass the directory that holds config.json and the weights")
     if not (directory / "config.json").exists():
         raise CheckpointError(f"{directory} has no config.json: is it a Hugging Face BERT directory?")
-    config = BertConfig.from_json_file(directory / "config.json")
+    try:
+        config = BertConfig.from_json_file(directory / "config.json")
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(str(e)) from None
     weights = read_weights(directory)
     model = cls(config, **head_args)
     load_hf_state_dict(model, weights, source=str(name_or_path))
@@ -154,31 +155,27 @@ HF_ARCHITECTURES = {
 }
 
 
-def save_pretrained(model: torch.nn.Module, directory: str | Path) -> Path:
-    """Write config.json + model.safetensors atomically: a crash leaves the old checkpoint intact."""
+def save_pretrained(model: torch.nn.Module, directory: str | Path, tokenizer=None) -> Path:
+    """Write config.json + model.safetensors (and the tokenizer's files, if given) atomically.
+
+    Everything is written into a hidden temporary sibling that then replaces `directory` as a
+    whole (see `_validate.write_dir`): a crash at any byte leaves the previous checkpoint, complete,
+    or the new one. Files of `directory` that are not rewritten (a README) are kept.
+    """
     from safetensors.torch import save_file
 
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
+    directory = target_dir("directory", directory)
+    if not hasattr(model, "config") or not hasattr(model.config, "to_dict"):
+        raise TypeError(f"save_pretrained needs a bertmini model with a .config, got {type(model).__name__}")
     config = model.config.to_dict()
     config["architectures"] = [HF_ARCHITECTURES.get(type(model).__name__, type(model).__name__)]
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-    try:
+    weights = {k: v.cpu() for k, v in hf_state_dict(model).items()}
+
+    def write(tmp: Path) -> None:
         with open(tmp / "config.json", "w", encoding="utf-8") as f:
             json.dump(config, f, indent=2, sort_keys=True)
-        save_file({k: v.cpu() for k, v in hf_state_dict(model).items()}, str(tmp / "model.safetensors"),
-                  metadata={"format": "pt"})
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if directory.exists():
-            # Keep files we do not own (a tokenizer, a README) by moving ours in one at a time.
-            for f in tmp.iterdir():
-                os.replace(f, directory / f.name)
-            tmp.rmdir()
-        else:
-            os.replace(tmp, directory)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return directory
+        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        if tokenizer is not None:
+            tokenizer.write_files(tmp)
+
+    return write_dir(directory, write)

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ._validate import check_int
 from .device import evaluating
 from .tokenizer import Tokenizer
 
@@ -31,6 +32,12 @@ class ClassificationCollator:
     label_key: str | None = "label"
     num_labels: int | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.tokenizer, Tokenizer):
+            raise TypeError(f"tokenizer must be a bertmini Tokenizer, got {type(self.tokenizer).__name__}")
+        check_int("max_length", self.max_length, minimum=3)
+        check_int("num_labels", self.num_labels, minimum=1, optional=True)
+
     def __call__(self, records: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if len(records) == 0:
             raise ValueError("cannot collate an empty batch")
@@ -38,14 +45,20 @@ class ClassificationCollator:
             if not isinstance(r, dict) or self.text_key not in r:
                 raise KeyError(f"each record must be a dict with a {self.text_key!r} field, got {r!r:.80}")
         texts = [r[self.text_key] for r in records]
+        if self.pair_key and any(self.pair_key not in r for r in records):
+            raise KeyError(f"pair_key={self.pair_key!r}: every record needs that field")
         pairs = [r[self.pair_key] for r in records] if self.pair_key else None
         enc = self.tokenizer(texts, pairs, max_length=self.max_length, truncation=True, padding=True)
         batch = enc.model_inputs()
         if self.label_key is not None and self.label_key in records[0]:
             labels = [r[self.label_key] for r in records]
             for y in labels:
+                if isinstance(y, torch.Tensor) and y.dim() == 0 and not y.is_floating_point():
+                    y = int(y)
                 if isinstance(y, bool) or not isinstance(y, int):
                     raise TypeError(f"labels must be integer class ids, got {y!r}")
+                if y < 0:
+                    raise ValueError(f"label {y} is negative; class ids are 0, 1, ...")
                 if self.num_labels is not None and not 0 <= y < self.num_labels:
                     raise ValueError(f"label {y} is outside [0, {self.num_labels}); check the label mapping")
             batch["labels"] = torch.tensor(labels, dtype=torch.long)
@@ -53,12 +66,15 @@ class ClassificationCollator:
 
 
 def batches(records: Sequence[dict], collator, batch_size: int):
+    check_int("batch_size", batch_size, minimum=1)
     for i in range(0, len(records), batch_size):
         yield collator(records[i:i + batch_size])
 
 
 def predict_logits(model, records: Sequence[dict], collator, batch_size: int = 64) -> torch.Tensor:
     """Logits (N, num_labels) for every record, in order, with the model in eval mode."""
+    if len(records) == 0:
+        raise ValueError("records is empty: there is nothing to score")
     device = next(model.parameters()).device
     out = []
     with evaluating(model):
@@ -84,6 +100,13 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_lab
     """Accuracy, macro-averaged F1 (each class's F1, unweighted mean) and the confusion matrix."""
     if len(y_true) != len(y_pred) or len(y_true) == 0:
         raise ValueError(f"need equally many (>0) true and predicted labels, got {len(y_true)} and {len(y_pred)}")
+    check_int("num_labels", num_labels, minimum=1)
+    for name, ys in (("y_true", y_true), ("y_pred", y_pred)):
+        for y in ys:
+            if isinstance(y, bool) or not isinstance(y, int):
+                raise TypeError(f"{name} must hold integer class ids, got {y!r}")
+            if not 0 <= y < num_labels:  # a negative id would silently count as the last class
+                raise ValueError(f"{name} contains {y}, outside [0, {num_labels})")
     confusion = [[0] * num_labels for _ in range(num_labels)]
     for t, p in zip(y_true, y_pred):
         confusion[t][p] += 1
@@ -95,6 +118,9 @@ def macro_f1(confusion: Sequence[Sequence[int]]) -> float:
     """Mean over classes of 2·TP / (2·TP + FP + FN), from confusion[true][predicted]; a class never
     true nor predicted scores 0. Unweighted, so a rare class counts as much as a common one."""
     C = len(confusion)
+    if C == 0 or any(len(row) != C for row in confusion):
+        raise ValueError(f"confusion must be a non-empty square matrix, got {C} rows of lengths "
+                         f"{[len(row) for row in confusion]}")
     f1s = []
     for c in range(C):
         tp = confusion[c][c]
@@ -107,10 +133,16 @@ def macro_f1(confusion: Sequence[Sequence[int]]) -> float:
 def evaluate(model, records: Sequence[dict], collator: ClassificationCollator,
              batch_size: int = 64) -> ClassificationReport:
     """Score a classifier on labelled records: accuracy, macro-F1, confusion matrix, predictions."""
+    if len(records) == 0:
+        raise ValueError("evaluate needs at least one labelled record, got none")
+    if collator.label_key is None or any(collator.label_key not in r for r in records):
+        raise KeyError(f"evaluate needs a {collator.label_key!r} label in every record")
     logits = predict_logits(model, records, collator, batch_size)
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("the model produced NaN or infinite logits; its scores would be meaningless")
     probs = logits.softmax(-1)
     preds = probs.argmax(-1).tolist()
-    y_true = [r[collator.label_key] for r in records]
+    y_true = [int(r[collator.label_key]) for r in records]
     m = classification_metrics(y_true, preds, logits.size(-1))
     return ClassificationReport(m["accuracy"], m["macro_f1"], m["confusion"], preds, probs.tolist())
 
@@ -130,12 +162,14 @@ def predict(model, tokenizer: Tokenizer, texts: str | Sequence[str], text_pairs=
     records = [{"text": t} for t in texts]
     if text_pairs is not None:
         pairs = [text_pairs] if isinstance(text_pairs, str) else list(text_pairs)
-        for r, p in zip(records, pairs, strict=True):
+        if len(pairs) != len(records):
+            raise ValueError(f"got {len(records)} texts but {len(pairs)} text_pairs")
+        for r, p in zip(records, pairs):
             r["pair"] = p
     collator = ClassificationCollator(tokenizer, max_length, "text", "pair" if text_pairs is not None else None, None)
     probs = predict_logits(model, records, collator, batch_size).softmax(-1)
-    id2label = model.config.extra.get("id2label", {})
-    names = [id2label.get(str(i), str(i)) for i in range(probs.size(-1))]
+    id2label = getattr(model.config, "id2label", None) or {}
+    names = [id2label.get(i, str(i)) for i in range(probs.size(-1))]
     out = [{"label": names[int(p.argmax())], "label_id": int(p.argmax()),
             "probabilities": {n: float(v) for n, v in zip(names, p)}} for p in probs]
     return out

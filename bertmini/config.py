@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from functools import partial
@@ -16,6 +18,8 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
+
+from ._validate import as_path, check_int, check_number, read_text
 
 # The non-linearities of the feed-forward block, by their Hugging Face names: the one table that
 # both the config check and the model use. Google's original BERT (TensorFlow) computed GELU with
@@ -29,6 +33,8 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "silu": F.silu,
     "swish": F.silu,
 }
+# How a classification head turns logits and labels into a loss (Hugging Face's names).
+PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
 
 
 @dataclass
@@ -48,6 +54,13 @@ class BertConfig:
     layer_norm_eps: float = 1e-12
     pad_token_id: int = 0
     initializer_range: float = 0.02
+    # The task head's classes, as in transformers: `num_labels` defaults to len(id2label), or 2;
+    # `id2label` to LABEL_0, LABEL_1, ...; `label2id` to its inverse. Keys of id2label are ints
+    # here (config.json stores them as strings, as JSON must).
+    num_labels: int | None = None
+    id2label: dict[int, str] | None = None
+    label2id: dict[str, int] | None = None
+    problem_type: str | None = None
     # Keys of a config.json that are not fields above (e.g. "architectures", "id2label") are kept
     # here so that a round trip through bertmini does not drop them.
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -67,16 +80,53 @@ class BertConfig:
             raise ValueError(f"BertConfig.hidden_act {self.hidden_act!r} is unknown; use one of {tuple(ACTIVATIONS)}")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, name)
-            if not 0.0 <= float(value) < 1.0:
-                raise ValueError(f"BertConfig.{name} must be in [0, 1), got {value!r}")
-        if not self.layer_norm_eps > 0:
-            raise ValueError(f"BertConfig.layer_norm_eps must be positive, got {self.layer_norm_eps!r}")
+            check_number(f"BertConfig.{name}", value, 0.0, 1.0, high_open=True)
+        check_number("BertConfig.layer_norm_eps", self.layer_norm_eps, 0.0, low_open=True)
+        check_number("BertConfig.initializer_range", self.initializer_range, 0.0, low_open=True)
+        check_int("BertConfig.pad_token_id", self.pad_token_id)
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(
                 f"BertConfig.pad_token_id ({self.pad_token_id}) must be a valid id below vocab_size "
                 f"({self.vocab_size})")
-        if not self.initializer_range > 0:
-            raise ValueError(f"BertConfig.initializer_range must be positive, got {self.initializer_range!r}")
+        if not isinstance(self.extra, dict):
+            raise TypeError(f"BertConfig.extra must be a dict, got {type(self.extra).__name__}")
+        self._check_labels()
+
+    def _check_labels(self) -> None:
+        """Make num_labels, id2label and label2id agree (filling in what was not given)."""
+        check_int("BertConfig.num_labels", self.num_labels, minimum=1, optional=True)
+        if self.id2label is not None:
+            if isinstance(self.id2label, (list, tuple)):
+                self.id2label = dict(enumerate(self.id2label))
+            if not isinstance(self.id2label, dict):
+                raise TypeError(f"BertConfig.id2label must be a dict {{id: name}} or a list of names, "
+                                f"got {type(self.id2label).__name__}")
+            try:
+                id2label = {int(k): v for k, v in self.id2label.items()}
+            except (TypeError, ValueError):
+                raise ValueError(f"BertConfig.id2label keys must be class ids 0, 1, ..., got "
+                                 f"{list(self.id2label)}") from None
+            if sorted(id2label) != list(range(len(id2label))) or not id2label:
+                raise ValueError(f"BertConfig.id2label must name classes 0..n-1, got ids {sorted(id2label)}")
+            if any(not isinstance(v, str) for v in id2label.values()):
+                raise TypeError("BertConfig.id2label values must be class names (strings)")
+            if self.num_labels is None:
+                self.num_labels = len(id2label)
+            elif self.num_labels != len(id2label):
+                raise ValueError(f"BertConfig.id2label names {len(id2label)} classes but num_labels "
+                                 f"is {self.num_labels}")
+            self.id2label = dict(sorted(id2label.items()))
+        else:
+            self.num_labels = 2 if self.num_labels is None else self.num_labels
+            self.id2label = {i: f"LABEL_{i}" for i in range(self.num_labels)}
+        if self.label2id is None:
+            self.label2id = {v: k for k, v in self.id2label.items()}
+        elif not isinstance(self.label2id, dict) or any(
+                isinstance(v, bool) or not isinstance(v, int) for v in self.label2id.values()):
+            raise TypeError(f"BertConfig.label2id must be a dict {{name: id}}, got {self.label2id!r}")
+        if self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"BertConfig.problem_type must be one of {PROBLEM_TYPES}, "
+                             f"got {self.problem_type!r}")
 
     @property
     def head_size(self) -> int:
@@ -101,21 +151,44 @@ class BertConfig:
     @classmethod
     def from_json_file(cls, path: str | Path) -> "BertConfig":
         """Read a Hugging Face style `config.json`."""
-        with open(path, encoding="utf-8") as f:
-            try:
-                values = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path} is not valid JSON: {e}") from None
-        return cls.from_dict(values)
+        path = as_path("path", path)
+        try:
+            values = json.loads(read_text(path, "config file"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"config file {path} is not valid JSON: {e}") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"config file {path} holds a JSON {type(values).__name__}, expected an "
+                             "object of fields")
+        try:
+            return cls.from_dict(values)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"config file {path}: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
         """The config as Hugging Face writes it: the fields, the extra keys, and `model_type`."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        # As transformers writes it: num_labels is len(id2label), whose JSON keys are strings;
+        # problem_type only when set.
+        del out["num_labels"]
+        out["id2label"] = {str(k): v for k, v in self.id2label.items()}
+        out["label2id"] = dict(self.label2id)
+        if out["problem_type"] is None:
+            del out["problem_type"]
         out = {**self.extra, **out}
         out.setdefault("model_type", "bert")
         return out
 
     def to_json_file(self, path: str | Path) -> None:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
-            f.write("\n")
+        """Write the config atomically: a crash leaves the previous file, never half of one."""
+        path = as_path("path", path)
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)

@@ -12,9 +12,16 @@ import torch
 
 def get_device(prefer: str | None = None) -> torch.device:
     """CUDA if there is a GPU, else Apple's MPS, else the CPU. `prefer` (or $BERTMINI_DEVICE) overrides."""
-    prefer = prefer or os.environ.get("BERTMINI_DEVICE")
-    if prefer:
-        device = torch.device(prefer)
+    if prefer is None or prefer == "":
+        prefer = os.environ.get("BERTMINI_DEVICE")
+    if prefer is not None and prefer != "":
+        if not isinstance(prefer, (str, torch.device)):
+            raise TypeError(f"device must be a string such as 'cpu', 'cuda' or 'mps', "
+                            f"got {type(prefer).__name__}")
+        try:
+            device = torch.device(prefer)
+        except RuntimeError:
+            raise ValueError(f"unknown device {prefer!r}; use 'cpu', 'cuda', 'cuda:0' or 'mps'") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("device 'cuda' was asked for but no CUDA GPU is available")
         if device.type == "mps" and not torch.backends.mps.is_available():

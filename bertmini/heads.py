@@ -10,6 +10,8 @@ Each head returns logits, and a `loss` when labels are given. Labels of -100 are
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +63,27 @@ def check_labels(labels: torch.Tensor, num_classes: int, name: str, batch_shape:
                          f"(use {IGNORE_INDEX} for positions to ignore)")
 
 
+def regression_targets(labels: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Float targets of exactly the logits' shape (B, num_labels); (B,) is accepted for one output.
+
+    Never broadcast: (B,) targets against (B, 1) logits would silently compare every example with
+    every other one and train on the wrong loss.
+    """
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
+    if labels.dtype == torch.bool or labels.is_complex():
+        raise TypeError(f"regression labels must be real numbers, got dtype {labels.dtype}")
+    if shape[-1] == 1 and tuple(labels.shape) == tuple(shape[:1]):
+        labels = labels.unsqueeze(-1)                                # (B,) -> (B, 1)
+    if tuple(labels.shape) != tuple(shape):
+        raise ValueError(f"regression labels have shape {tuple(labels.shape)}, expected "
+                         f"{tuple(shape)} (one target per example and output)")
+    labels = labels.float()
+    if not bool(torch.isfinite(labels).all()):
+        raise ValueError("regression labels contain NaN or inf")
+    return labels
+
+
 def masked_lm_loss(head: MaskedLMHead, sequence: torch.Tensor, labels: torch.Tensor | None,
                    only_labelled: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Logits and the cross-entropy averaged over *masked* positions only (labels != -100).
@@ -79,6 +102,10 @@ def masked_lm_loss(head: MaskedLMHead, sequence: torch.Tensor, labels: torch.Ten
     else:
         logits = head(sequence)                            # (B, T, V)
         target = labels
+    if not bool((target != IGNORE_INDEX).any()):
+        # No token was masked in this batch (short texts, bad luck): the loss is 0, not the NaN
+        # of a mean over nothing, and it stays connected to the graph so backward() still works.
+        return logits, logits.float().sum() * 0.0
     loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1),
                            ignore_index=IGNORE_INDEX)
     return logits, loss
@@ -89,7 +116,9 @@ class BertForMaskedLM(BertPreTrainedModel):
 
     def __init__(self, config: BertConfig):
         super().__init__()
-        self.config = config
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"{type(self).__name__} expects a BertConfig, got {type(config).__name__}")
+        self.config = config = copy.deepcopy(config)  # the model's own: the caller's is never changed
         self.bert = BertModel(config, add_pooling_layer=False)
         self.mlm = MaskedLMHead(config, self.bert.embeddings.word_embeddings)
         self.init_weights()
@@ -110,7 +139,9 @@ class BertForPreTraining(BertPreTrainedModel):
 
     def __init__(self, config: BertConfig):
         super().__init__()
-        self.config = config
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"{type(self).__name__} expects a BertConfig, got {type(config).__name__}")
+        self.config = config = copy.deepcopy(config)  # the model's own: the caller's is never changed
         self.bert = BertModel(config)
         self.mlm = MaskedLMHead(config, self.bert.embeddings.word_embeddings)
         self.nsp = nn.Linear(config.hidden_size, 2)  # IsNext (0) vs NotNext (1)
@@ -141,28 +172,27 @@ class BertForSequenceClassification(BertPreTrainedModel):
     def __init__(self, config: BertConfig, num_labels: int | None = None,
                  id2label: dict[int, str] | list[str] | None = None):
         super().__init__()
-        if isinstance(id2label, (list, tuple)):
-            id2label = dict(enumerate(id2label))
-        if num_labels is None:
-            num_labels = len(id2label) if id2label else int(
-                config.extra.get("num_labels", len(config.extra.get("id2label", {})) or 2))
-        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"{type(self).__name__} expects a BertConfig, got {type(config).__name__}")
+        if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, int)
+                                       or num_labels < 1):
             raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
-        if id2label is not None and len(id2label) != num_labels:
-            raise ValueError(f"id2label names {len(id2label)} classes but num_labels is {num_labels}")
+        # The model keeps its own copy: the caller's config is never changed, so two classifiers
+        # built from one config do not share (or overwrite) each other's classes.
+        if id2label is not None:
+            names = dict(enumerate(id2label)) if isinstance(id2label, (list, tuple)) else id2label
+            if num_labels is not None and len(names) != num_labels:
+                raise ValueError(f"id2label names {len(names)} classes but num_labels is {num_labels}")
+            config = dataclasses.replace(config, num_labels=None, id2label=names, label2id=None)
+        elif num_labels is not None and num_labels != config.num_labels:
+            config = dataclasses.replace(config, num_labels=num_labels, id2label=None, label2id=None)
+        config = copy.deepcopy(config)
         self.config = config
-        self.num_labels = num_labels
-        # Class names travel in config.json (Hugging Face's id2label/label2id), so predictions can
-        # say "positive" instead of 1 after a save and load.
-        names = {str(k): v for k, v in (id2label or config.extra.get("id2label") or {}).items()}
-        if len(names) != num_labels:
-            names = {str(i): f"LABEL_{i}" for i in range(num_labels)}
-        config.extra.update(num_labels=num_labels, id2label=names,
-                            label2id={v: int(k) for k, v in names.items()})
+        self.num_labels = config.num_labels
         self.bert = BertModel(config)
         dropout = config.extra.get("classifier_dropout")
         self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
-        self.classifier = nn.Linear(config.hidden_size, num_labels)
+        self.classifier = nn.Linear(config.hidden_size, self.num_labels)
         self.init_weights()
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
@@ -171,8 +201,13 @@ class BertForSequenceClassification(BertPreTrainedModel):
         logits = self.classifier(self.dropout(out.pooler_output))  # (B, num_labels)
         loss = None
         if labels is not None:
-            if self.num_labels == 1:
-                loss = F.mse_loss(logits.squeeze(-1).float(), labels.float())
+            if self.num_labels == 1 or self.config.problem_type == "regression":
+                loss = F.mse_loss(logits.float(), regression_targets(labels, logits.shape))
+            elif self.config.problem_type == "multi_label_classification":
+                target = regression_targets(labels, logits.shape)             # (B, num_labels)
+                if bool(((target < 0) | (target > 1)).any()):
+                    raise ValueError("multi-label targets must be in [0, 1] (1 = the class applies)")
+                loss = F.binary_cross_entropy_with_logits(logits.float(), target)
             else:
                 check_labels(labels, self.num_labels, "labels", logits.shape[:1])
                 loss = F.cross_entropy(logits.float(), labels)
@@ -188,7 +223,9 @@ class BertForQuestionAnswering(BertPreTrainedModel):
 
     def __init__(self, config: BertConfig):
         super().__init__()
-        self.config = config
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"{type(self).__name__} expects a BertConfig, got {type(config).__name__}")
+        self.config = config = copy.deepcopy(config)  # the model's own: the caller's is never changed
         self.bert = BertModel(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.init_weights()
@@ -207,6 +244,9 @@ class BertForQuestionAnswering(BertPreTrainedModel):
             for name, pos in (("start_positions", start_positions), ("end_positions", end_positions)):
                 if not isinstance(pos, torch.Tensor) or pos.is_floating_point():
                     raise TypeError(f"{name} must be an integer tensor of token indices")
+                if tuple(pos.shape) != tuple(start_logits.shape[:1]):
+                    raise ValueError(f"{name} has shape {tuple(pos.shape)}, expected "
+                                     f"{tuple(start_logits.shape[:1])}: one position per example")
             # Positions outside the sequence are ignored, as in Hugging Face.
             start = start_positions.clamp(0, T)
             end = end_positions.clamp(0, T)

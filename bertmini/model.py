@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -66,10 +67,11 @@ class BertPreTrainedModel(nn.Module):
         from .checkpoint import load_pretrained
         return load_pretrained(cls, name_or_path, **head_args)
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write `config.json` and `model.safetensors` with Hugging Face's key names."""
+    def save_pretrained(self, directory: str | Path, tokenizer=None) -> Path:
+        """Write `config.json` and `model.safetensors` with Hugging Face's key names (and the
+        tokenizer's files, if given), atomically as one directory."""
         from .checkpoint import save_pretrained
-        return save_pretrained(self, directory)
+        return save_pretrained(self, directory, tokenizer)
 
     def num_parameters(self) -> int:
         """Distinct trainable parameters (a tied decoder counts once)."""
@@ -132,7 +134,7 @@ class BertModel(BertPreTrainedModel):
         super().__init__()
         if not isinstance(config, BertConfig):
             raise TypeError(f"BertModel expects a BertConfig, got {type(config).__name__}")
-        self.config = config
+        self.config = copy.deepcopy(config)  # a value: the caller's config is never changed
         self.embeddings = BertEmbeddings(config)
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None

@@ -75,7 +75,24 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     name = str(name_or_path)
     if ALIASES.get(name, name) in NAMED_MODELS:
         return named_model_dir(name)
+    if looks_like_local_path(name_or_path):
+        raise PretrainedNotFoundError(
+            f"{path} does not exist: no such local directory or file (checked {path.absolute()})")
     return download_from_hub(name)
+
+
+def looks_like_local_path(name_or_path: str | os.PathLike) -> bool:
+    """A Path object, or a string that can only be a path: absolute, ./ ../ ~, backslashes,
+    more than one '/', a file suffix, or a first component that exists here. Such a name that
+    does not exist is reported as a missing path, not as a failed hub download."""
+    if not isinstance(name_or_path, str):
+        return True
+    name = name_or_path
+    if name.startswith(("/", ".", "~")) or os.path.isabs(name) or "\\" in name or name.count("/") > 1:
+        return True
+    if Path(name).suffix in (".json", ".txt", ".safetensors", ".bin"):
+        return True
+    return "/" in name and Path(name.split("/")[0]).expanduser().is_dir()
 
 
 def download_from_hub(repo_id: str) -> Path:

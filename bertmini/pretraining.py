@@ -21,6 +21,7 @@ from typing import Sequence
 import torch
 
 from . import files
+from ._validate import check_int, check_number, check_str
 from .device import evaluating
 from .heads import IGNORE_INDEX  # noqa: F401  (the labels' 'no loss here' value)
 IS_NEXT, NOT_NEXT = 0, 1  # Hugging Face's convention for next_sentence_label
@@ -43,8 +44,7 @@ def mask_tokens(input_ids: torch.Tensor, special_tokens_mask_or_tokenizer, mlm_p
     """
     if not isinstance(input_ids, torch.Tensor) or input_ids.dtype != torch.long:
         raise TypeError("input_ids must be a LongTensor of token ids")
-    if not 0.0 < mlm_probability < 1.0:
-        raise ValueError(f"mlm_probability must be in (0, 1), got {mlm_probability!r}")
+    check_number("mlm_probability", mlm_probability, 0.0, 1.0, low_open=True, high_open=True)
     if isinstance(special_tokens_mask_or_tokenizer, torch.Tensor):
         special = special_tokens_mask_or_tokenizer.bool()
         if special.shape != input_ids.shape:
@@ -53,14 +53,21 @@ def mask_tokens(input_ids: torch.Tensor, special_tokens_mask_or_tokenizer, mlm_p
         if mask_token_id is None or vocab_size is None:
             raise ValueError("with a special_tokens_mask, pass mask_token_id= and vocab_size= too "
                              "(or pass the tokenizer instead)")
+        check_int("vocab_size", vocab_size, minimum=1)
+        check_int("mask_token_id", mask_token_id, minimum=0)
         if special_token_ids is None:
             special_token_ids = set(input_ids[special].tolist()) | {mask_token_id}
     else:
         tok = special_tokens_mask_or_tokenizer
+        if not hasattr(tok, "special_token_ids") or not hasattr(tok, "mask_token_id"):
+            raise TypeError("the second argument must be a Tokenizer or a bool special_tokens_mask "
+                            f"tensor, got {type(tok).__name__}")
         special_token_ids = set(tok.special_token_ids)
         mask_token_id, vocab_size = tok.mask_token_id, tok.vocab_size
         special = torch.isin(input_ids, torch.tensor(sorted(special_token_ids)))
     ordinary_ids = torch.tensor([i for i in range(vocab_size) if i not in special_token_ids])
+    if len(ordinary_ids) == 0:
+        raise ValueError("the vocabulary has no ordinary (non-special) token to draw replacements from")
 
     probability = torch.full(input_ids.shape, mlm_probability).masked_fill_(special, 0.0)
     chosen = torch.bernoulli(probability, generator=generator).bool()                       # (B, T)
@@ -93,6 +100,9 @@ class MLMCollator:
     """
 
     def __init__(self, tokenizer, mlm_probability: float = 0.15, max_length: int = 128, seed: int | None = None):
+        check_number("mlm_probability", mlm_probability, 0.0, 1.0, low_open=True, high_open=True)
+        check_int("max_length", max_length, minimum=3)
+        check_int("seed", seed, minimum=0, optional=True)
         self.tokenizer, self.mlm_probability, self.max_length = tokenizer, mlm_probability, max_length
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
@@ -105,10 +115,14 @@ class MLMCollator:
         if isinstance(example, dict) and "input_ids" in example:
             ids = list(map(int, example["input_ids"]))
             types = example.get("token_type_ids", [0] * len(ids))
+            if len(types) != len(ids):
+                raise ValueError(f"token_type_ids has {len(types)} entries but input_ids {len(ids)}")
             return {"input_ids": ids, "token_type_ids": list(map(int, types))}
         raise TypeError(f"an MLM example is a string or a dict with input_ids, got {type(example).__name__}")
 
     def __call__(self, examples: Sequence) -> dict[str, torch.Tensor]:
+        if len(examples) == 0:
+            raise ValueError("cannot collate an empty batch")
         rows = [self.encode(e) for e in examples]
         input_ids = pad_rows([r["input_ids"] for r in rows], self.tokenizer.pad_token_id)      # (B, T)
         masked, labels = mask_tokens(input_ids, self.tokenizer, self.mlm_probability, self.generator)
@@ -150,8 +164,11 @@ def document_sentences(document) -> list[str]:
     if isinstance(document, dict):
         if "paragraphs" not in document:
             raise ValueError(f"a document record needs a 'paragraphs' list, got keys {sorted(document)}")
-        return [s for p in document["paragraphs"] for s in split_sentences(p)]
-    return [s for s in document if s.strip()]
+        return [s for p in document["paragraphs"] for s in split_sentences(check_str("paragraph", p))]
+    if not isinstance(document, (list, tuple)):
+        raise TypeError(f"a document is a text, a list of sentences or a {{'paragraphs': [...]}} "
+                        f"record, got {type(document).__name__}")
+    return [s for s in document if check_str("sentence", s).strip()]
 
 
 def make_nsp_pairs(documents: Sequence, tokenizer, max_length: int = 128, seed: int = 0,
@@ -165,8 +182,14 @@ def make_nsp_pairs(documents: Sequence, tokenizer, max_length: int = 128, seed: 
     Each example: input_ids ([CLS] A [SEP] B [SEP]), token_type_ids (0 ... 0 1 ... 1),
     next_sentence_label, and doc_a / doc_b (the documents the segments came from).
     """
+    check_int("max_length", max_length)
     if max_length < 8:
         raise ValueError(f"max_length must be at least 8 to hold two segments, got {max_length}")
+    check_int("seed", seed)
+    check_number("short_seq_prob", short_seq_prob, 0.0, 1.0)
+    if isinstance(documents, (str, dict)):
+        raise TypeError("documents must be a list of documents, got a single "
+                        f"{type(documents).__name__} (wrap it in a list)")
     docs = [document_sentences(d) for d in documents]
     encoded = tokenizer.backend.encode_batch([s for d in docs for s in d], add_special_tokens=False)
     tokens, k = [], 0
@@ -326,7 +349,11 @@ def evaluate_pretraining(model, tokenizer, documents: Sequence, max_length: int 
     of training: the 10% left unchanged would let a model score by copying its input (about 10
     points of accuracy for free), which is not what "predicting a hidden word" means.
     """
+    check_int("batch_size", batch_size, minimum=1)
     examples = make_nsp_pairs(documents, tokenizer, max_length=max_length, seed=seed)
+    if not examples:
+        raise ValueError("the documents gave no next-sentence pairs to evaluate on (each needs at "
+                         "least two sentences)")
     collate = PretrainingCollator(tokenizer, mlm_probability=mlm_probability, max_length=max_length, seed=seed)
     device = next(model.parameters()).device
     targets, hits, nsp_hits, nsp_n, mlm_loss_sum = [], 0, 0, 0, 0.0
@@ -345,8 +372,11 @@ def evaluate_pretraining(model, tokenizer, documents: Sequence, max_length: int 
             nsp_hits += int((out.seq_relationship_logits.argmax(-1) == nsp).sum())
             nsp_n += len(nsp)
     targets = torch.cat(targets)
-    counts = torch.bincount(targets)
     n = len(targets)
+    if n == 0:
+        raise ValueError("no token was masked in these documents: there is no MLM accuracy to report "
+                         "(use more text or a higher mlm_probability)")
+    counts = torch.bincount(targets)
     return {"mlm_accuracy": hits / n, "baseline_accuracy": float(counts.max()) / n,
             "baseline_token": tokenizer.convert_ids_to_tokens(int(counts.argmax())), "n_masked": n,
             "mlm_loss": mlm_loss_sum / n, "nsp_accuracy": nsp_hits / nsp_n,
@@ -356,6 +386,9 @@ def evaluate_pretraining(model, tokenizer, documents: Sequence, max_length: int 
 @torch.no_grad()
 def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[list[tuple[str, float]]]:
     """The top-k tokens (with probabilities) the model predicts at each [MASK] of `text`."""
+    check_str("text", text)
+    check_int("k", k, minimum=1)
+    k = min(k, tokenizer.vocab_size)
     pieces = text.split("[MASK]")  # encoded around the [MASK]s, whatever the tokenizer makes of "[MASK]"
     if len(pieces) < 2:
         raise ValueError(f"the text has no [MASK] token: {text!r}")

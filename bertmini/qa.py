@@ -32,6 +32,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from ._validate import check_int, check_str
 from .device import evaluating
 
 __all__ = [
@@ -298,12 +299,22 @@ def prepare_features(
             (the first one that does not cut through a word, see ``_answer_char_span``).
         max_question_tokens: longer questions are cut to this many word pieces.
     """
+    check_int("max_length", max_length)
+    check_int("stride", stride)
+    check_int("max_question_tokens", max_question_tokens)
     if max_length < 8:
         raise ValueError(f"max_length={max_length} is too small for [CLS] question [SEP] context [SEP]")
     if stride < 0:
         raise ValueError(f"stride must be >= 0, got {stride}")
     if max_question_tokens < 1:
         raise ValueError(f"max_question_tokens must be >= 1, got {max_question_tokens}")
+    if isinstance(examples, (str, Mapping)) or not isinstance(examples, Sequence):
+        raise TypeError(f"examples must be a list of records, got {type(examples).__name__} "
+                        "(wrap a single record in a list)")
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, Mapping):
+            raise TypeError(f"example {i} must be a dict with 'question' and 'context', "
+                            f"got {type(ex).__name__}")
     backend = _backend_of(tokenizer)
     pad_id = _pad_token_id(tokenizer, backend)
 
@@ -452,10 +463,10 @@ def postprocess_with_scores(
     start_logits, end_logits: (N, T) for the N windows of ``features``, or a list of per-batch
     (B_i, T_i) pieces in feature order.
     """
-    if n_best < 1:
-        raise ValueError(f"n_best must be >= 1, got {n_best}")
-    if max_answer_length < 1:
-        raise ValueError(f"max_answer_length must be >= 1, got {max_answer_length}")
+    check_int("n_best", n_best, minimum=1)
+    check_int("max_answer_length", max_answer_length, minimum=1)
+    if not isinstance(features, QAFeatures):
+        raise TypeError(f"features must be the QAFeatures of prepare_features, got {type(features).__name__}")
     start = _to_numpy_logits(start_logits, len(features), "start_logits")  # (N, T)
     end = _to_numpy_logits(end_logits, len(features), "end_logits")  # (N, T)
     offsets = features.offset_mapping.numpy()  # (N, T, 2)
@@ -559,6 +570,8 @@ def _gold_texts(qid: str, gold: Any) -> list[str]:
         )
     if len(gold) == 0:
         raise ValueError(f"references[{qid!r}] has no gold answer; SQuAD v1.1 questions have at least one")
+    if any(not isinstance(g, str) for g in gold):
+        raise TypeError(f"references[{qid!r}] must hold gold answer strings, got {gold!r:.80}")
     return list(gold)
 
 
@@ -569,8 +582,15 @@ def squad_metrics(predictions: Mapping[str, str], references: Mapping[str, Any])
     questions in ``references``. A question missing from ``predictions`` scores 0 (with a
     warning); predictions for ids not in ``references`` are ignored.
     """
+    if not isinstance(predictions, Mapping) or not isinstance(references, Mapping):
+        raise TypeError(f"predictions and references must be dicts keyed by question id, got "
+                        f"{type(predictions).__name__} and {type(references).__name__}")
     if len(references) == 0:
         raise ValueError("references is empty: there is nothing to average over")
+    for qid, text in predictions.items():
+        if not isinstance(text, str):
+            raise TypeError(f"predictions[{qid!r}] must be the answer text (a string), got "
+                            f"{type(text).__name__}; use postprocess(), not postprocess_with_scores()")
     exact_match = f1 = 0.0
     missing = []
     for qid, gold in references.items():
@@ -592,7 +612,13 @@ def squad_metrics(predictions: Mapping[str, str], references: Mapping[str, Any])
 
 def references_from_examples(examples: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
     """``{id: [gold answer texts]}`` for :func:`squad_metrics` from SQuAD-style records."""
-    return {str(ex["id"]): list(ex["answers"]["text"]) for ex in examples}
+    out = {}
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, Mapping) or "id" not in ex or not isinstance(ex.get("answers"), Mapping):
+            raise ValueError(f"example {i} needs an 'id' and an 'answers' dict with a 'text' list "
+                             "to be scored")
+        out[str(ex["id"])] = list(ex["answers"]["text"])
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -617,6 +643,8 @@ def answer(
     Returns ``{"text", "score", "start", "end"}`` with ``context[start:end] == text``; the score
     is start_logit + end_logit of the chosen span (higher is more confident, not a probability).
     """
+    check_str("question", question)
+    check_str("context", context)
     if not question.strip() or not context.strip():
         raise ValueError("answer() needs a non-empty question and a non-empty context")
     example = {"id": "0", "question": question, "context": context}
@@ -683,8 +711,7 @@ def length_grouped_batches(
     (``generator``) and the training loop shuffles the order of the batches, so batches are
     still random samples of the windows of one length.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_int("batch_size", batch_size, minimum=1)
     order = _length_order(features, generator)
     return [features.model_inputs(order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
 
@@ -697,8 +724,7 @@ def predict_logits(model: torch.nn.Module, features: QAFeatures, batch_size: int
     order; columns beyond a window's batch width hold -inf, which :func:`postprocess` never picks.
     The model runs in eval mode (no dropout) and its mode is restored afterwards.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_int("batch_size", batch_size, minimum=1)
     n, width = features.input_ids.shape
     start = torch.full((n, width), float("-inf"))  # (N, T)
     end = torch.full((n, width), float("-inf"))  # (N, T)
@@ -734,8 +760,8 @@ def evaluate_qa(
     the same questions many times without tokenizing again; ``max_length``/``stride`` are then
     not used. ``predictions`` maps each question id to its answer text.
     """
-    if len(examples) == 0:
-        raise ValueError("evaluate_qa needs at least one example")
+    if isinstance(examples, (str, Mapping)) or len(examples) == 0:
+        raise ValueError("evaluate_qa needs at least one example (a non-empty list)")
     if features is None:
         features = prepare_features(examples, tokenizer, max_length=max_length, stride=stride, with_labels=False)
     start, end = predict_logits(model, features, batch_size=batch_size)
@@ -774,6 +800,8 @@ def train_qa(
 
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a bertmini.train.TrainConfig, got {type(config).__name__}")
+    if not isinstance(features, QAFeatures):
+        raise TypeError(f"features must be the QAFeatures of prepare_features, got {type(features).__name__}")
     if not features.has_labels:
         raise ValueError("train_qa needs labelled features: prepare_features(..., with_labels=True)")
     if eval_steps and eval_fn is None:

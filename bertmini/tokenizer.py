@@ -14,6 +14,8 @@ from typing import Iterable, Sequence
 
 import torch
 
+from ._validate import as_path, check_int, read_text, target_dir, write_dir
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TRUNCATION = {True: "longest_first", "longest_first": "longest_first", "only_first": "only_first",
               "only_second": "only_second"}
@@ -76,8 +78,14 @@ class Tokenizer:
         """BERT's pipeline around a WordPiece vocabulary (a dict, or a vocab.txt with one token per line)."""
         from tokenizers import Tokenizer as _Backend, decoders, models, normalizers, pre_tokenizers, processors
         if not isinstance(vocab, dict):
-            with open(vocab, encoding="utf-8") as f:
-                vocab = {line.rstrip("\n"): i for i, line in enumerate(f)}
+            path = as_path("vocab", vocab)
+            lines = read_text(path, "vocabulary file").split("\n")
+            if lines and lines[-1] == "":
+                lines.pop()  # the newline that ends the last line
+            vocab = {line: i for i, line in enumerate(lines)}
+        missing = [t for t in SPECIAL_TOKENS if t not in vocab]
+        if missing:
+            raise ValueError(f"the vocabulary lacks BERT's special tokens {missing}")
         backend = _Backend(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
         backend.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
                                                         strip_accents=None, lowercase=lowercase)
@@ -104,11 +112,21 @@ class Tokenizer:
             else:
                 raise FileNotFoundError(f"{path} has neither tokenizer.json nor vocab.txt")
         if path.suffix == ".json":
-            return cls(_Backend.from_file(str(path)))
+            text = read_text(path, "tokenizer file")
+            try:
+                backend = _Backend.from_str(text)
+            except Exception as e:  # not JSON, or JSON that is not a tokenizer
+                raise ValueError(f"tokenizer file {path} is corrupt or not a tokenizers JSON file "
+                                 f"({str(e)[:200]}); re-save or re-download it") from None
+            return cls(backend)
         lowercase = True
         config = path.parent / "tokenizer_config.json"
         if config.exists():
-            lowercase = json.loads(config.read_text(encoding="utf-8")).get("do_lower_case", True)
+            try:
+                settings = json.loads(read_text(config, "tokenizer config"))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"tokenizer config {config} is not valid JSON: {e}") from None
+            lowercase = settings.get("do_lower_case", True) if isinstance(settings, dict) else True
         return cls.from_vocab(path, lowercase=lowercase)
 
     @classmethod
@@ -116,6 +134,10 @@ class Tokenizer:
               lowercase: bool = True, show_progress: bool = False) -> "Tokenizer":
         """Learn a WordPiece vocabulary of (at most) `vocab_size` pieces from raw texts."""
         from tokenizers import Tokenizer as _Backend, models, normalizers, pre_tokenizers, trainers
+        check_int("vocab_size", vocab_size)
+        check_int("min_frequency", min_frequency, minimum=0)
+        if isinstance(texts, str):
+            raise TypeError("texts must be an iterable of strings, got one string (wrap it in a list)")
         if vocab_size < len(SPECIAL_TOKENS) + 1:
             raise ValueError(f"vocab_size must exceed the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}")
         backend = _Backend(models.WordPiece(unk_token="[UNK]"))
@@ -124,7 +146,7 @@ class Tokenizer:
         trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                             special_tokens=SPECIAL_TOKENS, show_progress=show_progress,
                                             continuing_subword_prefix="##")
-        texts = list(texts)
+        texts = [_check_text(t, "each text") for t in texts]
         if not any(t.strip() for t in texts):
             raise ValueError("cannot train a tokenizer on empty texts")
         backend.train_from_iterator(texts, trainer=trainer)
@@ -140,14 +162,17 @@ class Tokenizer:
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Write tokenizer.json and vocab.txt (the format BertTokenizer(Fast) reads).
 
-        Named as in transformers, so `tokenizer.save_pretrained(folder)` works on either.
+        Named as in transformers, so `tokenizer.save_pretrained(folder)` works on either. Atomic,
+        like a model's `save_pretrained`: the directory is rebuilt in a temporary sibling and
+        swapped in whole; its other files (a model's weights) are kept.
         """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        return write_dir(target_dir("directory", directory), self.write_files)
+
+    def write_files(self, directory: Path) -> None:
+        """Write this tokenizer's files into an existing directory (no atomicity of its own)."""
         self.backend.save(str(directory / "tokenizer.json"))
         by_id = sorted(self.vocab.items(), key=lambda kv: kv[1])
         (directory / "vocab.txt").write_text("".join(t + "\n" for t, _ in by_id), encoding="utf-8")
-        return directory
 
     # ----------------------------------------------------------------------------- encoding
     @property
@@ -166,21 +191,35 @@ class Tokenizer:
         return self.backend.encode(_check_text(text, "text"), pair, add_special_tokens=add_special_tokens).ids
 
     def decode(self, ids: Sequence[int] | torch.Tensor, skip_special_tokens: bool = True) -> str:
+        return self.backend.decode(self._check_ids(ids), skip_special_tokens=skip_special_tokens)
+
+    def _check_ids(self, ids) -> list[int]:
+        """A flat list of valid token ids, or an error naming the first bad one."""
         if isinstance(ids, torch.Tensor):
+            if ids.is_floating_point() or ids.dim() > 1:
+                raise TypeError(f"ids must be a 1-d tensor of integer token ids, got dtype "
+                                f"{ids.dtype} and shape {tuple(ids.shape)}")
             ids = ids.tolist()
-        return self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple, range)):
+            raise TypeError(f"ids must be a list of integer token ids, got {type(ids).__name__}")
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, int):
+                raise TypeError(f"ids must be integers, got {i!r} ({type(i).__name__})")
+            if not 0 <= i < self.vocab_size:
+                raise ValueError(f"id {i} is outside the vocabulary [0, {self.vocab_size})")
+        return list(ids)
 
     def convert_ids_to_tokens(self, ids: int | Sequence[int] | torch.Tensor) -> str | list[str]:
-        if isinstance(ids, torch.Tensor):
-            ids = ids.tolist()
-        if isinstance(ids, int):
-            return self.backend.id_to_token(ids)
-        return [self.backend.id_to_token(int(i)) for i in ids]
+        if isinstance(ids, torch.Tensor) and ids.dim() == 0:
+            ids = int(ids)
+        if isinstance(ids, int) and not isinstance(ids, bool):
+            return self.backend.id_to_token(self._check_ids([ids])[0])
+        return [self.backend.id_to_token(i) for i in self._check_ids(ids)]
 
     def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int]:
         if isinstance(tokens, str):
             return self.vocab.get(tokens, self.unk_token_id)
-        return [self.vocab.get(t, self.unk_token_id) for t in tokens]
+        return [self.vocab.get(_check_text(t, "token"), self.unk_token_id) for t in tokens]
 
     def __call__(self, text: str | Sequence[str], text_pair: str | Sequence[str] | None = None,
                  max_length: int = 512, truncation: bool | str = True, padding: bool = True,
@@ -209,12 +248,15 @@ class Tokenizer:
                 raise ValueError(f"got {len(texts)} texts but {len(pairs)} text pairs")
             for t in pairs:
                 _check_text(t, "text_pair")
-        if not isinstance(max_length, int) or max_length < 3:
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 3:
             raise ValueError(f"max_length must be an integer >= 3 ([CLS] x [SEP]), got {max_length!r}")
-        if truncation not in (False, None) and truncation not in TRUNCATION:
+        check_int("stride", stride, minimum=0)
+        specials = 2 if pairs is None else 3
+        if truncation and stride >= max_length - specials:
+            raise ValueError(f"stride must be smaller than the {max_length - specials} text tokens a "
+                             f"window of max_length={max_length} holds, got stride={stride}")
+        if not isinstance(truncation, (bool, str)) or (truncation and truncation not in TRUNCATION):
             raise ValueError(f"truncation must be True, False or one of {sorted(set(TRUNCATION.values()))}")
-        if stride and not return_overflowing_tokens:
-            pass  # a stride only matters for overflowing windows; harmless otherwise
         if truncation:
             self.backend.enable_truncation(max_length, stride=stride, strategy=TRUNCATION[truncation])
         try:
@@ -223,6 +265,12 @@ class Tokenizer:
         except Exception as e:  # e.g. the question alone is longer than max_length with only_second
             raise ValueError(f"could not encode to max_length={max_length} with truncation="
                              f"{truncation!r}: {e}") from None
+        except BaseException as e:  # the Rust library panics (pyo3's PanicException) on some strides
+            if type(e).__name__ != "PanicException":
+                raise
+            raise ValueError(f"stride={stride} is too large for the pair: the truncated text keeps "
+                             f"fewer tokens than the stride at max_length={max_length}; lower stride "
+                             "or raise max_length") from None
         finally:
             self.backend.no_truncation()
         rows, sample = [], []

@@ -17,8 +17,8 @@ import math
 import os
 import random
 import shutil
-import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from ._validate import as_path, check_int, check_number, fsync_dir, target_dir
 from .device import (autocast, default_threads, evaluating, get_device, num_threads, seed_everything,
                      supports_bf16)
 
@@ -67,27 +68,30 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"TrainConfig.lr must be a positive number, got {self.lr!r}: with lr=0 "
-                             "the weights never change (to only evaluate, call evaluate_loss)")
+        if isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool) and self.lr == 0:
+            raise ValueError("TrainConfig.lr must be a positive number, got 0: with lr=0 the weights "
+                             "never change (to only evaluate, call evaluate_loss)")
+        check_number("TrainConfig.lr (a positive number)", self.lr, 0.0, low_open=True)
         for name in ("epochs", "batch_size", "grad_accum_steps", "log_every",
                      "max_steps", "eval_every", "checkpoint_every"):
             value = getattr(self, name)
             optional = name in ("max_steps", "eval_every", "checkpoint_every")
             if not (optional and value is None) and (type(value) is not int or value <= 0):
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
-        rules = [("weight_decay", self.weight_decay >= 0, ">= 0"),
-                 ("warmup_ratio", 0 <= self.warmup_ratio < 1, "in [0, 1)"),
-                 ("warmup_steps", self.warmup_steps is None or (type(self.warmup_steps) is int
-                                                                 and self.warmup_steps >= 0), "an integer >= 0"),
-                 ("max_grad_norm", self.max_grad_norm is None or self.max_grad_norm > 0, "positive or None"),
-                 ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
-                 ("num_workers", self.num_workers >= 0, ">= 0"),
-                 ("threads", self.threads is None or (type(self.threads) is int and self.threads >= 1),
-                  "a positive integer or None")]
-        for name, ok, rule in rules:
-            if not ok:
-                raise ValueError(f"TrainConfig.{name} must be {rule}, got {getattr(self, name)!r}")
+        check_number("TrainConfig.weight_decay", self.weight_decay, 0.0)
+        check_number("TrainConfig.warmup_ratio", self.warmup_ratio, 0.0, 1.0, high_open=True)
+        check_int("TrainConfig.warmup_steps", self.warmup_steps, minimum=0, optional=True)
+        check_number("TrainConfig.max_grad_norm", self.max_grad_norm, 0.0, low_open=True, optional=True)
+        check_int("TrainConfig.seed", self.seed, minimum=0)
+        check_int("TrainConfig.num_workers", self.num_workers, minimum=0)
+        check_int("TrainConfig.threads", self.threads, minimum=1, optional=True)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"TrainConfig.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.device is not None and not isinstance(self.device, (str, torch.device)):
+            raise TypeError(f"TrainConfig.device must be a string such as 'cpu' or 'cuda', or None, "
+                            f"got {type(self.device).__name__}")
+        if self.checkpoint_dir is not None:
+            target_dir("TrainConfig.checkpoint_dir", self.checkpoint_dir)
         if self.checkpoint_every is not None and self.checkpoint_dir is None:
             raise ValueError("TrainConfig.checkpoint_every needs a checkpoint_dir to write into")
 
@@ -198,14 +202,34 @@ def batches_of(data: Sequence, collate_fn: Callable | None, batch_size: int):
 def evaluate_loss(model: nn.Module, data: Sequence, collate_fn: Callable | None = None,
                   batch_size: int = 32, device: torch.device | str | None = None) -> float:
     """Mean of `model(**batch).loss` over `data`, weighted by batch size, in eval mode."""
-    device = torch.device(device) if device else next(model.parameters()).device
+    check_eval_args(model, data, batch_size, "evaluate_loss")
+    device = get_device(device) if device else next(model.parameters()).device
     total, count = 0.0, 0
     with evaluating(model):
         for batch in batches_of(data, collate_fn, batch_size):
             n = len(next(iter(batch.values())))
-            total += float(model(**to_device(batch, device)).loss) * n
+            loss = model(**to_device(batch, device)).loss
+            if loss is None:
+                raise ValueError("the model returned no loss: does every batch carry its labels?")
+            total += float(loss) * n
             count += n
-    return total / max(1, count)
+    mean = total / count
+    if not math.isfinite(mean):
+        warnings.warn(f"evaluate_loss: the mean loss is {mean} (the model's outputs overflow or are "
+                      "NaN); it is not a usable measurement", RuntimeWarning, stacklevel=2)
+    return mean
+
+
+def check_eval_args(model: nn.Module, data: Sequence, batch_size: int, who: str) -> None:
+    """The checks evaluate_loss and predict share: a model with weights, data, a batch size."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{who}: model must be a torch.nn.Module, got {type(model).__name__}")
+    if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
+        raise TypeError(f"{who}: data must be a sequence (list, Dataset) of examples, "
+                        f"got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError(f"{who}: data is empty: there is nothing to average over")
+    check_int("batch_size", batch_size, minimum=1)
 
 
 # Batch keys that are targets, not inputs: `predict` leaves them out.
@@ -220,7 +244,8 @@ def predict(model: nn.Module, data: Sequence, collate_fn: Callable | None = None
     Targets in the batches (labels, next_sentence_label, start/end positions) are not passed to
     the model: predictions need none, and an MLM model given labels scores only those positions.
     """
-    device = torch.device(device) if device else next(model.parameters()).device
+    check_eval_args(model, data, batch_size, "predict")
+    device = get_device(device) if device else next(model.parameters()).device
     out: dict[str, list[torch.Tensor]] = {}
     with evaluating(model):
         for batch in batches_of(data, collate_fn, batch_size):
@@ -236,6 +261,8 @@ def predict(model: nn.Module, data: Sequence, collate_fn: Callable | None = None
 def cat_padded(values: list[torch.Tensor]) -> torch.Tensor:
     """Concatenate batches padded to different lengths T_i: dim 1 is filled up with -inf, so
     that an argmax (or a softmax) over positions never picks the filler."""
+    if len(values) == 0:
+        raise ValueError("cat_padded needs at least one tensor")
     if values[0].dim() > 1:
         T = max(v.shape[1] for v in values)
         values = [torch.nn.functional.pad(v, (0, 0) * (v.dim() - 2) + (0, T - v.shape[1]), value=-math.inf)
@@ -267,44 +294,34 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a rename durable: the directory entry itself must reach the disk."""
-    with contextlib.suppress(OSError):  # Windows cannot open a directory; its renames are durable
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+_fsync_dir = fsync_dir  # kept for callers of the old private name
 
 
-def save_checkpoint(root: str | os.PathLike, step: int, model: nn.Module, trainer_state: dict) -> Path:
+def save_checkpoint(root: str | os.PathLike, step: int, model: nn.Module, trainer_state: dict,
+                    replaces: str | os.PathLike | None = None) -> Path:
     """Write `root/step-XXXXXXXX/` atomically: model.safetensors + trainer_state.pt.
 
     Everything goes into a hidden temp dir first, is fsynced, and is renamed into place in one
-    `os.replace`. A crash at any moment leaves either the old checkpoints or the new one, never
-    half a checkpoint; older checkpoints are deleted only once the new one is in place.
+    step (an existing checkpoint of the same step is swapped out atomically). A crash at any
+    moment leaves either the old checkpoints or the new one, never half a checkpoint. Only
+    `replaces` (the checkpoint this run wrote before, if any) is deleted, and only once the new
+    one is safely on disk: nothing else in `root` is ever removed.
     """
     from safetensors.torch import save_model
-    root = Path(root)
+
+    from ._validate import write_dir
+    root = target_dir("root", root)
+    check_int("step", step, minimum=0)
     root.mkdir(parents=True, exist_ok=True)
     target = root / f"step-{step:08d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=root))
-    try:
+
+    def write(tmp: Path) -> None:
         save_model(model, str(tmp / "model.safetensors"))  # dedupes tied weights
         torch.save(trainer_state, tmp / "trainer_state.pt")
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        _fsync_dir(tmp)
-        if target.exists():  # re-saving a step (a fresh run into an old directory): move it aside
-            os.replace(target, Path(tempfile.mkdtemp(prefix=".tmp-step-old-", dir=root)) / "old")
-        os.replace(tmp, target)
-        _fsync_dir(root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    for old in root.iterdir():  # the new one is safe on disk: drop older ones and dead temp dirs
-        if old != target and (old.name.startswith(".tmp-step-") or _is_checkpoint(old)):
-            shutil.rmtree(old, ignore_errors=True)
+
+    write_dir(target, write, keep_others=False)
+    if replaces is not None and Path(replaces) != target and _is_checkpoint(Path(replaces)):
+        shutil.rmtree(replaces, ignore_errors=True)
     return target
 
 
@@ -314,7 +331,7 @@ def _is_checkpoint(path: Path) -> bool:
 
 def latest_checkpoint(root: str | os.PathLike) -> Path | None:
     """The newest complete checkpoint under `root` (temp dirs of an interrupted save are ignored)."""
-    root = Path(root)
+    root = as_path("root", root)
     if not root.is_dir():
         return None
     found = sorted(p for p in root.iterdir() if _is_checkpoint(p))
@@ -324,14 +341,24 @@ def latest_checkpoint(root: str | os.PathLike) -> Path | None:
 def load_checkpoint(path: str | os.PathLike, model: nn.Module, map_location="cpu") -> dict:
     """Load the weights into `model` and return the trainer state (tensors and primitives only)."""
     from safetensors.torch import load_model
-    path = Path(path)
+
+    from .checkpoint import CheckpointError
+    path = as_path("path", path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
     if not _is_checkpoint(path):
         found = latest_checkpoint(path)
         if found is None:
             raise FileNotFoundError(f"{path} holds no checkpoint (a step-XXXXXXXX dir with trainer_state.pt)")
         path = found
-    load_model(model, str(path / "model.safetensors"), device=str(map_location))
-    return torch.load(path / "trainer_state.pt", map_location=map_location, weights_only=True)
+    try:
+        load_model(model, str(path / "model.safetensors"), device=str(map_location))
+        return torch.load(path / "trainer_state.pt", map_location=map_location, weights_only=True)
+    except (OSError, RuntimeError, ValueError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise FileNotFoundError(f"checkpoint {path} is incomplete: {e}") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt or does not fit this model "
+                              f"({type(e).__name__}: {str(e)[:300]})") from None
 
 
 def restore(path, model, optimizer, scheduler, scaler, collate_fn, config: TrainConfig,
@@ -408,9 +435,31 @@ def fit(model: nn.Module, train_data: Sequence, config: TrainConfig, *, collate_
 
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not hasattr(train_data, "__len__") or not hasattr(train_data, "__getitem__"):
+        raise TypeError(f"train_data must be a sequence (list, Dataset) of examples, "
+                        f"got {type(train_data).__name__}")
     if len(train_data) == 0:
         raise ValueError("train_data is empty")
-    rank, world, device, started_group = init_distributed(torch.device(config.device) if config.device else None)
+    if eval_fn is not None and not callable(eval_fn):
+        raise TypeError(f"eval_fn must be callable, got {type(eval_fn).__name__}")
+    checkpoint_dir = as_path("checkpoint_dir", config.checkpoint_dir) if config.checkpoint_dir else None
+    if resume_from is not None:
+        resume_from = as_path("resume_from", resume_from)
+        if not resume_from.exists():
+            raise FileNotFoundError(f"resume_from={str(resume_from)!r} does not exist")
+    if resume and resume_from is None and checkpoint_dir is None:
+        raise ValueError("resume=True needs config.checkpoint_dir (or pass resume_from=...)")
+    earlier = latest_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
+    if earlier is not None and not resume and resume_from is None:
+        # A fresh run would overwrite (and used to prune) the earlier run's checkpoints.
+        raise FileExistsError(
+            f"checkpoint_dir {str(checkpoint_dir)!r} already holds checkpoints of an earlier run "
+            f"(latest: {earlier.name}); pass resume=True to continue that run, or choose a new "
+            "checkpoint_dir. Nothing was changed.")
+    requested = get_device(config.device) if config.device else None  # explains a missing GPU
+    rank, world, device, started_group = init_distributed(requested)
     device = device or get_device()
     precision = resolve_precision(config.precision, device)
     collate_fn = collate_fn or default_collate
@@ -429,10 +478,11 @@ def fit(model: nn.Module, train_data: Sequence, config: TrainConfig, *, collate_
     history, step, elapsed_before = History(), 0, 0.0
 
     if resume and resume_from is None:
-        if config.checkpoint_dir is None:
-            raise ValueError("resume=True needs config.checkpoint_dir (or pass resume_from=...)")
-        resume_from = latest_checkpoint(config.checkpoint_dir)  # None: nothing yet, start fresh
+        resume_from = earlier  # None: nothing yet, start fresh
+    previous = None  # the checkpoint of this run that the next one replaces
     if resume_from is not None:
+        if checkpoint_dir is not None and Path(resume_from).parent.resolve() == checkpoint_dir.resolve():
+            previous = Path(resume_from)  # continuing that run: its checkpoint is ours to replace
         step, history = restore(resume_from, model, optimizer, scheduler, scaler, collate_fn, config, device)
         elapsed_before = history.time[-1] if history.time else 0.0
 
@@ -442,13 +492,15 @@ def fit(model: nn.Module, train_data: Sequence, config: TrainConfig, *, collate_
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     def checkpoint() -> Path | None:
-        if config.checkpoint_dir is None or rank != 0:
+        nonlocal previous
+        if checkpoint_dir is None or rank != 0:
             return None
         state = {"step": step, "config": dataclasses.asdict(config), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else {},
                  "collate": collate_fn.state_dict() if hasattr(collate_fn, "state_dict") else {},
                  "history": history.to_dict(), "rng": rng_state()}
-        return save_checkpoint(config.checkpoint_dir, step, model, state)
+        previous = save_checkpoint(checkpoint_dir, step, model, state, replaces=previous)
+        return previous
 
     def evaluate() -> dict:
         with evaluating(model):  # no dropout while measuring
@@ -481,7 +533,7 @@ def fit(model: nn.Module, train_data: Sequence, config: TrainConfig, *, collate_
                 group = [b for _, b in zip(range(config.grad_accum_steps), micro)]
                 logs = train_step(train_model, group, optimizer, scaler, config, device, precision, world)
                 if not math.isfinite(logs["loss"]):
-                    last = latest_checkpoint(config.checkpoint_dir) if config.checkpoint_dir else None
+                    last = latest_checkpoint(checkpoint_dir) if checkpoint_dir else None
                     raise TrainingDivergedError(
                         f"the loss became {logs['loss']} at step {step + 1} (epoch {epoch}); the weights "
                         f"were not updated. Last good checkpoint: {last}. Try a lower lr, more warmup, "

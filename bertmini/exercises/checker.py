@@ -75,28 +75,58 @@ class Exercise:
 
 # ------------------------------------------------------------------ comparing results
 def close(a: Any, b: Any, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
-    """Numerically equal, for tensors, numbers, and (nested) tuples/lists of them."""
+    """Numerically equal, for tensors, NumPy arrays, numbers, and (nested) tuples/lists of them.
+
+    Never raises: anything that cannot be compared (an object whose `==` fails or returns an
+    array, a ragged list) is simply not equal.
+    """
+    try:
+        return _close(a, b, atol, rtol)
+    except Exception:
+        return False
+
+
+def _is_array(x: Any) -> bool:
+    """A NumPy array (or anything array-like that is not a tensor), without importing NumPy."""
+    return (not isinstance(x, (torch.Tensor, str, bytes, list, tuple, dict))
+            and hasattr(x, "__array__") and hasattr(x, "shape"))
+
+
+def _close(a: Any, b: Any, atol: float, rtol: float) -> bool:
+    if _is_array(a) or _is_array(b):  # compare NumPy arrays as tensors
+        import numpy as np
+        a = torch.as_tensor(np.asarray(a)) if _is_array(a) else a
+        b = torch.as_tensor(np.asarray(b)) if _is_array(b) else b
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
         try:
             a_t, b_t = torch.as_tensor(a), torch.as_tensor(b)
         except (TypeError, ValueError, RuntimeError):
             return False
-        if a_t.shape != b_t.shape:
+        a_t, b_t = a_t.detach().cpu(), b_t.detach().cpu()
+        if a_t.shape != b_t.shape or a_t.is_complex() or b_t.is_complex():
             return False
         if a_t.dtype == torch.bool or b_t.dtype == torch.bool or not (a_t.is_floating_point() or b_t.is_floating_point()):
             return bool(torch.equal(a_t.long(), b_t.long()))
         return bool(torch.allclose(a_t.double(), b_t.double(), atol=atol, rtol=rtol, equal_nan=True))
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
-        return len(a) == len(b) and all(close(x, y, atol, rtol) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_close(x, y, atol, rtol) for x, y in zip(a, b))
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return math.isclose(a, b, abs_tol=atol, rel_tol=rtol)
-    return a == b
+    equal = a == b
+    return equal if isinstance(equal, bool) else False
 
 
 def describe(x: Any) -> str:
-    """A short description of a result, for failure messages."""
+    """A short description of a result, for failure messages (never raises)."""
+    try:
+        return _describe(x)
+    except Exception:
+        return f"a {type(x).__name__}"
+
+
+def _describe(x: Any) -> str:
     if isinstance(x, (list, tuple)) and x and all(isinstance(v, float) for v in x):
         return "[" + ", ".join(f"{v:.4f}" for v in x) + "]"
     if isinstance(x, torch.Tensor):
@@ -112,6 +142,8 @@ def default_verify(case: Case) -> Callable[[Any, Any, tuple], str | None]:
     def verify(result, expected, args):
         if isinstance(expected, torch.Tensor) and isinstance(result, torch.Tensor) and result.shape != expected.shape:
             return f"shape {tuple(result.shape)}, expected {tuple(expected.shape)}"
+        if isinstance(result, torch.Tensor) and result.is_complex():
+            return f"complex values (dtype {result.dtype}), expected real numbers"
         if not close(result, expected, case.atol, case.rtol):
             if (isinstance(expected, torch.Tensor) and isinstance(result, torch.Tensor)
                     and expected.numel() > 8 and expected.is_floating_point()):
@@ -131,13 +163,14 @@ class NotAttempted(Exception):
 
 def run_case(exercise: Exercise, answer: Any, case: Case) -> Any:
     """The answer's result on one case. Raises NotAttempted for NotImplementedError."""
-    if exercise.kind == "value":
-        value = answer() if callable(answer) and not isinstance(answer, torch.Tensor) else answer
-        return value
     try:
+        if exercise.kind == "value":
+            return answer() if callable(answer) and not isinstance(answer, torch.Tensor) else answer
         return answer(*case.make_args())
     except NotImplementedError:
         raise NotAttempted from None
+    except SystemExit as e:  # exit() in an answer must not end the notebook's kernel
+        raise RuntimeError(f"called exit({e.code!r})") from None
 
 
 def expected_results(exercise: Exercise) -> list[Any]:
@@ -176,7 +209,7 @@ def behaves_like(exercise: Exercise, answer: Any, mistake: Mistake) -> bool:
                 wrong = mistake.wrong() if callable(mistake.wrong) else mistake.wrong
             else:
                 wrong = mistake.wrong(*case.make_args())
-        except Exception:
+        except Exception:  # NotAttempted included: an answer that does not run matches nothing
             return False
         if not close(mine, wrong, case.atol, case.rtol):
             return False
@@ -206,7 +239,7 @@ def check_answer(exercise: Exercise, answer: Any) -> bool:
     expected = expected_results(exercise)
     try:
         failed = failures(exercise, answer, expected)
-    except NotAttempted:
+    except NotAttempted:  # (NotAttempted is raised for the first case, before any result)
         print(f"⏸ {exercise.title}: not attempted yet (your function raises NotImplementedError). "
               "Replace the `raise` with your code and run this cell again.")
         return False
