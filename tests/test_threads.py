@@ -42,9 +42,10 @@ def test_num_threads_restores_the_setting_even_after_an_error(two_threads):
             pass
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
-def test_train_config_rejects_bad_threads(bad):
-    with pytest.raises(ValueError, match="TrainConfig.threads"):
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError),
+                                        ("2", TypeError)])
+def test_train_config_rejects_bad_threads(bad, error):
+    with pytest.raises(error, match="TrainConfig.threads"):
         TrainConfig(threads=bad)
 
 
