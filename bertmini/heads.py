@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -166,6 +167,26 @@ class BertForPreTraining(BertPreTrainedModel):
                                  out.hidden_states, out.attentions)
 
 
+def with_labels(config: BertConfig, num_labels: int | None = None,
+                id2label: dict[int, str] | Sequence[str] | None = None) -> BertConfig:
+    """A copy of `config` with the task's classes: the caller's config is never changed.
+
+    Two classifiers built from one config must not share (or overwrite) each other's classes,
+    and a checkpoint must keep the names it was trained with.
+    """
+    if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, int)
+                                   or num_labels < 1):
+        raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
+    if id2label is not None:
+        names = dict(enumerate(id2label)) if isinstance(id2label, (list, tuple)) else id2label
+        if num_labels is not None and len(names) != num_labels:
+            raise ValueError(f"id2label names {len(names)} classes but num_labels is {num_labels}")
+        return dataclasses.replace(config, num_labels=None, id2label=names, label2id=None)
+    if num_labels is not None and num_labels != config.num_labels:
+        return dataclasses.replace(config, num_labels=num_labels, id2label=None, label2id=None)
+    return copy.deepcopy(config)
+
+
 class BertForSequenceClassification(BertPreTrainedModel):
     """pooled [CLS] -> dropout -> linear: one score per class. `num_labels=1` is regression (MSE)."""
 
@@ -174,19 +195,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
         super().__init__()
         if not isinstance(config, BertConfig):
             raise TypeError(f"{type(self).__name__} expects a BertConfig, got {type(config).__name__}")
-        if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, int)
-                                       or num_labels < 1):
-            raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
-        # The model keeps its own copy: the caller's config is never changed, so two classifiers
-        # built from one config do not share (or overwrite) each other's classes.
-        if id2label is not None:
-            names = dict(enumerate(id2label)) if isinstance(id2label, (list, tuple)) else id2label
-            if num_labels is not None and len(names) != num_labels:
-                raise ValueError(f"id2label names {len(names)} classes but num_labels is {num_labels}")
-            config = dataclasses.replace(config, num_labels=None, id2label=names, label2id=None)
-        elif num_labels is not None and num_labels != config.num_labels:
-            config = dataclasses.replace(config, num_labels=num_labels, id2label=None, label2id=None)
-        config = copy.deepcopy(config)
+        config = with_labels(config, num_labels, id2label)
         self.config = config
         self.num_labels = config.num_labels
         self.bert = BertModel(config)

@@ -32,7 +32,7 @@ from torch import nn
 
 from .config import BertConfig
 from .device import evaluating
-from .heads import IGNORE_INDEX, check_labels
+from .heads import IGNORE_INDEX, check_labels, with_labels
 from .model import BertModel, BertPreTrainedModel
 from .outputs import TokenClassifierOutput
 from .tokenizer import Tokenizer
@@ -72,56 +72,25 @@ class BertForTokenClassification(BertPreTrainedModel):
         class_weight: torch.Tensor | Sequence[float] | None = None,
     ):
         super().__init__()
-        if isinstance(id2label, (list, tuple)):
-            id2label = dict(enumerate(id2label))
-        if num_labels is None:
-            num_labels = (
-                len(id2label)
-                if id2label
-                else int(
-                    config.extra.get(
-                        "num_labels", len(config.extra.get("id2label", {})) or 2
-                    )
-                )
+        if not isinstance(config, BertConfig):
+            raise TypeError(
+                f"{type(self).__name__} expects a BertConfig, got {type(config).__name__}"
             )
-        if (
-            isinstance(num_labels, bool)
-            or not isinstance(num_labels, int)
-            or num_labels < 1
-        ):
-            raise ValueError(
-                f"num_labels must be a positive integer, got {num_labels!r}"
-            )
-        if id2label is not None and len(id2label) != num_labels:
-            raise ValueError(
-                f"id2label names {len(id2label)} labels but num_labels is {num_labels}"
-            )
-        self.config = config
-        self.num_labels = num_labels
-        names = {
-            str(k): v
-            for k, v in (id2label or config.extra.get("id2label") or {}).items()
-        }
-        if len(names) != num_labels:
-            names = {str(i): f"LABEL_{i}" for i in range(num_labels)}
-        config.extra.update(
-            num_labels=num_labels,
-            id2label=names,
-            label2id={v: int(k) for k, v in names.items()},
-        )
+        self.config = config = with_labels(config, num_labels, id2label)
+        self.num_labels = config.num_labels
         self.bert = BertModel(config, add_pooling_layer=False)
         dropout = config.extra.get("classifier_dropout")
         self.dropout = nn.Dropout(
             config.hidden_dropout_prob if dropout is None else dropout
         )
-        self.classifier = nn.Linear(config.hidden_size, num_labels)
+        self.classifier = nn.Linear(config.hidden_size, self.num_labels)
         self.register_buffer("class_weight", None, persistent=False)
         self.init_weights()
         self.set_class_weight(class_weight)
 
     @property
     def id2label(self) -> dict[int, str]:
-        return {int(k): v for k, v in self.config.extra["id2label"].items()}
+        return dict(self.config.id2label)
 
     def set_class_weight(self, weight: torch.Tensor | Sequence[float] | None) -> None:
         """Weight each label's share of the loss (None: plain cross-entropy)."""
