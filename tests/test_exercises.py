@@ -84,7 +84,7 @@ def test_value_given_for_function_exercise(capsys):
 
 
 def test_value_exercise_accepts_lists_and_tensors_rounded(capsys):
-    right = ex.attention_by_hand_reference()
+    right = ex.ch01_attention.attention_by_hand_reference()
     assert ex.check("attention_by_hand", [round(w, 3) for w in right]) is True
     assert ex.check("attention_by_hand", torch.tensor(right)) is True
     assert ex.check("attention_by_hand", right[:2]) is False
@@ -93,7 +93,7 @@ def test_value_exercise_accepts_lists_and_tensors_rounded(capsys):
 
 def test_near_miss_without_known_mistake_gets_generic_hint(capsys):
     def attention(q, k, v, mask=None):
-        return ex.attention_reference(q, k, v, mask) * 1.01
+        return ex.ch01_attention.attention_reference(q, k, v, mask) * 1.01
 
     assert ex.check("attention", attention) is False
     out = capsys.readouterr().out
@@ -103,18 +103,18 @@ def test_near_miss_without_known_mistake_gets_generic_hint(capsys):
 def test_unknown_exercise_and_duplicate_registration_raise():
     with pytest.raises(KeyError, match="unknown exercise"):
         ex.check("no_such_exercise", 1)
-    with pytest.raises(ValueError, match="already registered"):
-        ex.register(ex.EXERCISES["attention"])
+    with pytest.raises(ValueError, match="already exists"):
+        ex.add(ex.EXERCISES["attention"])
     with pytest.raises(ValueError, match="kind"):
         ex.Exercise(name="x", title="x", kind="essay", reference=lambda: 0)
 
 
-def test_a_later_chapter_can_register_an_exercise(capsys):
+def test_a_teacher_can_add_an_exercise(capsys):
     exercise = ex.Exercise(
         name="_test_double", title="double it", kind="function", reference=lambda x: 2 * x,
         cases=[ex.Case("x=3", lambda: (3,)), ex.Case("x=-1", lambda: (-1,))],
         mistakes=[ex.Mistake(lambda x: x * x, "doubling is not squaring")])
-    ex.register(exercise)
+    ex.add(exercise)
     try:
         assert ex.check("_test_double", lambda x: x + x) is True
         assert ex.check("_test_double", lambda x: x * x) is False
@@ -129,17 +129,17 @@ def test_attention_reference_matches_package():
     q, k, v = (torch.randn(2, 3, 5, 4, generator=g) for _ in range(3))
     mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
     expected = attention_probs(q, k, padding_mask_to_bias(mask, q.dtype)) @ v
-    got = ex.attention_reference(q, k, v, mask[:, None, None, :])
+    got = ex.ch01_attention.attention_reference(q, k, v, mask[:, None, None, :])
     assert torch.allclose(got, expected, atol=1e-6)
 
 
 def test_masked_softmax_reference_matches_package():
-    scores, mask = ex._masked_softmax_args(3, 4, 8, seed=0)()  # (B, heads, T, T), (B, T)
+    scores, mask = ex.ch03_masking._masked_softmax_args(3, 4, 8, seed=0)()  # (B, heads, T, T), (B, T)
     T = scores.size(-1)
     # attention_probs computes softmax(q kᵀ / √d_k + bias); with k = I (d_k = T), q kᵀ / √T = scores
     q, k = scores * math.sqrt(T), torch.eye(T).expand_as(scores)
     expected = attention_probs(q, k, padding_mask_to_bias(mask, scores.dtype))
-    probs = ex.masked_softmax_reference(scores, mask)
+    probs = ex.ch03_masking.masked_softmax_reference(scores, mask)
     assert torch.allclose(probs, expected, atol=1e-6)
     assert torch.allclose(probs.sum(-1), torch.ones(probs.shape[:-1]))
     assert bool((probs * (1 - mask[:, None, None, :]) == 0).all())
@@ -149,25 +149,25 @@ def test_parameter_formulas_match_real_modules():
     config = bertmini.BertConfig(vocab_size=500, hidden_size=48, num_hidden_layers=3,
                                  num_attention_heads=4, intermediate_size=96, max_position_embeddings=64)
     model = bertmini.BertModel(config)
-    assert ex.bert_parameters_reference(500, 48, 3, 96, max_position=64) == model.num_parameters()
+    assert ex.ch02_encoder.bert_parameters_reference(500, 48, 3, 96, max_position=64) == model.num_parameters()
     mha = MultiHeadSelfAttention(config)
-    assert ex.mha_parameters_reference(48) == sum(p.numel() for p in mha.parameters())
-    assert ex.head_shape_reference(2, 7, 48, 4) == tuple(mha.split_heads(torch.zeros(2, 7, 48)).shape)
+    assert ex.ch01_attention.mha_parameters_reference(48) == sum(p.numel() for p in mha.parameters())
+    assert ex.ch01_attention.head_shape_reference(2, 7, 48, 4) == tuple(mha.split_heads(torch.zeros(2, 7, 48)).shape)
 
 
 def test_feed_forward_reference_matches_module():
     config = bertmini.BertConfig(hidden_size=16, intermediate_size=64, num_attention_heads=4)
     ffn = FeedForward(config).eval()
     x = torch.randn(2, 3, 16, generator=torch.Generator().manual_seed(0))
-    got = ex.feed_forward_reference(x, ffn.up.weight, ffn.up.bias, ffn.down.weight, ffn.down.bias)
+    got = ex.ch02_encoder.feed_forward_reference(x, ffn.up.weight, ffn.up.bias, ffn.down.weight, ffn.down.bias)
     assert torch.allclose(got, ffn(x), atol=1e-6)
 
 
 def test_mlm_loss_reference_matches_ignore_index_convention():
-    logits, original, masked = ex._mlm_args(3, 7, 13, seed=0)()
+    logits, original, masked = ex.ch03_masking._mlm_args(3, 7, 13, seed=0)()
     labels = torch.where(masked, original, torch.full_like(original, -100))
     expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 13), labels.reshape(-1), ignore_index=-100)
-    assert torch.allclose(ex.mlm_loss_reference(logits, original, masked), expected)
+    assert torch.allclose(ex.ch03_masking.mlm_loss_reference(logits, original, masked), expected)
 
 
 def test_package_mask_tokens_passes_the_masking_exercise():
@@ -175,7 +175,7 @@ def test_package_mask_tokens_passes_the_masking_exercise():
 
     def mask_tokens(input_ids, special_tokens_mask, generator):
         return pretraining.mask_tokens(input_ids, special_tokens_mask, generator=generator,
-                                       mask_token_id=ex.MASK_ID, vocab_size=ex.MLM_VOCAB,
+                                       mask_token_id=ex.ch03_masking.MASK_ID, vocab_size=ex.ch03_masking.MLM_VOCAB,
                                        special_token_ids={0, 100, 101, 102, 103})
 
     assert ex.check("mask_tokens", mask_tokens) is True
@@ -189,9 +189,9 @@ def test_chapter_7_references_agree_with_bertmini_qa():
     from bertmini import qa
 
     assert {"best_span", "normalize_answer", "qa_f1_by_hand"} <= set(ex.EXERCISES)
-    for text in ex.NORMALIZE_CASES + ["The.", "  Beyoncé\u00a0\tKnowles\n", "A's"]:
-        assert ex.normalize_answer_reference(text) == qa.normalize_answer(text)
-    assert ex.qa_f1_by_hand_reference() == pytest.approx(0.4)
+    for text in ex.ch07_question_answering.NORMALIZE_CASES + ["The.", "  Beyoncé\u00a0\tKnowles\n", "A's"]:
+        assert ex.ch07_question_answering.normalize_answer_reference(text) == qa.normalize_answer(text)
+    assert ex.ch07_question_answering.qa_f1_by_hand_reference() == pytest.approx(0.4)
     g = torch.Generator().manual_seed(0)
     for _ in range(20):  # the same span as bertmini.qa's post-processing picks (n_best = every token)
         T = 24
@@ -199,7 +199,7 @@ def test_chapter_7_references_agree_with_bertmini_qa():
         offsets = np.stack([np.arange(T) * 10, np.arange(T) * 10 + 5], axis=1)  # token k = chars [10k, 10k+5)
         score, char_start, char_end = qa._best_span_in_window(start.double().numpy(), end.double().numpy(),
                                                               offsets, n_best=T, max_answer_length=4)
-        i, j = ex.best_span_reference(start, end, 4)
+        i, j = ex.ch07_question_answering.best_span_reference(start, end, 4)
         assert (char_start // 10, (char_end - 5) // 10) == (i, j)
         assert 0 <= j - i < 4
 
@@ -211,7 +211,7 @@ def test_best_span_end_before_start_hint_for_any_such_answer(capsys):
         return i, max(0, i - 1)
 
     assert ex.check("best_span", best_span) is False
-    assert ex.HINT_END_BEFORE_START in capsys.readouterr().out
+    assert ex.ch07_question_answering.HINT_END_BEFORE_START in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------ chapter 6: classification
@@ -227,7 +227,7 @@ def test_chapter_6_references_agree_with_the_package():
     optimizer = torch.optim.SGD([param], lr=3e-4)
     scheduler = linear_schedule(optimizer, warmup_steps=8, total_steps=40)
     for step in range(41):
-        assert optimizer.param_groups[0]["lr"] == pytest.approx(ex.warmup_linear_lr_reference(step, 40, 8, 3e-4),
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(ex.ch06_classification.warmup_linear_lr_reference(step, 40, 8, 3e-4),
                                                                 abs=1e-12)
         optimizer.step()
         scheduler.step()
@@ -241,7 +241,7 @@ def test_chapter_6_references_agree_with_the_package():
         hidden = model.bert(ids).last_hidden_state
         expected = model(ids).logits
         pooler = model.bert.pooler.dense
-        got = ex.classify_from_hidden_reference(hidden, pooler.weight, pooler.bias,
+        got = ex.ch06_classification.classify_from_hidden_reference(hidden, pooler.weight, pooler.bias,
                                                 model.classifier.weight, model.classifier.bias)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     # 3. macro-F1 from the confusion matrix = classification_metrics' macro-F1
@@ -250,7 +250,7 @@ def test_chapter_6_references_agree_with_the_package():
         y_true = torch.randint(0, 3, (60,), generator=g).tolist()
         y_pred = torch.randint(0, 3, (60,), generator=g).tolist()
         m = classification_metrics(y_true, y_pred, 3)
-        assert ex.macro_f1_from_confusion_reference(m["confusion"]) == pytest.approx(m["macro_f1"])
+        assert ex.ch06_classification.macro_f1_from_confusion_reference(m["confusion"]) == pytest.approx(m["macro_f1"])
 
 
 def test_chapter_5_references_agree_with_the_package():
@@ -269,11 +269,11 @@ def test_chapter_5_references_agree_with_the_package():
     with torch.no_grad():
         logits, loss = masked_lm_loss(head, hidden, labels, only_labelled=False)
         _, loss_fast = masked_lm_loss(head, hidden, labels, only_labelled=True)
-    torch.testing.assert_close(ex.mlm_loss_labels_reference(logits, labels), loss)
+    torch.testing.assert_close(ex.ch05_pretraining.mlm_loss_labels_reference(logits, labels), loss)
     torch.testing.assert_close(loss_fast, loss)
     # the masked-accuracy baseline is the most frequent target's share
-    accuracy, baseline = ex.masked_accuracy_reference(logits, labels)
+    accuracy, baseline = ex.ch05_pretraining.masked_accuracy_reference(logits, labels)
     assert baseline == pytest.approx(2 / 4) and accuracy in (0.0, 0.25, 0.5, 0.75, 1.0)
     # the interval is bertmini.pretraining.wilson_interval
     for correct, n in [(0, 8), (140, 232), (12, 20), (30, 30)]:
-        assert ex.nsp_interval_reference(correct, n) == pytest.approx(wilson_interval(correct, n))
+        assert ex.ch05_pretraining.nsp_interval_reference(correct, n) == pytest.approx(wilson_interval(correct, n))

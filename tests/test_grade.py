@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from pathlib import Path
 
@@ -57,3 +58,46 @@ def test_grade_rejects_a_missing_notebook(tmp_path, capsys):
     with pytest.raises(SystemExit):
         grade.main([str(tmp_path / "nobody.ipynb")])
     assert "no such notebook" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ every chapter's exercises are gradable
+CHECK_CALL = re.compile(r"""\bcheck\(\s*["']([a-z0-9_]+)["']""")
+EXERCISE_DIRECTIVE = re.compile(r"^`{3,}\{exercise\}", re.MULTILINE)
+
+
+def chapter_exercises(path: Path) -> tuple[int, list[str]]:
+    """(number of {exercise} boxes with a checker, exercise names the student's cells check).
+
+    A box that says "No checker" is an open question (compare with a classmate) and is not graded.
+    """
+    nb = nbformat.read(path, as_version=4)
+    boxes = sum(len(EXERCISE_DIRECTIVE.findall(c.source)) - c.source.count("No checker")
+                for c in nb.cells if c.cell_type == "markdown")
+    names = [name for c in nb.cells
+             if c.cell_type == "code" and "solution" not in c.metadata.get("tags", [])
+             for name in CHECK_CALL.findall(c.source)]
+    return boxes, names
+
+
+def test_every_exercise_cell_is_graded(capsys):
+    """Each {exercise} box has a student cell calling check() on a known exercise, whose printed
+    verdict grade.py reads back (chapter 8 once had its own checker that grade.py could not read)."""
+    from bertmini import exercises as ex
+
+    seen: list[str] = []
+    for path in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb")):
+        boxes, names = chapter_exercises(path)
+        assert len(names) >= boxes, f"{path.name}: {boxes} exercises but {len(names)} check() cells"
+        for name in names:
+            assert name in ex.EXERCISES, f"{path.name} checks unknown exercise {name!r}"
+            exercise = ex.EXERCISES[name]
+            for answer, verdict in [(None, "not attempted"), (exercise.reference, "passed")]:
+                capsys.readouterr()
+                ex.check(name, answer)
+                output = nbformat.v4.new_output("stream", name="stdout", text=capsys.readouterr().out)
+                cell = nbformat.v4.new_code_cell(f"check({name!r}, answer)", outputs=[output])
+                got = grade.results_from_outputs(nbformat.v4.new_notebook(cells=[cell]))
+                assert [(r.exercise, r.verdict) for r in got] == [(exercise.title, verdict)], name
+        seen += names
+    assert len(seen) == len(set(seen)), "an exercise is checked by two student cells"
+    assert set(seen) == set(ex.EXERCISES), f"exercises no chapter uses: {set(ex.EXERCISES) - set(seen)}"
