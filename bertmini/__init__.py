@@ -8,13 +8,14 @@ from .config import BertConfig
 from .device import autocast, get_device, seed_everything
 from .heads import (BertForMaskedLM, BertForPreTraining, BertForQuestionAnswering,
                     BertForSequenceClassification)
-from .model import BertModel, BertOutput
+from .model import BertModel
+from .outputs import BertModelOutput
 from .tokenizer import Tokenizer
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BertConfig", "BertModel", "BertOutput", "BertForMaskedLM", "BertForPreTraining",
+    "BertConfig", "BertModel", "BertModelOutput", "BertForMaskedLM", "BertForPreTraining",
     "BertForSequenceClassification", "BertForQuestionAnswering", "Tokenizer",
     "get_device", "autocast", "seed_everything",
 ]

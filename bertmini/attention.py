@@ -11,7 +11,6 @@ chapters plot them, bertviz draws them); the fused path calls PyTorch's
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -30,35 +29,6 @@ def padding_mask_to_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> to
     """
     bias = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
     return bias  # (B, 1, 1, T)
-
-
-@dataclass
-class TokenIndex:
-    """Where the N real tokens of a padded (B, T) batch live.
-
-    Everything in a BERT layer except attention treats tokens one by one, so the linear layers,
-    LayerNorms and the feed-forward block can run on the (N, H) real tokens alone and skip the
-    padding. Only attention needs the (B, T) layout back, to know which tokens share a sentence.
-    With SST-2-like sentences padded to 128, N is about a fifth of B*T.
-    """
-
-    index: torch.Tensor  # (N,): flat positions b*T + t of the real tokens
-    batch: int
-    length: int
-
-    @classmethod
-    def from_mask(cls, attention_mask: torch.Tensor) -> "TokenIndex":
-        B, T = attention_mask.shape
-        return cls(attention_mask.reshape(-1).nonzero().squeeze(1), B, T)
-
-    def unpad(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, ...) -> (N, ...)"""
-        return x.reshape(self.batch * self.length, *x.shape[2:]).index_select(0, self.index)
-
-    def pad(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, ...) -> (B, T, ...), zeros at the padding."""
-        out = x.new_zeros(self.batch * self.length, *x.shape[1:])
-        return out.index_copy(0, self.index, x).view(self.batch, self.length, *x.shape[1:])
 
 
 def attention_probs(q: torch.Tensor, k: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -100,23 +70,26 @@ class MultiHeadSelfAttention(nn.Module):
         B, _, T, _ = x.shape
         return x.transpose(1, 2).reshape(B, T, self.num_heads * self.head_size)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None, output_attentions: bool = False,
-                tokens: TokenIndex | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x is (B, T, H), or (N, H) real tokens only when `tokens` says where they sit."""
-        to_batch = tokens.pad if tokens is not None else (lambda t: t)
-        q = self.split_heads(to_batch(self.query(x)))  # (B, heads, T, d_k)
-        k = self.split_heads(to_batch(self.key(x)))    # (B, heads, T, d_k)
-        v = self.split_heads(to_batch(self.value(x)))  # (B, heads, T, d_k)
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x: (B, T, H); bias: (B, 1, 1, T) from `padding_mask_to_bias`, or None (no padding)."""
+        q = self.split_heads(self.query(x))  # (B, heads, T, d_k)
+        k = self.split_heads(self.key(x))    # (B, heads, T, d_k)
+        v = self.split_heads(self.value(x))  # (B, heads, T, d_k)
+        context, probs = self.attend(q, k, v, bias, output_attentions)
+        return self.out(self.merge_heads(context)), probs  # (B, T, H), (B, heads, T, T) or None
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None,
+               output_attentions: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """softmax(Q Kᵀ / √d_k + bias) V per head: (B, heads, T, d_k), and the probabilities if asked.
+
+        The fused kernel gives the same numbers without storing the (T, T) matrix; only a caller
+        who wants to look at the probabilities pays for them.
+        """
         if bias is not None and bias.dtype != q.dtype:  # autocast: scores are in bf16/fp16
             bias = bias.to(q.dtype)
         if output_attentions:
-            probs = attention_probs(q, k, bias)  # (B, heads, T, T)
-            context = self.dropout(probs) @ v    # (B, heads, T, d_k)
-        else:
-            probs = None
-            context = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=bias, dropout_p=self.dropout_p if self.training else 0.0)
-        context = self.merge_heads(context)  # (B, T, H)
-        if tokens is not None:
-            context = tokens.unpad(context)  # (N, H)
-        return self.out(context), probs
+            probs = attention_probs(q, k, bias)           # (B, heads, T, T)
+            return self.dropout(probs) @ v, probs         # (B, heads, T, d_k)
+        dropout_p = self.dropout_p if self.training else 0.0
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p), None

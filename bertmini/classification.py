@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import torch
 
+from .device import evaluating
 from .tokenizer import Tokenizer
 
 
@@ -56,19 +57,14 @@ def batches(records: Sequence[dict], collator, batch_size: int):
         yield collator(records[i:i + batch_size])
 
 
-@torch.no_grad()
 def predict_logits(model, records: Sequence[dict], collator, batch_size: int = 64) -> torch.Tensor:
     """Logits (N, num_labels) for every record, in order, with the model in eval mode."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     out = []
-    try:
+    with evaluating(model):
         for batch in batches(records, collator, batch_size):
             batch.pop("labels", None)
             out.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(out)
 
 

@@ -42,6 +42,8 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any, BinaryIO, Sequence
 
+from .files import CACHE_ENV, cache_dir, sha256_file  # noqa: F401  (cache_dir is public here too)
+
 __all__ = [
     "DATASETS",
     "DataFile",
@@ -67,7 +69,6 @@ __all__ = [
 ]
 
 MIRROR_ENV = "BERTMINI_DATA_MIRROR"
-CACHE_ENV = "BERTMINI_CACHE"
 REGISTRY_PATH = Path(__file__).with_name("registry.json")
 TIMEOUT_S = 30.0  # seconds per socket operation (connect, each read); a dead server fails fast
 CHUNK_BYTES = 1 << 16
@@ -179,23 +180,9 @@ def get_file(name: str, split: str) -> DataFile:
     return files[split]
 
 
-def cache_dir() -> Path:
-    """Where downloads are kept: ``$BERTMINI_CACHE`` or ``~/.cache/bertmini``."""
-    configured = os.environ.get(CACHE_ENV, "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "bertmini"
-
-
 # ---------------------------------------------------------------------------------------------
 # Integrity: sha256, or git's blob sha1 where that is all that is published
 # ---------------------------------------------------------------------------------------------
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def git_blob_sha1(data: bytes) -> str:

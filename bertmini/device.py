@@ -65,3 +65,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+
+
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module):
+    """Run the block with `model` in eval mode (no dropout) and no gradients; restore its mode after.
+
+    Every evaluation loop of the package uses it, so a model that was training goes back to
+    training even when the block raises (a Ctrl-C in a notebook, a bad batch).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)

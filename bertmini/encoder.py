@@ -13,23 +13,10 @@ non-padding token in both directions.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .attention import MultiHeadSelfAttention, TokenIndex
-from .config import BertConfig
-
-
-def activation(name: str):
-    """The feed-forward non-linearity by its Hugging Face name. BERT's is the exact (erf) GELU."""
-    return {
-        "gelu": F.gelu,
-        "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-        "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-        "relu": F.relu,
-        "silu": F.silu,
-        "swish": F.silu,
-    }[name]
+from .attention import MultiHeadSelfAttention
+from .config import ACTIVATIONS, BertConfig
 
 
 class FeedForward(nn.Module):
@@ -39,7 +26,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.up = nn.Linear(config.hidden_size, config.intermediate_size)    # W₁, b₁
         self.down = nn.Linear(config.intermediate_size, config.hidden_size)  # W₂, b₂
-        self.act = activation(config.hidden_act)
+        self.act = ACTIVATIONS[config.hidden_act]
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,11 +44,11 @@ class EncoderLayer(nn.Module):
         self.ffn = FeedForward(config)
         self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None, output_attentions: bool = False,
-                tokens: TokenIndex | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        a, probs = self.attention(x, bias, output_attentions, tokens)  # like x, (B, heads, T, T)
-        h = self.attention_norm(x + self.attention_dropout(a))      # residual, then LayerNorm
-        y = self.ffn_norm(h + self.ffn(h))                          # residual, then LayerNorm
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        a, probs = self.attention(x, bias, output_attentions)  # (B, T, H), (B, heads, T, T)
+        h = self.attention_norm(x + self.attention_dropout(a))  # residual, then LayerNorm
+        y = self.ffn_norm(h + self.ffn(h))                      # residual, then LayerNorm
         return y, probs
 
 
@@ -73,15 +60,14 @@ class BertEncoder(nn.Module):
         self.layer = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False, tokens: TokenIndex | None = None):
-        """x is (B, T, H), or (N, H) real tokens when `tokens` is given (see TokenIndex)."""
-        as_batch = tokens.pad if tokens is not None else (lambda t: t)
-        hidden_states = [as_batch(x)] if output_hidden_states else None
+                output_hidden_states: bool = False):
+        """x: (B, T, H). Returns the last layer's output and, if asked, every layer's states and maps."""
+        hidden_states = [x] if output_hidden_states else None
         attentions = [] if output_attentions else None
         for layer in self.layer:
-            x, probs = layer(x, bias, output_attentions, tokens)
+            x, probs = layer(x, bias, output_attentions)
             if output_hidden_states:
-                hidden_states.append(as_batch(x))
+                hidden_states.append(x)
             if output_attentions:
                 attentions.append(probs)
         return x, hidden_states, attentions

@@ -10,53 +10,21 @@ Each head returns logits, and a `loss` when labels are given. Labels of -100 are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import BertConfig
-from .encoder import activation
+from .config import ACTIVATIONS, BertConfig
 from .model import BertModel, BertPreTrainedModel
+from .outputs import (
+    MaskedLMOutput,
+    PreTrainingOutput,
+    QuestionAnsweringOutput,
+    SequenceClassifierOutput,
+)
 
 IGNORE_INDEX = -100  # label value that the losses skip: unmasked tokens, padding
-
-
-@dataclass
-class MaskedLMOutput:
-    loss: torch.Tensor | None
-    logits: torch.Tensor                 # (B, T, V), or (N, V) at the N labelled positions
-    hidden_states: tuple | None = None
-    attentions: tuple | None = None
-
-
-@dataclass
-class PreTrainingOutput:
-    loss: torch.Tensor | None            # mlm_loss + nsp_loss
-    prediction_logits: torch.Tensor      # (B, T, V), or (N, V) at the N labelled positions
-    seq_relationship_logits: torch.Tensor  # (B, 2): 0 = IsNext, 1 = NotNext
-    mlm_loss: torch.Tensor | None = None
-    nsp_loss: torch.Tensor | None = None
-    hidden_states: tuple | None = None
-    attentions: tuple | None = None
-
-
-@dataclass
-class SequenceClassifierOutput:
-    loss: torch.Tensor | None
-    logits: torch.Tensor                 # (B, num_labels)
-    hidden_states: tuple | None = None
-    attentions: tuple | None = None
-
-
-@dataclass
-class QuestionAnsweringOutput:
-    loss: torch.Tensor | None
-    start_logits: torch.Tensor           # (B, T)
-    end_logits: torch.Tensor             # (B, T)
-    hidden_states: tuple | None = None
-    attentions: tuple | None = None
 
 
 class MaskedLMHead(nn.Module):
@@ -69,7 +37,7 @@ class MaskedLMHead(nn.Module):
     def __init__(self, config: BertConfig, word_embeddings: nn.Embedding):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.act = activation(config.hidden_act)
+        self.act = ACTIVATIONS[config.hidden_act]
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.decoder.weight = word_embeddings.weight  # tied: one (V, H) matrix
@@ -94,7 +62,7 @@ def check_labels(labels: torch.Tensor, num_classes: int, name: str, batch_shape:
 
 
 def masked_lm_loss(head: MaskedLMHead, sequence: torch.Tensor, labels: torch.Tensor | None,
-                   only_labelled: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+                   only_labelled: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Logits and the cross-entropy averaged over *masked* positions only (labels != -100).
 
     Averaging over every position instead would reward copying the unmasked input. With
@@ -124,14 +92,16 @@ class BertForMaskedLM(BertPreTrainedModel):
         self.config = config
         self.bert = BertModel(config, add_pooling_layer=False)
         self.mlm = MaskedLMHead(config, self.bert.embeddings.word_embeddings)
-        # Set to True while pretraining: logits are then computed only at labelled positions.
-        self.logits_only_at_labels = False
         self.init_weights()
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
-                output_attentions: bool = False, output_hidden_states: bool = False) -> MaskedLMOutput:
+                output_attentions: bool = False, output_hidden_states: bool = False,
+                all_logits: bool = False) -> MaskedLMOutput:
+        """Without `labels`: logits (B, T, V) at every position. With `labels`: the loss, and logits
+        (N, V) only at the N labelled positions, since the loss needs no others (as nanoGPT decides
+        from its targets); `all_logits=True` gives (B, T, V) there too, as transformers does."""
         out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions, output_hidden_states)
-        logits, loss = masked_lm_loss(self.mlm, out.last_hidden_state, labels, self.logits_only_at_labels)
+        logits, loss = masked_lm_loss(self.mlm, out.last_hidden_state, labels, not all_logits)
         return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
 
 
@@ -144,15 +114,16 @@ class BertForPreTraining(BertPreTrainedModel):
         self.bert = BertModel(config)
         self.mlm = MaskedLMHead(config, self.bert.embeddings.word_embeddings)
         self.nsp = nn.Linear(config.hidden_size, 2)  # IsNext (0) vs NotNext (1)
-        self.logits_only_at_labels = False
         self.init_weights()
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
                 next_sentence_label=None, output_attentions: bool = False,
-                output_hidden_states: bool = False) -> PreTrainingOutput:
+                output_hidden_states: bool = False, all_logits: bool = False) -> PreTrainingOutput:
+        """As `BertForMaskedLM.forward`: with `labels`, prediction logits only at labelled positions
+        (N, V) unless `all_logits`; plus the NSP logits (B, 2) from the pooled [CLS] vector."""
         out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions, output_hidden_states)
         prediction_logits, mlm_loss = masked_lm_loss(self.mlm, out.last_hidden_state, labels,
-                                                     self.logits_only_at_labels)
+                                                     not all_logits)
         nsp_logits = self.nsp(out.pooler_output)  # (B, 2)
         nsp_loss = None
         if next_sentence_label is not None:
@@ -219,16 +190,16 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         super().__init__()
         self.config = config
         self.bert = BertModel(config, add_pooling_layer=False)
-        # The span loss is a softmax over *all* positions, padding included (as in transformers),
-        # so padding positions must be computed exactly: QA windows are nearly full anyway.
-        self.bert.skip_padding = False
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.init_weights()
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, start_positions=None,
                 end_positions=None, output_attentions: bool = False,
                 output_hidden_states: bool = False) -> QuestionAnsweringOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions, output_hidden_states)
+        # The span loss is a softmax over *all* positions, padding included (as in transformers),
+        # so padding positions are computed exactly: QA windows are nearly full anyway.
+        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions, output_hidden_states,
+                        skip_padding=False)
         start_logits, end_logits = self.qa_outputs(out.last_hidden_state).unbind(dim=-1)  # (B, T) each
         loss = None
         if start_positions is not None and end_positions is not None:

@@ -6,28 +6,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-import torch.nn.functional as F
 
-from .attention import TokenIndex, padding_mask_to_bias
+from . import unpadded
+from .attention import padding_mask_to_bias
 from .config import BertConfig
 from .embeddings import BertEmbeddings
 from .encoder import BertEncoder
-
-
-@dataclass
-class BertOutput:
-    """What BertModel returns. `attentions` is a tuple of (B, heads, T, T), the format bertviz takes."""
-
-    last_hidden_state: torch.Tensor                       # (B, T, H)
-    pooler_output: torch.Tensor | None = None             # (B, H)
-    hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings + one per layer, each (B, T, H)
-    attentions: tuple[torch.Tensor, ...] | None = None     # one per layer, each (B, heads, T, T)
+from .outputs import BertModelOutput
 
 
 class BertPooler(nn.Module):
@@ -146,56 +136,37 @@ class BertModel(BertPreTrainedModel):
         self.embeddings = BertEmbeddings(config)
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
-        # Skip the work on padding tokens (see forward_unpadded). Their outputs are then zeros, not
-        # the meaningless values transformers computes there; a head whose loss looks at padding
-        # positions (question answering's softmax over all tokens) turns this off to stay identical.
-        self.skip_padding = True
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False) -> BertOutput:
+                output_hidden_states: bool = False, skip_padding: bool = True) -> BertModelOutput:
+        """Encode a batch: (B, T) ids -> (B, T, H) vectors, and the pooled [CLS] vector.
+
+        With `skip_padding` (the default) a padded batch runs through `bertmini.unpadded`: the
+        same numbers at every real token, no work on padding, and zeros at padding positions
+        instead of the meaningless values transformers computes there. A caller whose loss looks
+        at padding positions (question answering's softmax over all positions) passes False.
+        """
         check_inputs(self.config, input_ids, attention_mask, token_type_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)  # everything is sentence A
+        token_type_ids = token_type_ids.long()
+        attentions = None
         if attention_mask is None or bool(attention_mask.all()):
             # No padding: no bias at all, which also lets SDPA take its fastest path.
-            x = self.embeddings(input_ids, token_type_ids.long())  # (B, T, H)
+            x = self.embeddings(input_ids, token_type_ids)  # (B, T, H)
             x, hidden_states, attentions = self.encoder(x, None, output_attentions, output_hidden_states)
-        elif output_attentions or not self.skip_padding:
-            # Every position computed (and with output_attentions, every attention map returned).
-            x = self.embeddings(input_ids, token_type_ids.long())
+        elif skip_padding and not output_attentions:
+            x, hidden_states = unpadded.encode(self.embeddings, self.encoder, input_ids, attention_mask,
+                                               token_type_ids, output_hidden_states)
+        else:  # every position computed, and with output_attentions every attention map returned
+            x = self.embeddings(input_ids, token_type_ids)
             bias = padding_mask_to_bias(attention_mask, x.dtype)  # (B, 1, 1, T)
             x, hidden_states, attentions = self.encoder(x, bias, output_attentions, output_hidden_states)
-        else:
-            x, hidden_states = self.forward_unpadded(input_ids, attention_mask, token_type_ids.long(),
-                                                     output_hidden_states)
-            attentions = None
-        return BertOutput(
+        return BertModelOutput(
             last_hidden_state=x,
             pooler_output=self.pooler(x) if self.pooler is not None else None,
             hidden_states=tuple(hidden_states) if hidden_states is not None else None,
             attentions=tuple(attentions) if attentions is not None else None,
         )
-
-    def forward_unpadded(self, input_ids, attention_mask, token_type_ids, output_hidden_states):
-        """The fast path for padded batches: the same numbers at every real token, no work on padding.
-
-        Columns that are padding in every row are cut off first; then the dense layers see only the
-        real tokens (see TokenIndex). Outputs at padding positions are zeros: they mean nothing.
-        """
-        T = input_ids.size(1)
-        used = int(attention_mask.any(dim=0).nonzero().max()) + 1  # last column with a real token
-        ids, mask, types = input_ids[:, :used], attention_mask[:, :used], token_type_ids[:, :used]
-        tokens = TokenIndex.from_mask(mask)
-        x = tokens.unpad(self.embeddings(ids, types))  # (N, H)
-        bias = padding_mask_to_bias(mask, x.dtype)  # (B, 1, 1, used)
-        x, hidden_states, _ = self.encoder(x, bias, False, output_hidden_states, tokens)
-
-        def restore(h: torch.Tensor) -> torch.Tensor:  # (B, used, H) -> (B, T, H)
-            return F.pad(h, (0, 0, 0, T - used)) if used < T else h
-
-        x = restore(tokens.pad(x))
-        if hidden_states is not None:
-            hidden_states = [restore(h) for h in hidden_states]
-        return x, hidden_states

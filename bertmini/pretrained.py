@@ -7,10 +7,11 @@ weights file is checked against a known sha256 before use: a corrupted or tamper
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from pathlib import Path
+
+from .files import sha256_file
 
 
 class PretrainedNotFoundError(FileNotFoundError):
@@ -32,14 +33,6 @@ NAMED_MODELS = {
 ALIASES = {"sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2"}
 
 _verified: dict[tuple, str] = {}
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify_sha256(path: Path, expected: str) -> None:

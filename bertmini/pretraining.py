@@ -20,7 +20,9 @@ from typing import Sequence
 
 import torch
 
-IGNORE_INDEX = -100
+from . import files
+from .device import evaluating
+from .heads import IGNORE_INDEX  # noqa: F401  (the labels' 'no loss here' value)
 IS_NEXT, NOT_NEXT = 0, 1  # Hugging Face's convention for next_sentence_label
 
 
@@ -327,17 +329,14 @@ def evaluate_pretraining(model, tokenizer, documents: Sequence, max_length: int 
     examples = make_nsp_pairs(documents, tokenizer, max_length=max_length, seed=seed)
     collate = PretrainingCollator(tokenizer, mlm_probability=mlm_probability, max_length=max_length, seed=seed)
     device = next(model.parameters()).device
-    was_training, only_labelled = model.training, getattr(model, "logits_only_at_labels", False)
-    model.eval()
-    model.logits_only_at_labels = True  # logits at the masked positions only: (N, V)
     targets, hits, nsp_hits, nsp_n, mlm_loss_sum = [], 0, 0, 0, 0.0
-    try:
+    with evaluating(model):
         for i in range(0, len(examples), batch_size):
             batch = {k: v.to(device) for k, v in collate(examples[i:i + batch_size]).items()}
             if only_mask:  # every chosen token shown as [MASK]: predicted from its context alone
                 batch["input_ids"] = batch["input_ids"].masked_fill(batch["labels"] != IGNORE_INDEX,
                                                                     tokenizer.mask_token_id)
-            out = model(**batch)
+            out = model(**batch)  # with labels: logits at the N masked positions only, (N, V)
             labels = batch["labels"][batch["labels"] != IGNORE_INDEX]                   # (N,)
             hits += int((out.prediction_logits.argmax(-1) == labels).sum())
             mlm_loss_sum += float(out.mlm_loss) * len(labels)
@@ -345,9 +344,6 @@ def evaluate_pretraining(model, tokenizer, documents: Sequence, max_length: int 
             nsp = batch["next_sentence_label"]                                          # (B,)
             nsp_hits += int((out.seq_relationship_logits.argmax(-1) == nsp).sum())
             nsp_n += len(nsp)
-    finally:
-        model.train(was_training)
-        model.logits_only_at_labels = only_labelled
     targets = torch.cat(targets)
     counts = torch.bincount(targets)
     n = len(targets)
@@ -369,14 +365,8 @@ def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[list[tuple[str, f
         ids += [tokenizer.mask_token_id] if i < len(pieces) - 1 else [tokenizer.sep_token_id]
     positions = [i for i, t in enumerate(ids) if t == tokenizer.mask_token_id]
     device = next(model.parameters()).device
-    was_training, only_labelled = model.training, getattr(model, "logits_only_at_labels", False)
-    model.eval()
-    model.logits_only_at_labels = False
-    try:
-        out = model(torch.tensor([ids], device=device))
-    finally:
-        model.train(was_training)
-        model.logits_only_at_labels = only_labelled
+    with evaluating(model):
+        out = model(torch.tensor([ids], device=device))  # no labels: logits at every position
     logits = out.prediction_logits if hasattr(out, "prediction_logits") else out.logits   # (1, T, V)
     probs = logits[0, positions].float().softmax(-1)                                   # (M, V)
     top = probs.topk(k, dim=-1)
@@ -389,7 +379,8 @@ RECIPE_VERSION = 4  # bump when the data preparation changes, so old cached mode
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    return Path(cache_dir or os.environ.get("BERTMINI_CACHE") or Path.home() / ".cache" / "bertmini")
+    """Where trained small BERTs are kept (see `bertmini.files.cache_dir`)."""
+    return files.cache_dir(cache_dir)
 
 
 def train_tokenizer(documents: Sequence[dict], vocab_size: int = 2000):
@@ -460,12 +451,10 @@ def small_bert(config=None, *, data: str = "wikitext2", split: str | Sequence[st
     for e in examples:
         del e["doc_a"], e["doc_b"]
     model = BertForPreTraining(config)                            # 4. MLM + NSP from random weights
-    model.logits_only_at_labels = True                            # vocabulary logits at masked tokens only
     train_config = TrainConfig(lr=lr, max_steps=steps, batch_size=batch_size, warmup_ratio=warmup_ratio,
                                seed=seed, progress=progress)
     history = fit(model, examples, train_config, collate_fn=PretrainingCollator(tokenizer, seed=seed))
-    model.logits_only_at_labels = False
     model.save_pretrained(directory)
-    tokenizer.save(directory)
+    tokenizer.save_pretrained(directory)
     (directory / "history.json").write_text(json.dumps(history.to_dict()))  # written last: marks "complete"
     return model.eval(), tokenizer, history

@@ -32,6 +32,8 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from .device import evaluating
+
 __all__ = [
     "QAFeatures",
     "prepare_features",
@@ -702,9 +704,7 @@ def predict_logits(model: torch.nn.Module, features: QAFeatures, batch_size: int
     end = torch.full((n, width), float("-inf"))  # (N, T)
     device = next(model.parameters()).device
     order = _length_order(features)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         for begin in range(0, n, batch_size):
             rows = order[begin : begin + batch_size]
             batch = features.model_inputs(rows)
@@ -714,8 +714,6 @@ def predict_logits(model: torch.nn.Module, features: QAFeatures, batch_size: int
             t = out.start_logits.shape[1]
             start[rows, :t] = out.start_logits.float().cpu()  # (B, t)
             end[rows, :t] = out.end_logits.float().cpu()
-    finally:
-        model.train(was_training)
     return start, end
 
 
@@ -794,12 +792,8 @@ def train_qa(
         if step not in wanted:
             return
         began = time.perf_counter()
-        was_training = model.training
-        model.eval()
-        try:
+        with evaluating(model):
             metrics = {k: float(v) for k, v in eval_fn(model).items()}
-        finally:
-            model.train(was_training)
         evaluations.append((step, metrics, time.perf_counter() - began))
 
     history = fit(model, batches, run_config, collate_fn=_single_batch, callbacks=[evaluate_at, *callbacks])

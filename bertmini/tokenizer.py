@@ -137,8 +137,11 @@ class Tokenizer:
         vocab = {t: i for i, t in enumerate(list(SPECIAL_TOKENS) + learned)}
         return cls.from_vocab(vocab, lowercase=lowercase)
 
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write tokenizer.json and vocab.txt (the format BertTokenizer(Fast) reads)."""
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write tokenizer.json and vocab.txt (the format BertTokenizer(Fast) reads).
+
+        Named as in transformers, so `tokenizer.save_pretrained(folder)` works on either.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.backend.save(str(directory / "tokenizer.json"))

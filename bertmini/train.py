@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .device import autocast, get_device, seed_everything, supports_bf16
+from .device import autocast, evaluating, get_device, seed_everything, supports_bf16
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -195,32 +195,37 @@ def evaluate_loss(model: nn.Module, data: Sequence, collate_fn: Callable | None 
                   batch_size: int = 32, device: torch.device | str | None = None) -> float:
     """Mean of `model(**batch).loss` over `data`, weighted by batch size, in eval mode."""
     device = torch.device(device) if device else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     total, count = 0.0, 0
-    for batch in batches_of(data, collate_fn, batch_size):
-        n = len(next(iter(batch.values())))
-        total += float(model(**to_device(batch, device)).loss) * n
-        count += n
-    model.train(was_training)
+    with evaluating(model):
+        for batch in batches_of(data, collate_fn, batch_size):
+            n = len(next(iter(batch.values())))
+            total += float(model(**to_device(batch, device)).loss) * n
+            count += n
     return total / max(1, count)
+
+
+# Batch keys that are targets, not inputs: `predict` leaves them out.
+TARGETS = frozenset({"labels", "next_sentence_label", "start_positions", "end_positions"})
 
 
 @torch.no_grad()
 def predict(model: nn.Module, data: Sequence, collate_fn: Callable | None = None,
             batch_size: int = 32, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
-    """Run the model over `data` in batches; every per-example output field, concatenated on CPU."""
+    """Run the model over `data` in batches; every per-example output field, concatenated on CPU.
+
+    Targets in the batches (labels, next_sentence_label, start/end positions) are not passed to
+    the model: predictions need none, and an MLM model given labels scores only those positions.
+    """
     device = torch.device(device) if device else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     out: dict[str, list[torch.Tensor]] = {}
-    for batch in batches_of(data, collate_fn, batch_size):
-        result = model(**to_device(batch, device))
-        fields = vars(result) if not isinstance(result, dict) else result
-        for name, value in fields.items():
-            if isinstance(value, torch.Tensor) and value.dim() > 0 and not name.endswith("loss"):
-                out.setdefault(name, []).append(value.float().cpu())
-    model.train(was_training)
+    with evaluating(model):
+        for batch in batches_of(data, collate_fn, batch_size):
+            inputs = {k: v for k, v in batch.items() if k not in TARGETS}
+            result = model(**to_device(inputs, device))
+            fields = vars(result) if not isinstance(result, dict) else result
+            for name, value in fields.items():
+                if isinstance(value, torch.Tensor) and value.dim() > 0 and not name.endswith("loss"):
+                    out.setdefault(name, []).append(value.float().cpu())
     return {name: cat_padded(values) for name, values in out.items()}
 
 
@@ -442,12 +447,11 @@ def fit(model: nn.Module, train_data: Sequence, config: TrainConfig, *, collate_
         return save_checkpoint(config.checkpoint_dir, step, model, state)
 
     def evaluate() -> dict:
-        model.eval()  # no dropout while measuring
-        metrics = {k: float(v) for k, v in eval_fn(model).items()}
+        with evaluating(model):  # no dropout while measuring
+            metrics = {k: float(v) for k, v in eval_fn(model).items()}
         history.eval_step.append(step)
         for name, value in metrics.items():
             history.eval.setdefault(name, []).append(value)
-        model.train()
         return metrics
 
     # At most one refresh a second: in a notebook every refresh is a message to the front end, and

@@ -19,33 +19,30 @@ matplotlib, bertviz, IPython and ipywidgets are imported inside the functions th
 `import bertmini` stays light.
 
 Offline bertviz. bertviz's HTML loads require.js, d3 and jQuery from CDNs, so on a machine with
-no network its views stay blank. Our adapters rewrite that HTML: every library is looked for
-first under `JS_BASE` and only then on the CDN (require.js path fallbacks). `JS_BASE` defaults to
-`../_static/vendor`, where the course website serves `require.min.js`, `d3.min.js` (d3 v5) and
-`jquery.min.js` (jQuery 2) for a chapter page in `chapters/`; set `bertmini.viz.JS_BASE`, or the
-environment variable `BERTMINI_VIZ_JS_BASE` before importing, to serve them from elsewhere, and
-set it to "" to use the CDNs only. A relative base is resolved against the page's address.
+no network its views stay blank. `head_view` and `model_view` rewrite that HTML (the private
+module `_bertviz_offline` does it) so that every library is looked for first under `js_base`
+and only then on the CDN. `js_base` defaults to `JS_BASE`, which is the environment variable
+`BERTMINI_VIZ_JS_BASE` or "" (CDNs only); a web page that serves `require.min.js`, `d3.min.js`
+(d3 v5) and `jquery.min.js` (jQuery 2) sets it to that folder. A relative base is resolved
+against the page's address.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import unicodedata
 from typing import Any, Sequence
 
 import torch
 
-# Where the offline copies of the JavaScript libraries live, relative to the page (see above).
-JS_BASE: str = os.environ.get("BERTMINI_VIZ_JS_BASE", "../_static/vendor")
+from ._bertviz_offline import offline_view
+from .device import evaluating
+
+# Where a page serves offline copies of bertviz's JavaScript libraries ("" = CDNs only; see above).
+JS_BASE: str = os.environ.get("BERTMINI_VIZ_JS_BASE", "")
 
 # bertviz draws one line per (query, key) pair and head: past ~64 tokens the browser crawls.
 MAX_VIEW_TOKENS = 64
-
-# The CDN addresses bertviz 1.4.1 uses (require.js paths have no ".js"; require.js appends it).
-REQUIRE_JS_CDN = "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.6/require.min.js"
-LOCAL_FILES = {"d3": "d3.min", "jquery": "jquery.min", "require": "require.min"}
 
 # What each statistic measures, for plot titles and colour bars.
 STATISTICS: dict[str, str] = {
@@ -193,10 +190,8 @@ def measure_heads(model, tokenizer, texts: Sequence[str], text_pairs: Sequence[s
     """
     if isinstance(texts, str) or not texts:
         raise ValueError("texts must be a non-empty list of strings")
-    was_training = model.training
-    model.eval()
     totals: dict[str, list] = {}
-    try:
+    with evaluating(model):
         for start in range(0, len(texts), batch_size):
             batch = list(texts[start:start + batch_size])
             pairs = list(text_pairs[start:start + batch_size]) if text_pairs is not None else None
@@ -210,8 +205,6 @@ def measure_heads(model, tokenizer, texts: Sequence[str], text_pairs: Sequence[s
                     totals[name][1] += n
                 else:
                     totals[name] = [s.clone(), n]
-    finally:
-        model.train(was_training)
     return {name: s / max(n, 1.0) for name, (s, n) in totals.items()}
 
 
@@ -411,123 +404,6 @@ def view_attention(output_or_attentions: Any, tokens: Sequence[str], index: int 
     return tuple(m[None] for m in maps)  # each (1, h, n, n)
 
 
-def _resolve_base(js_base: str | None) -> str:
-    base = JS_BASE if js_base is None else js_base
-    return (base or "").rstrip("/")
-
-
-def require_fallback_paths(js: str, base: str) -> str:
-    """Turn bertviz's `require.config({paths: {d3: 'cdn'}})` entries into [local, cdn] fallbacks.
-
-    require.js tries the next address of a path array when a script fails to load, so the local
-    copy is used when it is there and the CDN otherwise. `local(...)` (defined by `offline_view`)
-    resolves a relative base against the page's address, because a page may set require's baseUrl.
-    """
-    def entry(match: re.Match) -> str:
-        name, url = match.group(1), match.group(3)
-        if not base or name not in LOCAL_FILES:
-            return match.group(0)
-        return f'{name}: [local({json.dumps(base + "/" + LOCAL_FILES[name])}), {json.dumps(url)}]'
-
-    def block(match: re.Match) -> str:
-        return re.sub(r"""(\w+)\s*:\s*(['"])(https?://[^'"]+)\2""", entry, match.group(0))
-
-    new, n = re.subn(r"paths\s*:\s*\{[^}]*\}", block, js, count=1)
-    if n != 1:
-        raise RuntimeError("this bertviz version's JavaScript has no require.config paths block; "
-                           "bertmini.viz knows bertviz 1.4.1")
-    return new
-
-
-def unique_ids(html: str, root_id: str) -> str:
-    """Prefix every element id of the view with its root id, in the HTML and in the inlined JS.
-
-    bertviz gives each view a random root id, but the elements inside ("vis", "layer", "filter",
-    and the SVG groups "left", "right", "attention", ...) have the same ids in every view: invalid
-    HTML with several views on a page (bertviz#45), and a trap for any selector not scoped to the
-    root. After this, each view's ids start with its own root id.
-    """
-    html = re.sub(r"""id=(['"])(vis|layer|filter)\1""", lambda m: f'id="{root_id}-{m.group(2)}"', html)
-    # JS selectors of those elements: `#${config.rootDivId} #vis` -> `#${config.rootDivId}-vis`.
-    html = re.sub(r"#\$\{config\.rootDivId\} #(vis|layer|filter)", r"#${config.rootDivId}-\1", html)
-    # Ids created by d3: .attr("id", EXPR) -> .attr("id", config.rootDivId + "-" + (EXPR)) ...
-    html = re.sub(r"""\.attr\((['"])id\1,\s*(.+?)\)(?=\s*(;|//|$))""",
-                  r'.attr("id", config.rootDivId + "-" + (\2))', html, flags=re.M)
-    # ... and the selections of them: select("#left") -> select("#" + config.rootDivId + "-left").
-    html = re.sub(r"""select\((['"])#""", r'select("#" + config.rootDivId + "-', html)
-    return html
-
-
-def compact_params(js: str) -> str:
-    """Write bertviz's parameters once, without spaces.
-
-    bertviz substitutes its JSON for the marker PYTHON_PARAMS, which also appears in the comment
-    after it, so every probability is written twice; the comment goes.
-    """
-    start = js.find("const params = ")
-    if start < 0:
-        return js
-    begin = start + len("const params = ")
-    params, end = json.JSONDecoder().raw_decode(js, begin)
-    line_end = js.find("\n", end)
-    line_end = len(js) if line_end < 0 else line_end
-    return js[:start] + "const params = " + json.dumps(params, separators=(",", ":")) + ";" + js[line_end:]
-
-
-def offline_view(html: str, js_base: str | None = None) -> str:
-    """Rewrite bertviz's HTML to load its libraries from `js_base` first and from the CDNs second.
-
-    - the `<script src=".../require.min.js">` tag is replaced by a loader that uses the page's
-      require.js if it has one, else loads ours (local copy, then CDN), once per page;
-    - the view's code runs only when require.js is there, with `paths` fallback arrays;
-    - element ids are made unique per view (`unique_ids`).
-    """
-    root = re.search(r'<div id="(bertviz-[0-9a-f]+)"', html)
-    if root is None:
-        raise RuntimeError("unexpected bertviz HTML: no root <div id=\"bertviz-...\">")
-    root_id = root.group(1)
-    base = _resolve_base(js_base)
-    script_tag = re.search(r'<script src="(https://[^"]*require[^"]*)"></script>', html)
-    require_cdn = script_tag.group(1) if script_tag else REQUIRE_JS_CDN
-    if script_tag:
-        html = html.replace(script_tag.group(0), "", 1)
-    body = re.search(r'<script type="text/javascript">\n(.*)\n</script>', html, flags=re.S)
-    if body is None:
-        raise RuntimeError("unexpected bertviz HTML: no inline <script> with the view's code")
-    view_js = require_fallback_paths(compact_params(body.group(1)), base)
-    sources = ([base + "/" + LOCAL_FILES["require"] + ".js"] if base else []) + [require_cdn]
-    loader = f"""<script type="text/javascript">
-(function () {{
-  // bertmini: load require.js if the page has none (local copy first, then the CDN), then draw.
-  var local = function (path) {{ return new URL(path, document.baseURI).href; }};
-  var sources = {json.dumps(sources)}.map(local);
-  function draw() {{
-{view_js}
-  }}
-  if (typeof window.requirejs === "function") {{ draw(); return; }}
-  if (!window.bertminiRequireJs) {{
-    window.bertminiRequireJs = new Promise(function (resolve, reject) {{
-      function load(i) {{
-        if (i >= sources.length) {{ reject(new Error("could not load require.js from " + sources.join(" or "))); return; }}
-        var s = document.createElement("script");
-        s.src = sources[i];
-        s.onload = function () {{ resolve(); }};
-        s.onerror = function () {{ s.remove(); load(i + 1); }};
-        document.head.appendChild(s);
-      }}
-      load(0);
-    }});
-  }}
-  window.bertminiRequireJs.then(draw, function (err) {{
-    var el = document.getElementById("{root_id}");
-    if (el) {{ el.appendChild(document.createTextNode("bertviz view unavailable: " + err.message)); }}
-  }});
-}})();
-</script>"""
-    html = html[:body.start()] + loader + html[body.end():]
-    return unique_ids(html, root_id)
-
-
 def _bertviz_html(view: str, output_or_attentions: Any, tokens: Sequence[str], sentence_b_start: int | None,
                   index: int | None, max_tokens: int, js_base: str | None, **kwargs):
     from IPython.display import HTML
@@ -538,7 +414,7 @@ def _bertviz_html(view: str, output_or_attentions: Any, tokens: Sequence[str], s
         raise ValueError(f"sentence_b_start={sentence_b_start} is not inside the {len(tokens)} tokens")
     render = getattr(bertviz, view)
     html = render(attention, list(tokens), sentence_b_start=sentence_b_start, html_action="return", **kwargs)
-    return HTML(offline_view(html.data, js_base))
+    return HTML(offline_view(html.data, JS_BASE if js_base is None else js_base))
 
 
 def head_view(output_or_attentions: Any, tokens: Sequence[str], sentence_b_start: int | None = None,
@@ -549,7 +425,8 @@ def head_view(output_or_attentions: Any, tokens: Sequence[str], sentence_b_start
     `output_or_attentions`: the model output (called with output_attentions=True) or its
     `.attentions` tuple; for a batch, `index` picks the row. `tokens` are that row's tokens
     (padding may be left out: see `tokens_for_view`). Extra keyword arguments (layer, heads,
-    include_layers) go to bertviz. Show it as a cell's last expression or with `display(...)`.
+    include_layers) go to bertviz. `js_base`: the folder the page serves require.js, d3 and jQuery
+    from (default `JS_BASE`). Show it as a cell's last expression or with `display(...)`.
     """
     return _bertviz_html("head_view", output_or_attentions, tokens, sentence_b_start, index, max_tokens,
                          js_base, **kwargs)
@@ -585,13 +462,9 @@ def explorer_attention(model, tokenizer, text: str, text_pair: str | None = None
     mask = [1] * len(ids) + [0 if use_mask else 1] * n_pad
     types = types + [0] * n_pad
     ids = ids + [tokenizer.pad_token_id] * n_pad
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         out = model(input_ids=torch.tensor([ids]), attention_mask=torch.tensor([mask]),
                     token_type_ids=torch.tensor([types]), output_attentions=True)
-    finally:
-        model.train(was_training)
     return one_example(out, 0), tokenizer.convert_ids_to_tokens(ids)
 
 

@@ -7,6 +7,8 @@
 results in _build/executed/). The website is then built from a staged tree: symlinks to the real
 _toc.yml, book/, bertmini/ (chapters `literalinclude` ../bertmini/*.py) and chapters' other files,
 the executed notebooks in place of the committed ones, and a _config.yml with execution off.
+The staged copies lose nbval's marker comments (`# NBVAL_CHECK_OUTPUT`, ...): they are test
+machinery, not course material, so the website never shows them (the notebooks keep them).
 
 An executed copy is used only if it exists and was made from the current source notebook (the
 sha256 that nbcapture recorded matches): a notebook that failed under nbval, or was edited since,
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -26,6 +29,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 LINKED = ("_toc.yml", "book", "bertmini", "benchmarks")  # top-level paths the build reads besides chapters/
+
+
+# A whole line that is one of nbval's marker comments: `# NBVAL_CHECK_OUTPUT`, `# NBVAL_SKIP`, ...
+NBVAL_MARKER = re.compile(r"^[ \t]*#[ \t]*NBVAL_[A-Z_]+[ \t]*(?:\n|$)", re.MULTILINE)
 
 
 class StaleNotebookError(RuntimeError):
@@ -75,6 +82,16 @@ def executed_copy(source: Path, executed_root: Path, root: Path = ROOT) -> Path:
     return copy
 
 
+def strip_nbval_markers(notebook: nbformat.NotebookNode) -> int:
+    """Delete nbval's marker lines from every code cell, in place; returns how many went."""
+    removed = 0
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.source, n = NBVAL_MARKER.subn("", cell.source)
+            removed += n
+    return removed
+
+
 def stage(executed_root: Path, stage_root: Path, root: Path = ROOT) -> list[Path]:
     """Build the staged tree; returns the executed notebooks used. Raises StaleNotebookError."""
     chapters = root / "chapters"
@@ -91,7 +108,9 @@ def stage(executed_root: Path, stage_root: Path, root: Path = ROOT) -> list[Path
     for source, copy in zip(notebooks, copies):
         target = stage_root / source.resolve().relative_to(root.resolve())
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(copy, target)
+        notebook = nbformat.read(copy, as_version=4)
+        strip_nbval_markers(notebook)
+        nbformat.write(notebook, target)
     config = yaml.safe_load((root / "_config.yml").read_text())
     config.setdefault("execute", {})["execute_notebooks"] = "off"
     (stage_root / "_config.yml").write_text(

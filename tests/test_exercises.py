@@ -258,7 +258,7 @@ def test_chapter_5_references_agree_with_the_package():
     from bertmini.pretraining import wilson_interval
 
     assert {"mlm_loss_labels", "masked_accuracy", "nsp_interval"} <= set(ALL)
-    # the exercise's loss is the loss of bertmini's MLM head, with and without logits_only_at_labels
+    # the exercise's loss is the loss of bertmini's MLM head, with logits at every position and only at the labelled ones
     torch.manual_seed(0)
     config = bertmini.BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                  intermediate_size=32)

@@ -68,6 +68,11 @@ def labels_for(ours_cls, config, ids, seed=2):
     return {}
 
 
+def every_logit(ours_cls) -> dict:
+    """Given labels, bertmini's MLM heads return logits at the labelled positions only; ask for all."""
+    return {"all_logits": True} if ours_cls in (BertForMaskedLM, BertForPreTraining) else {}
+
+
 def compare_outputs(ours_out, hf_out, mask=None):
     """Every output that both have, at the real tokens (`mask`): padding positions carry no meaning,
     and bertmini's fast path leaves them zero."""
@@ -105,8 +110,9 @@ def test_random_weights_match_transformers(ours_cls, hf_cls, head, attn):
         want_attn = attn == "eager"  # transformers returns attention maps on the eager path only
         theirs = ref(input_ids=ids, attention_mask=mask, token_type_ids=types, output_hidden_states=True,
                      output_attentions=want_attn, **labels)
-        fused = ours(ids, mask, types, output_hidden_states=True, **labels)
-        explicit = ours(ids, mask, types, output_hidden_states=True, output_attentions=True, **labels)
+        fused = ours(ids, mask, types, output_hidden_states=True, **labels, **every_logit(ours_cls))
+        explicit = ours(ids, mask, types, output_hidden_states=True, output_attentions=True, **labels,
+                        **every_logit(ours_cls))
     compare_outputs(fused, theirs, mask)
     compare_outputs(explicit, theirs)  # the explicit path computes padding positions exactly like HF
     if ours_cls is BertForPreTraining:
@@ -163,7 +169,8 @@ def test_minilm_heads_match_transformers(minilm_dir):
         load_hf_state_dict(ours, ref.state_dict())  # copy the randomly initialised head too
         labels = labels_for(ours_cls, ours.config, enc["input_ids"][:2])
         with torch.no_grad():
-            compare_outputs(ours(**enc.model_inputs(), **labels), ref(**enc.model_inputs(), **labels),
+            compare_outputs(ours(**enc.model_inputs(), **labels, **every_logit(ours_cls)),
+                            ref(**enc.model_inputs(), **labels),
                             enc["attention_mask"])
 
 
@@ -248,15 +255,43 @@ def test_gradients_reach_every_parameter(cls):
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-def test_mlm_logits_only_at_labels_give_the_same_loss():
+@pytest.mark.parametrize("cls", [BertForMaskedLM, BertForPreTraining])
+def test_mlm_logits_only_at_labels_give_the_same_loss(cls):
     config = BertConfig(**TINY)
-    model = BertForPreTraining(config).eval()
+    model = cls(config).eval()
     ids, mask, types = batch(config)
-    extra = labels_for(BertForPreTraining, config, ids)
+    extra = labels_for(cls, config, ids)
     with torch.no_grad():
-        full = model(ids, mask, types, **extra)
-        model.logits_only_at_labels = True
-        sparse = model(ids, mask, types, **extra)
+        full = model(ids, mask, types, **extra, all_logits=True)
+        sparse = model(ids, mask, types, **extra)   # with labels: logits at labelled positions only
+        unlabelled = model(ids, mask, types)        # without labels: logits everywhere
     n = int((extra["labels"] != -100).sum())
-    assert sparse.prediction_logits.shape == (n, config.vocab_size)
+    V = config.vocab_size
+    name = "prediction_logits" if cls is BertForPreTraining else "logits"
+    assert getattr(sparse, name).shape == (n, V) and getattr(full, name).shape == (*ids.shape, V)
+    assert getattr(unlabelled, name).shape == (*ids.shape, V)
+    torch.testing.assert_close(getattr(sparse, name), getattr(full, name)[extra["labels"] != -100])
     assert abs(full.loss.item() - sparse.loss.item()) <= TOL
+
+
+def test_outputs_index_like_transformers_tuples():
+    """out[0], out["key"], to_tuple() and unpacking work as on transformers' ModelOutput."""
+    from bertmini import BertConfig, BertForSequenceClassification, BertModel
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16)
+    ids = torch.tensor([[2, 5, 7, 3]])
+    out = BertModel(config).eval()(ids)
+    assert out[0] is out.last_hidden_state and out["pooler_output"] is out.pooler_output
+    assert out.to_tuple() == (out.last_hidden_state, out.pooler_output) and len(out) == 2
+    hidden, pooled = out
+    assert hidden.shape == (1, 4, 16) and pooled.shape == (1, 16)
+    with pytest.raises(KeyError, match="attentions"):
+        out["attentions"]  # not requested, so not set
+    with pytest.raises(TypeError, match="indices must be"):
+        out[1.5]
+    clf = BertForSequenceClassification(config, num_labels=3).eval()
+    no_loss = clf(ids)
+    assert no_loss[0] is no_loss.logits  # loss is None, so the logits come first, as in transformers
+    with_loss = clf(ids, labels=torch.tensor([1]))
+    assert with_loss[0] is with_loss.loss and with_loss[1] is with_loss.logits

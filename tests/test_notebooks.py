@@ -350,3 +350,18 @@ def test_stage_refuses_missing_failed_or_stale_copies(tmp_path):
     with pytest.raises(stage.StaleNotebookError, match="another version"):
         stage.stage(executed, staged, root)
     assert not staged.exists()
+
+
+def test_stage_strips_nbval_markers_from_the_site_not_the_notebooks(tmp_path):
+    root = fake_book(tmp_path)
+    write_source_notebook(root / "chapters" / "a.ipynb", [
+        "# NBVAL_CHECK_OUTPUT\nprint('six', 6)",
+        "x = 1\n  #NBVAL_IGNORE_OUTPUT  \nx",
+        "s = '# NBVAL_SKIP is a marker'  # in a string: kept\ns"])
+    executed, staged = tmp_path / "executed", tmp_path / "stage"
+    capture_copy(root, executed, "a.ipynb")
+    stage.stage(executed, staged, root)
+    shown = [c.source for c in read(staged / "chapters" / "a.ipynb").cells if c.cell_type == "code"]
+    assert shown == ["print('six', 6)", "x = 1\nx", "s = '# NBVAL_SKIP is a marker'  # in a string: kept\ns"]
+    kept = [c.source for c in read(root / "chapters" / "a.ipynb").cells if c.cell_type == "code"]
+    assert kept[0].startswith("# NBVAL_CHECK_OUTPUT\n"), "the source notebook must keep its markers"

@@ -166,9 +166,7 @@ def test_pretraining_collator_feeds_bert_for_pretraining_and_resumes_exactly(tok
 
     def model():
         torch.manual_seed(0)
-        m = BertForPreTraining(config)
-        m.logits_only_at_labels = True
-        return m
+        return BertForPreTraining(config)
 
     train = TrainConfig(lr=1e-3, max_steps=8, batch_size=4, progress=False, checkpoint_every=2,
                         checkpoint_dir=str(tmp_path / "full"))
@@ -276,11 +274,10 @@ class Oracle(torch.nn.Module):
         super().__init__()
         self.weight = torch.nn.Parameter(torch.zeros(1))
         self.vocab_size, self.mlm, self.nsp = vocab_size, mlm, nsp
-        self.logits_only_at_labels = False
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, next_sentence_label=None):
         import types
-        assert self.logits_only_at_labels and not self.training
+        assert not self.training
         target = labels[labels != IGNORE_INDEX]
         logits = torch.nn.functional.one_hot(self.mlm(target), self.vocab_size).float()   # (N, V)
         nsp = torch.nn.functional.one_hot(self.nsp(next_sentence_label), 2).float()        # (B, 2)
@@ -301,7 +298,7 @@ def test_evaluate_pretraining_scores_against_the_most_frequent_token(tok):
     assert r2["mlm_accuracy"] == r2["baseline_accuracy"] == r["baseline_accuracy"] > 0   # the same masks
     labels = torch.tensor([e["next_sentence_label"] for e in make_nsp_pairs(docs, tok, max_length=64, seed=0)])
     assert r2["nsp_accuracy"] == pytest.approx(float((labels == 0).float().mean()))
-    assert constant.logits_only_at_labels is False                  # the model is left as it was
+    assert constant.training                                          # the model is left as it was
 
 
 def test_fill_mask_reads_the_mask_positions(tok):

@@ -71,7 +71,7 @@ def test_vocab_txt_and_trained_tokenizers(tmp_path, tok):
     small = Tokenizer.train(texts, vocab_size=60, min_frequency=1)
     assert small.vocab_size <= 60
     assert small.convert_ids_to_tokens(small.encode("the cat")) == ["[CLS]", "the", "cat", "[SEP]"]
-    small.save(tmp_path / "tok")
+    small.save_pretrained(tmp_path / "tok")
     again = Tokenizer.from_pretrained(tmp_path / "tok")
     assert again.encode("cats sat") == small.encode("cats sat")
     hf = reference_from_vocab_txt(tmp_path / "tok" / "vocab.txt", tmp_path)

@@ -198,7 +198,7 @@ def test_head_view_html_offline_first(tiny, monkeypatch):
     out = model(**enc, output_attentions=True)
     tokens, b_start = viz.tokens_for_view(tok, enc, 0)   # the shorter row: padding is cut off
     assert tokens[b_start - 1] == "[SEP]" and tokens[-1] == "[SEP]"
-    html = viz.head_view(out, tokens, b_start, index=0).data
+    html = viz.head_view(out, tokens, b_start, index=0, js_base="../_static/vendor").data
     d3 = re.search(r"d3:\s*\[(.*?)\]", html).group(1)
     local, cdn = [s.strip() for s in d3.split(",")]
     assert local == 'local("../_static/vendor/d3.min")'
@@ -211,7 +211,9 @@ def test_head_view_html_offline_first(tiny, monkeypatch):
     assert '<script src="https://cdnjs' not in html
     sources = re.search(r"var sources = (\[.*?\])", html).group(1)
     assert sources.index("../_static/vendor/require.min.js") < sources.index("https://cdnjs")
-    # The base is configurable: argument, module attribute, environment variable.
+    # The base is configurable: argument, module attribute, environment variable; by default
+    # the library knows no folder of the website's and uses the CDNs only.
+    assert viz.JS_BASE == "" and 'local("' not in viz.head_view(out, tokens, index=0).data.split("var sources")[1]
     assert 'local("/static/js/d3.min")' in viz.head_view(out, tokens, index=0, js_base="/static/js/").data
     monkeypatch.setattr(viz, "JS_BASE", "vendor")
     assert 'local("vendor/d3.min")' in viz.model_view(out, tokens, index=0).data
