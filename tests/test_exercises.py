@@ -322,3 +322,16 @@ def test_chapter_10_references_agree_with_the_package():
         expected = in_batch_negatives_loss(queries, documents, scale)
         ours = ch10.in_batch_loss_reference(queries, documents, scale)
         assert torch.allclose(ours, expected)
+
+
+def test_feed_forward_accepts_both_gelus_and_nothing_else(capsys):
+    """Exercise 2.1: the tanh GELU of Google's BERT code is a right answer, not a mistake."""
+    tanh_ffn = ex.ch02_encoder.feed_forward_tanh_gelu
+    for case in ex.EXERCISES["feed_forward"].cases:  # the plain comparison tells the two apart
+        args = case.make_args()
+        expected = ex.ch02_encoder.feed_forward_reference(*args)
+        assert ex.checker.default_verify(case)(tanh_ffn(*args), expected, args) is not None
+    assert ex.check("feed_forward", tanh_ffn) is True
+    assert capsys.readouterr().out.startswith("✓")
+    nearly = lambda *args: tanh_ffn(*args) + 1e-3  # noqa: E731 - close to both, equal to neither
+    assert ex.check("feed_forward", nearly) is False

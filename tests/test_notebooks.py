@@ -136,6 +136,37 @@ def test_every_chapter_page_is_in_the_toc_and_every_toc_entry_exists():
                           f"(add `- file: chapters/<name>`): {unlisted}")
 
 
+# Math in Markdown: $...$, $$...$$ and \begin{env}...\end{env}. A control character there is
+# almost always an escape gone wrong: "\t" of "\times" written through a string became a TAB,
+# and the page showed "3 imes 10⁻⁵" with no error from MathJax.
+MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$|\\begin\{(\w+\*?)\}.+?\\end\{\1\}", re.S)
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # every C0 control but the newline, and DEL
+
+
+def control_characters_in_math(text: str) -> list[str]:
+    """Each math span of a Markdown text that holds a control character, with the characters."""
+    return [f"{sorted(set(CONTROL.findall(m.group(0))))} in {m.group(0)[:60]!r}"
+            for m in MATH.finditer(text) if CONTROL.search(m.group(0))]
+
+
+def test_control_characters_in_math_are_found():
+    assert control_characters_in_math("a rate of $3 \times 10^{-5}$ and $$x\ry$$")
+    assert control_characters_in_math("\\begin{aligned} a &= \x08eta \\end{aligned}")
+    assert not control_characters_in_math("$3 \\times 10^{-5}$\n\n$$\n\\frac{a}{b}\n$$\tcode")
+
+
+MARKDOWN_PAGES = [p for p in sorted((ROOT / "chapters").glob("*.md")) if p.name != "README.md"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + MARKDOWN_PAGES, ids=IDS + [p.name for p in MARKDOWN_PAGES])
+def test_no_control_character_inside_math(path):
+    texts = ([c.source for c in read(path).cells if c.cell_type == "markdown"]
+             if path.suffix == ".ipynb" else [path.read_text(encoding="utf-8")])
+    found = [hit for text in texts for hit in control_characters_in_math(text)]
+    assert not found, (f"{path.name}: control characters inside math (a TAB where `\\t` of "
+                       f"`\\times` was meant?):\n  " + "\n  ".join(found))
+
+
 def path_literals(code: str) -> set[str]:
     """String literals in code that look like relative file paths (a '/' or a file extension)."""
     found = set()

@@ -223,6 +223,14 @@ def test_page_works_offline(page, open_page, site_server, browser):
         if result["mathjax"] != "typeset" or not rendered or unrendered:
             problems.append(f"MathJax did not render ({result['mathjax']}); {rendered} mjx-container, "
                             f"raw TeX left: {unrendered}")
+        # TeX that MathJax could not parse renders as an error node, not as raw TeX; an undefined
+        # macro renders as red text (its MathML copy says mathcolor="red").
+        errors = browser.execute_script("""
+            return Array.from(document.querySelectorAll(
+                'mjx-merror, [data-mjx-error], mjx-assistive-mml mtext[mathcolor="red"]')).map(
+                e => (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 80));""")
+        if errors:
+            problems.append(f"MathJax error nodes: {errors}")
 
     if "application/vnd.jupyter.widget-view+json" in html:
         views = len(re.findall(r'<script type="application/vnd\.jupyter\.widget-view\+json">', html))
