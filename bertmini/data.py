@@ -1,26 +1,26 @@
 """Public data sets by name: download once, verify, cache, or read from a mirror.
 
 The course uses four public data sets: SST-2 (sentiment), SQuAD v1.1 (question answering),
-WikiText-2 (language modelling) and WNUT-17 (named entities). Every file is listed in ``registry.json`` beside this module with
+WikiText-2 (language modelling) and WNUT-17 (named entities). Every file is listed in `registry.json` beside this module with
 its upstream URL, size and hash, so a download that was cut short, tampered with, or quietly
 changed upstream is refused instead of silently producing different numbers.
 
 Where a file comes from, in order:
 
-1. ``BERTMINI_DATA_MIRROR`` set to a **local folder**: ``<folder>/<mirror path>`` (for example
-   ``sst2/dev.tsv``) is verified and read in place - nothing is copied.
-2. The **cache** (``$BERTMINI_CACHE``, default ``~/.cache/bertmini``): a file there is used only if
+1. `BERTMINI_DATA_MIRROR` set to a **local folder**: `<folder>/<mirror path>` (for example
+   `sst2/dev.tsv`) is verified and read in place - nothing is copied.
+2. The **cache** (`$BERTMINI_CACHE`, default `~/.cache/bertmini`): a file there is used only if
    it still matches its hash. Files only ever appear there under their final name after they
    were verified (download to a temporary file, check, then an atomic rename), so an interrupted
    transfer never leaves anything a later run would trust.
-3. ``BERTMINI_DATA_MIRROR`` set to an ``http://`` base URL (a classroom server): downloaded from
-   ``<url>/<mirror path>`` into the cache.
+3. `BERTMINI_DATA_MIRROR` set to an `http://` base URL (a classroom server): downloaded from
+   `<url>/<mirror path>` into the cache.
 4. Otherwise the **upstream URL** pinned in the registry, downloaded into the cache.
 
 A mirror holds only some files (the SQuAD and WikiText-2 train files are not mirrored); asking a
-mirror for one it lacks raises :class:`NotMirroredError`, which says what to use instead.
+mirror for one it lacks raises `NotMirroredError`, which says what to use instead.
 
-Only the standard library is used for HTTP (``urllib``), with a timeout on every request, so
+Only the standard library is used for HTTP (`urllib`), with a timeout on every request, so
 importing this module stays light.
 """
 
@@ -113,7 +113,7 @@ class OfflineError(DownloadError):
 
 
 class NotMirroredError(DataError, FileNotFoundError):
-    """A file the data mirror in ``BERTMINI_DATA_MIRROR`` does not hold."""
+    """A file the data mirror in `BERTMINI_DATA_MIRROR` does not hold."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ class NotMirroredError(DataError, FileNotFoundError):
 
 @dataclass(frozen=True)
 class DataFile:
-    """One file of one split, as listed in ``registry.json``."""
+    """One file of one split, as listed in `registry.json`."""
 
     dataset: str
     split: str
@@ -168,12 +168,12 @@ DATASETS: dict[str, Dataset] = _load_registry()
 
 
 def list_datasets() -> list[str]:
-    """Names accepted by :func:`fetch` (``sorted(DATASETS)``)."""
+    """Names accepted by `fetch` (`sorted(DATASETS)`)."""
     return sorted(DATASETS)
 
 
 def get_file(name: str, split: str) -> DataFile:
-    """The registry entry of one file; unknown names raise :class:`UnknownNameError`."""
+    """The registry entry of one file; unknown names raise `UnknownNameError`."""
     if name not in DATASETS:
         raise UnknownNameError(f"Unknown data set {name!r}; choose one of {list_datasets()}.")
     files = DATASETS[name].files
@@ -188,7 +188,7 @@ def get_file(name: str, split: str) -> DataFile:
 
 
 def git_blob_sha1(data: bytes) -> str:
-    """The id git gives a file's content: ``sha1(b"blob <len>\\0" + data)``.
+    """The id git gives a file's content: `sha1(b"blob <len>\\0" + data)`.
 
     Published for every file in a git repository, so a file known only by its commit can still be
     verified after a download from anywhere.
@@ -208,7 +208,7 @@ _verified: set[tuple] = set()  # (path, size, mtime, inode, expected hash) alrea
 
 
 def verify(path: str | Path, entry: DataFile, *, source: str | None = None) -> None:
-    """Raise :class:`ChecksumError` unless ``path`` has the registry's size and hash.
+    """Raise `ChecksumError` unless `path` has the registry's size and hash.
 
     The strongest known hash is used (sha256, else git blob sha1). A file checked once in this
     process is not hashed again while its size, modification time and inode stay the same.
@@ -244,7 +244,7 @@ def verify(path: str | Path, entry: DataFile, *, source: str | None = None) -> N
 
 
 def _mirror_setting() -> tuple[str, str | Path] | None:
-    """``("folder", Path)`` or ``("url", base)`` from ``BERTMINI_DATA_MIRROR``, or None if unset."""
+    """`("folder", Path)` or `("url", base)` from `BERTMINI_DATA_MIRROR`, or None if unset."""
     value = os.environ.get(MIRROR_ENV, "").strip()
     if not value:
         return None
@@ -259,7 +259,7 @@ def _mirror_setting() -> tuple[str, str | Path] | None:
 
 
 def _copy_with_progress(response: BinaryIO, out: BinaryIO, *, total: int | None, desc: str, progress: bool) -> int:
-    """Stream ``response`` into ``out`` in chunks, with a tqdm bar; return the bytes copied."""
+    """Stream `response` into `out` in chunks, with a tqdm bar; return the bytes copied."""
     from tqdm import tqdm  # noqa: PLC0415 - only needed when something is actually downloaded
 
     received = 0
@@ -272,7 +272,7 @@ def _copy_with_progress(response: BinaryIO, out: BinaryIO, *, total: int | None,
 
 
 def _download_to_temp(url: str, directory: Path, *, desc: str, progress: bool) -> Path:
-    """Download ``url`` into a new ``*.part`` file in ``directory`` (same file system as the target,
+    """Download `url` into a new `*.part` file in `directory` (same file system as the target,
     so the final rename is atomic). Nothing is left behind if anything fails, Ctrl-C included."""
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=directory, prefix=f".{Path(desc).name}.", suffix=".part")
@@ -307,7 +307,7 @@ def _download_to_temp(url: str, directory: Path, *, desc: str, progress: bool) -
 
 
 def _install(tmp: Path, target: Path, entry: DataFile, *, source: str) -> None:
-    """Verify ``tmp`` and move it to ``target`` in one atomic step; on any failure delete it."""
+    """Verify `tmp` and move it to `target` in one atomic step; on any failure delete it."""
     try:
         verify(tmp, entry, source=source)
         os.replace(tmp, target)
@@ -396,7 +396,7 @@ def fetch(name: str, split: str, *, progress: bool = True) -> Path:
     """The verified local path of one file of a registered data set, downloading it if needed.
 
     Args:
-        name: a data set in :data:`DATASETS` ("sst2", "squad", "wikitext2", "wnut17").
+        name: a data set in `DATASETS` ("sst2", "squad", "wikitext2", "wnut17").
         split: a split of that data set ("train", "dev", "valid", "test"; see the registry).
         progress: show a tqdm progress bar while downloading.
 
@@ -405,7 +405,7 @@ def fetch(name: str, split: str, *, progress: bool = True) -> Path:
         ChecksumError: the file does not match the registry (a downloaded file is deleted first).
         OfflineError: the mirror or upstream server could not be reached.
         DownloadError: the server answered an error or the transfer was cut short.
-        NotMirroredError: ``BERTMINI_DATA_MIRROR`` is set and does not hold the file.
+        NotMirroredError: `BERTMINI_DATA_MIRROR` is set and does not hold the file.
     """
     entry = get_file(name, split)
     mirror = _mirror_setting()
@@ -453,11 +453,11 @@ def _check_limit(limit: int | None) -> None:
 
 
 def load_sst2(split: str, limit: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
-    """SST-2 as ``[{"sentence": str, "label": int}, ...]`` (label 1 = positive), in file order.
+    """SST-2 as `[{"sentence": str, "label": int}, ...]` (label 1 = positive), in file order.
 
-    ``limit`` keeps a random sample of that many rows, drawn without replacement with
-    ``random.Random(seed)`` - the same rows for the same seed on every machine - still in file
-    order. ``limit`` at least the number of rows keeps them all.
+    `limit` keeps a random sample of that many rows, drawn without replacement with
+    `random.Random(seed)` - the same rows for the same seed on every machine - still in file
+    order. `limit` at least the number of rows keeps them all.
     """
     _check_limit(limit)
     path = fetch("sst2", split)
@@ -496,18 +496,18 @@ def load_squad(
 ) -> list[dict[str, Any]]:
     """SQuAD v1.1 as flat question records, one per question, in file order.
 
-    Each record: ``{"id", "title", "article", "context", "question",
-    "answers": {"text": [...], "answer_start": [...]}}`` where ``article`` is the index of the
-    article in the file (so records can be grouped or split by article) and ``answer_start`` is a
-    character offset into ``context``.
+    Each record: `{"id", "title", "article", "context", "question",
+    "answers": {"text": [...], "answer_start": [...]}}` where `article` is the index of the
+    article in the file (so records can be grouped or split by article) and `answer_start` is a
+    character offset into `context`.
 
     Args:
         split: "dev" (mirrored) or "train" (download only).
-        limit: keep only the first ``limit`` questions (after selecting articles).
+        limit: keep only the first `limit` questions (after selecting articles).
         articles: a slice or list of article indices to keep. Offline there is no train file, so
             the dev set is split by article, which keeps every paragraph on one side:
-            ``articles=slice(0, 40)`` (8,981 questions) to fine-tune,
-            ``articles=slice(40, None)`` (1,589 questions) to evaluate.
+            `articles=slice(0, 40)` (8,981 questions) to fine-tune,
+            `articles=slice(40, None)` (1,589 questions) to evaluate.
     """
     _check_limit(limit)
     path = fetch("squad", split)
@@ -538,10 +538,10 @@ _SUBHEADING = re.compile(r"(?:= ){2,}.*?(?: =){2,}")  # " = = Description = = ",
 
 
 def split_wikitext_documents(lines: Sequence[str]) -> list[dict[str, Any]]:
-    """Group WikiText lines into articles at their top-level `` = Title = `` headings.
+    """Group WikiText lines into articles at their top-level ` = Title = ` headings.
 
     Sub-headings and empty lines are dropped; every other line becomes one paragraph, with the
-    single space WikiText puts around each line stripped and the tokens (``<unk>``, `` @-@ ``)
+    single space WikiText puts around each line stripped and the tokens (`<unk>`, ` @-@ `)
     left exactly as they are. Lines before the first heading, if any, form an article titled "".
     """
     documents: list[dict[str, Any]] = []
@@ -560,16 +560,16 @@ def split_wikitext_documents(lines: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def load_wikitext2(split: str) -> list[dict[str, Any]]:
-    """WikiText-2 (tokenized v1) as articles ``[{"title": str, "paragraphs": [str, ...]}, ...]``.
+    """WikiText-2 (tokenized v1) as articles `[{"title": str, "paragraphs": [str, ...]}, ...]`.
 
-    ``split`` is "valid" (60 articles) or "test" (62), both mirrored, or "train" (download only).
+    `split` is "valid" (60 articles) or "test" (62), both mirrored, or "train" (download only).
     """
     path = fetch("wikitext2", split)
     return split_wikitext_documents(path.read_text(encoding="utf-8").splitlines())
 
 
 def read_conll(text: str, source: str = "text") -> list[dict[str, list[str]]]:
-    """Sentences of a two-column CoNLL file: ``[{"tokens": [...], "tags": [...]}, ...]``.
+    """Sentences of a two-column CoNLL file: `[{"tokens": [...], "tags": [...]}, ...]`.
 
     One token and its tag per line, separated by a TAB; a sentence ends at a line that is empty
     *or holds only white space* (WNUT-17's files use both). A line without exactly one TAB is an
@@ -595,9 +595,9 @@ def read_conll(text: str, source: str = "text") -> list[dict[str, list[str]]]:
 
 
 def load_wnut17(split: str) -> list[dict[str, list[str]]]:
-    """WNUT-17 as sentences ``[{"tokens": [str, ...], "tags": ["O", "B-person", ...]}, ...]``.
+    """WNUT-17 as sentences `[{"tokens": [str, ...], "tags": ["O", "B-person", ...]}, ...]`.
 
-    ``split`` is "train" (3,394 sentences), "dev" (1,009) or "test" (1,287), all mirrored. Tags
+    `split` is "train" (3,394 sentences), "dev" (1,009) or "test" (1,287), all mirrored. Tags
     are BIO over six types: person, location, corporation, product, creative-work, group.
     """
     path = fetch("wnut17", split)

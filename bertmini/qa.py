@@ -1,20 +1,20 @@
-"""Extractive question answering (SQuAD-style) around ``BertForQuestionAnswering``.
+"""Extractive question answering (SQuAD-style) around `BertForQuestionAnswering`.
 
 The model only ever sees fixed-size windows of token ids and predicts, for every token, a
 "this is where the answer starts" logit and a "this is where it ends" logit. Everything that
 turns *strings* into those windows and the logits back into *strings* lives here:
 
-1. :func:`prepare_features` - ``[CLS] question [SEP] context-window [SEP]`` windows that slide
+1. `prepare_features` - `[CLS] question [SEP] context-window [SEP]` windows that slide
    over long contexts, with the character offset of every context token and start/end token
-   labels for training (the ``[CLS]`` index 0 when the window does not hold the whole answer).
-2. :func:`postprocess` - the best answer span over all windows of a question, mapped back to
+   labels for training (the `[CLS]` index 0 when the window does not hold the whole answer).
+2. `postprocess` - the best answer span over all windows of a question, mapped back to
    characters of the original context.
-3. :func:`squad_metrics` - exact match and F1 exactly as the official SQuAD v1.1 script
-   (``evaluate-v1.1.py``, Rajpurkar et al. 2016) computes them.
-4. :func:`answer` - one question, one context, one model: the interactive demo.
-5. :func:`sentence_overlap_baseline` - the "no learning" baseline the chapter beats.
-6. :func:`train_qa`, :func:`predict_logits`, :func:`evaluate_qa` - fine-tuning with
-   ``bertmini.train.fit`` on windows batched by length, and the official score of a model.
+3. `squad_metrics` - exact match and F1 exactly as the official SQuAD v1.1 script
+   (`evaluate-v1.1.py`, Rajpurkar et al. 2016) computes them.
+4. `answer` - one question, one context, one model: the interactive demo.
+5. `sentence_overlap_baseline` - the "no learning" baseline the chapter beats.
+6. `train_qa`, `predict_logits`, `evaluate_qa` - fine-tuning with
+   `bertmini.train.fit` on windows batched by length, and the official score of a model.
 
 Only numpy and torch are needed at import time; the tokenizer is passed in by the caller.
 """
@@ -67,7 +67,7 @@ class QAFeatures:
     """The windows that are fed to the model, plus what is needed to map logits back to text.
 
     One *example* (a question with its context) becomes one or more *features* (windows)
-    when the context is longer than ``max_length``; ``example_index`` says which example each
+    when the context is longer than `max_length`; `example_index` says which example each
     window came from, so predictions from every window of a question can be compared.
     """
 
@@ -90,7 +90,7 @@ class QAFeatures:
     def answerable(self) -> torch.Tensor:
         """Boolean mask (N,) of windows that contain the whole labelled answer.
 
-        A common recipe trains only on these windows: a window labelled ``[CLS]`` teaches
+        A common recipe trains only on these windows: a window labelled `[CLS]` teaches
         "no answer here", which SQuAD v1.1 never asks for at test time.
         """
         if not self.has_labels:
@@ -103,7 +103,7 @@ class QAFeatures:
     def select(self, index: torch.Tensor | Sequence[int]) -> "QAFeatures":
         """A subset of the windows (a boolean mask or integer indices).
 
-        ``example_index`` keeps pointing into the *original* examples list, so a subset can
+        `example_index` keeps pointing into the *original* examples list, so a subset can
         still be post-processed against the same examples.
         """
         idx = torch.as_tensor(index)
@@ -124,9 +124,9 @@ class QAFeatures:
         return replace(self, **chosen)
 
     def model_inputs(self, index: torch.Tensor | slice | Sequence[int], trim: bool = True) -> dict[str, torch.Tensor]:
-        """The tensors ``model(**inputs)`` needs for some windows (labels included if present).
+        """The tensors `model(**inputs)` needs for some windows (labels included if present).
 
-        ``trim`` drops padding columns that are padding in every selected window: on a CPU the
+        `trim` drops padding columns that are padding in every selected window: on a CPU the
         cost of attention grows with T^2, so short contexts should not pay for long ones.
         """
         batch = {
@@ -150,10 +150,10 @@ class QAFeatures:
         answerable_only: bool = False,
         trim: bool = True,
     ) -> Iterator[dict[str, torch.Tensor]]:
-        """Yield dicts of (B, T_batch) tensors ready for ``model(**batch)``.
+        """Yield dicts of (B, T_batch) tensors ready for `model(**batch)`.
 
-        Keep ``shuffle=False`` for evaluation: :func:`postprocess` accepts the list of per-batch
-        logits (of different widths when ``trim=True``) in this order.
+        Keep `shuffle=False` for evaluation: `postprocess` accepts the list of per-batch
+        logits (of different widths when `trim=True`) in this order.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -168,7 +168,7 @@ class QAFeatures:
 
 
 def _backend_of(tokenizer: Any) -> Any:
-    """The underlying ``tokenizers.Tokenizer`` (``bertmini.Tokenizer.backend``) or the object itself."""
+    """The underlying `tokenizers.Tokenizer` (`bertmini.Tokenizer.backend`) or the object itself."""
     backend = getattr(tokenizer, "backend", tokenizer)
     for method in ("encode_batch", "enable_truncation", "no_truncation", "no_padding"):
         if not hasattr(backend, method):
@@ -187,7 +187,7 @@ def _pad_token_id(tokenizer: Any, backend: Any) -> int:
 
 
 def _truncate_question(backend: Any, question: str, max_question_tokens: int) -> tuple[str, int]:
-    """Cut a question to at most ``max_question_tokens`` word pieces (BERT's max_query_length).
+    """Cut a question to at most `max_question_tokens` word pieces (BERT's max_query_length).
 
     Truncation must be done on the string: the tokenizer's only_second strategy never shortens
     the question, and a question longer than the window would leave no room for the context.
@@ -249,7 +249,7 @@ def _answer_char_span(example: Mapping[str, Any]) -> tuple[int, int] | None:
 def _label_window(offsets: np.ndarray, span: tuple[int, int] | None) -> tuple[int, int]:
     """Start/end token labels of one window; (CLS, CLS) unless the whole answer is inside.
 
-    offsets: (T, 2) character spans, ``NO_OFFSET`` for non-context tokens. The label is the
+    offsets: (T, 2) character spans, `NO_OFFSET` for non-context tokens. The label is the
     smallest run of context tokens that covers the answer's characters: the first token ending
     after the answer starts, the last token starting before the answer ends.
     """
@@ -281,22 +281,22 @@ def prepare_features(
     with_labels: bool = True,
     max_question_tokens: int = 64,
 ) -> QAFeatures:
-    """Turn ``{"id", "question", "context", "answers"}`` records into model windows.
+    """Turn `{"id", "question", "context", "answers"}` records into model windows.
 
-    Each window is ``[CLS] question [SEP] part-of-context [SEP]``: the question is repeated in
-    every window and only the context is cut (``truncation="only_second"``). Consecutive
-    windows share ``stride`` context tokens (the Hugging Face meaning of stride: the overlap),
+    Each window is `[CLS] question [SEP] part-of-context [SEP]`: the question is repeated in
+    every window and only the context is cut (`truncation="only_second"`). Consecutive
+    windows share `stride` context tokens (the Hugging Face meaning of stride: the overlap),
     so an answer cut by one window boundary is whole in the next one.
 
     Args:
-        examples: records as returned by ``bertmini.data.load_squad``; ``answers`` may be
-            absent or empty when ``with_labels=False`` (or for an unanswerable example).
-        tokenizer: a ``bertmini.Tokenizer`` (its ``.backend`` is used) or a ``tokenizers.Tokenizer``.
+        examples: records as returned by `bertmini.data.load_squad`; `answers` may be
+            absent or empty when `with_labels=False` (or for an unanswerable example).
+        tokenizer: a `bertmini.Tokenizer` (its `.backend` is used) or a `tokenizers.Tokenizer`.
         max_length: tokens per window, specials included (<= the model's position embeddings).
         stride: context tokens shared by consecutive windows; must be smaller than the room
             left for context after the question.
-        with_labels: compute ``start_positions``/``end_positions`` from the first gold answer
-            (the first one that does not cut through a word, see ``_answer_char_span``).
+        with_labels: compute `start_positions`/`end_positions` from the first gold answer
+            (the first one that does not cut through a word, see `_answer_char_span`).
         max_question_tokens: longer questions are cut to this many word pieces.
     """
     check_int("max_length", max_length)
@@ -422,9 +422,9 @@ def _best_span_in_window(
 ) -> tuple[float, int, int] | None:
     """Best (score, char_start, char_end) in one window, or None if no span is valid.
 
-    start, end: (T,) logits; offsets: (T, 2). Candidates are the ``n_best`` highest start and
+    start, end: (T,) logits; offsets: (T, 2). Candidates are the `n_best` highest start and
     end logits among *context* tokens; a span is valid if end >= start and it is at most
-    ``max_answer_length`` tokens long. Its score is start_logit + end_logit.
+    `max_answer_length` tokens long. Its score is start_logit + end_logit.
     """
     width = min(len(start), len(end), len(offsets))
     context_tokens = np.nonzero(offsets[:width, 0] != NO_OFFSET)[0]  # (C,)
@@ -456,11 +456,11 @@ def postprocess_with_scores(
 ) -> dict[str, dict[str, Any]]:
     """Best answer per example with its score and character span.
 
-    Returns ``{id: {"text", "score", "start", "end"}}`` where ``context[start:end] == text``.
+    Returns `{id: {"text", "score", "start", "end"}}` where `context[start:end] == text`.
     An example with no valid span in any window (or no window at all) gets
-    ``{"text": "", "score": -inf, "start": 0, "end": 0}``.
+    `{"text": "", "score": -inf, "start": 0, "end": 0}`.
 
-    start_logits, end_logits: (N, T) for the N windows of ``features``, or a list of per-batch
+    start_logits, end_logits: (N, T) for the N windows of `features`, or a list of per-batch
     (B_i, T_i) pieces in feature order.
     """
     check_int("n_best", n_best, minimum=1)
@@ -506,7 +506,7 @@ def postprocess(
     n_best: int = 20,
     max_answer_length: int = 30,
 ) -> dict[str, str]:
-    """``{id: answer text}``: the highest scoring valid span over all windows of each example."""
+    """`{id: answer text}`: the highest scoring valid span over all windows of each example."""
     rich = postprocess_with_scores(features, start_logits, end_logits, examples, n_best, max_answer_length)
     return {qid: pred["text"] for qid, pred in rich.items()}
 
@@ -540,7 +540,7 @@ def normalize_answer(s: str) -> str:
 
 
 def exact_match_score(prediction: str, ground_truth: str) -> bool:
-    """True when the two strings are equal after :func:`normalize_answer`."""
+    """True when the two strings are equal after `normalize_answer`."""
     return normalize_answer(prediction) == normalize_answer(ground_truth)
 
 
@@ -576,11 +576,11 @@ def _gold_texts(qid: str, gold: Any) -> list[str]:
 
 
 def squad_metrics(predictions: Mapping[str, str], references: Mapping[str, Any]) -> dict[str, float]:
-    """``{"exact_match", "f1"}`` in 0-100, as the official SQuAD v1.1 evaluator reports them.
+    """`{"exact_match", "f1"}` in 0-100, as the official SQuAD v1.1 evaluator reports them.
 
     Each question scores the best EM/F1 over its gold answers; the average is over the
-    questions in ``references``. A question missing from ``predictions`` scores 0 (with a
-    warning); predictions for ids not in ``references`` are ignored.
+    questions in `references`. A question missing from `predictions` scores 0 (with a
+    warning); predictions for ids not in `references` are ignored.
     """
     if not isinstance(predictions, Mapping) or not isinstance(references, Mapping):
         raise TypeError(f"predictions and references must be dicts keyed by question id, got "
@@ -611,7 +611,7 @@ def squad_metrics(predictions: Mapping[str, str], references: Mapping[str, Any])
 
 
 def references_from_examples(examples: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """``{id: [gold answer texts]}`` for :func:`squad_metrics` from SQuAD-style records."""
+    """`{id: [gold answer texts]}` for `squad_metrics` from SQuAD-style records."""
     out = {}
     for i, ex in enumerate(examples):
         if not isinstance(ex, Mapping) or "id" not in ex or not isinstance(ex.get("answers"), Mapping):
@@ -640,7 +640,7 @@ def answer(
 ) -> dict[str, Any]:
     """Answer one question from one context of any length.
 
-    Returns ``{"text", "score", "start", "end"}`` with ``context[start:end] == text``; the score
+    Returns `{"text", "score", "start", "end"}` with `context[start:end] == text`; the score
     is start_logit + end_logit of the chosen span (higher is more confident, not a probability).
     """
     check_str("question", question)
@@ -675,7 +675,7 @@ def sentence_overlap_baseline(question: str, context: str) -> str:
 
     No model at all: it shows how far word overlap gets on SQuAD (questions are often
     paraphrases of the answer's sentence) and why a span-level model is needed for EM.
-    Ties go to the earlier sentence; the result is always a substring of ``context``.
+    Ties go to the earlier sentence; the result is always a substring of `context`.
     """
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", context) if s.strip()]
     if not sentences:
@@ -708,7 +708,7 @@ def length_grouped_batches(
     batches of SQuAD windows are nearly always full width (128 of 128 tokens) although the last
     window of a paragraph is often short; sorting by length first removes most of the padding
     (about 15% of the work at max_length=128). The windows of each length come in random order
-    (``generator``) and the training loop shuffles the order of the batches, so batches are
+    (`generator`) and the training loop shuffles the order of the batches, so batches are
     still random samples of the windows of one length.
     """
     check_int("batch_size", batch_size, minimum=1)
@@ -718,10 +718,10 @@ def length_grouped_batches(
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, features: QAFeatures, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """Start and end logits (N, T) for every window, in the order of ``features``.
+    """Start and end logits (N, T) for every window, in the order of `features`.
 
     Windows are run shortest first in length-grouped batches (less padding), then put back in
-    order; columns beyond a window's batch width hold -inf, which :func:`postprocess` never picks.
+    order; columns beyond a window's batch width hold -inf, which `postprocess` never picks.
     The model runs in eval mode (no dropout) and its mode is restored afterwards.
     """
     check_int("batch_size", batch_size, minimum=1)
@@ -754,11 +754,11 @@ def evaluate_qa(
     n_best: int = 20,
     max_answer_length: int = 30,
 ) -> dict[str, Any]:
-    """``{"exact_match", "f1", "predictions"}``: the official SQuAD v1.1 score of ``model``.
+    """`{"exact_match", "f1", "predictions"}`: the official SQuAD v1.1 score of `model`.
 
-    Pass ``features`` (built from these ``examples`` by :func:`prepare_features`) to evaluate
-    the same questions many times without tokenizing again; ``max_length``/``stride`` are then
-    not used. ``predictions`` maps each question id to its answer text.
+    Pass `features` (built from these `examples` by `prepare_features`) to evaluate
+    the same questions many times without tokenizing again; `max_length`/`stride` are then
+    not used. `predictions` maps each question id to its answer text.
     """
     if isinstance(examples, (str, Mapping)) or len(examples) == 0:
         raise ValueError("evaluate_qa needs at least one example (a non-empty list)")
@@ -780,21 +780,21 @@ def train_qa(
     eval_steps: Sequence[int] = (),
     callbacks: Sequence[Any] = (),
 ) -> Any:
-    """Fine-tune a ``BertForQuestionAnswering`` on labelled windows with ``bertmini.train.fit``.
+    """Fine-tune a `BertForQuestionAnswering` on labelled windows with `bertmini.train.fit`.
 
-    ``config`` is a ``bertmini.train.TrainConfig``; ``config.batch_size`` windows make one
-    micro-batch. Windows are grouped by length (:func:`length_grouped_batches`, drawn once with
-    ``config.seed``); ``fit`` shuffles the order of the batches every epoch.
+    `config` is a `bertmini.train.TrainConfig`; `config.batch_size` windows make one
+    micro-batch. Windows are grouped by length (`length_grouped_batches`, drawn once with
+    `config.seed`); `fit` shuffles the order of the batches every epoch.
 
     answerable_only: train only on windows that hold the whole answer. A window labelled
-        ``[CLS]`` teaches "no answer here", which SQuAD v1.1 never asks at test time, and on a
+        `[CLS]` teaches "no answer here", which SQuAD v1.1 never asks at test time, and on a
         small budget those windows take half the steps.
-    eval_fn, eval_steps: ``eval_fn(model) -> {name: number}`` is run (in eval mode) after each
-        optimizer step listed in ``eval_steps``; results go to ``history.eval``/``eval_step``.
-        The time spent evaluating is taken out of ``history.time``, which therefore measures
+    eval_fn, eval_steps: `eval_fn(model) -> {name: number}` is run (in eval mode) after each
+        optimizer step listed in `eval_steps`; results go to `history.eval`/`eval_step`.
+        The time spent evaluating is taken out of `history.time`, which therefore measures
         training alone: a curve of a metric against it shows what more training time buys.
 
-    Returns the ``History`` of the run.
+    Returns the `History` of the run.
     """
     from .train import TrainConfig, fit  # noqa: PLC0415 (train pulls in tqdm)
 

@@ -1,11 +1,11 @@
 """Finding the right document: exact cosine search, BM25, their fusion, and how to score
 them.
 
-Dense retrieval embeds queries and documents (``bertmini.sentence_embeddings.encode``)
-and ranks documents by cosine similarity; ``cosine_topk`` does it exactly, by one matrix
+Dense retrieval embeds queries and documents (`bertmini.sentence_embeddings.encode`)
+and ranks documents by cosine similarity; `cosine_topk` does it exactly, by one matrix
 product. BM25 (Robertson and Zaragoza, 2009) ranks by shared words, weighted by how rare
-they are: the baseline every dense retriever must beat. ``recall_at_k`` and
-``mean_reciprocal_rank`` score a ranking against the one relevant document of each
+they are: the baseline every dense retriever must beat. `recall_at_k` and
+`mean_reciprocal_rank` score a ranking against the one relevant document of each
 query.
 """
 

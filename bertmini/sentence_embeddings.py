@@ -4,17 +4,17 @@ useful.
 A BERT encoder gives one vector per *token*. A sentence vector pools them into one (H,)
 vector:
 
-- ``"mean"``: the average of the token vectors, padding excluded. all-MiniLM-L6-v2 was
+- `"mean"`: the average of the token vectors, padding excluded. all-MiniLM-L6-v2 was
   trained with this pooling and a contrastive loss, so its mean-pooled, L2-normalised
   vectors are what sentence-transformers returns for it (equal to 1e-5, tested).
-- ``"cls"``: the vector of the first token, ``[CLS]``.
-- ``"pooler"``: tanh(W h_[CLS] + b), the layer next-sentence prediction trained in BERT.
+- `"cls"`: the vector of the first token, `[CLS]`.
+- `"pooler"`: tanh(W h_[CLS] + b), the layer next-sentence prediction trained in BERT.
 
-The contrastive loss with in-batch negatives (``in_batch_negatives_loss``,
+The contrastive loss with in-batch negatives (`in_batch_negatives_loss`,
 sentence-transformers' MultipleNegativesRankingLoss) is how such a model is trained:
 each query must score its own document above every other document of the batch.
-``BiEncoder`` wraps an encoder so that ``bertmini.train.fit`` can minimise it, and
-``PairCollator`` makes its batches.
+`BiEncoder` wraps an encoder so that `bertmini.train.fit` can minimise it, and
+`PairCollator` makes its batches.
 """
 
 from __future__ import annotations

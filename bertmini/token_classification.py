@@ -4,20 +4,20 @@ Three things are specific to it, and each is easy to get subtly wrong:
 
 1. **Alignment.** Labels belong to words, the model sees WordPiece pieces: "Kardashian"
    may be "ka", "##rda", "##shian". The label goes on the first piece; the other pieces
-   and the specials get -100, which the loss skips (:func:`align_labels`). Reading
+   and the specials get -100, which the loss skips (`align_labels`). Reading
    predictions back means reading the first piece of every word
-   (:func:`word_labels_from_pieces`).
+   (`word_labels_from_pieces`).
 2. **The metric.** Entities, not tokens, are what count: an entity is right only if its
    type and both of its boundaries are right (CoNLL's rule), and over 92% of WNUT-17's
-   words are ``O``, so a model that never finds anything has over 92% token accuracy.
-   :func:`entity_scores` is the entity-level precision/recall/F1 of ``conlleval`` (and
-   of ``seqeval``'s default mode).
-3. **Free text.** :func:`predict_entities` turns raw text into typed entities with
+   words are `O`, so a model that never finds anything has over 92% token accuracy.
+   `entity_scores` is the entity-level precision/recall/F1 of `conlleval` (and
+   of `seqeval`'s default mode).
+3. **Free text.** `predict_entities` turns raw text into typed entities with
    character spans, by way of the tokenizer's word ids and offsets.
 
-The model, :class:`BertForTokenClassification`, is a linear layer on every token's
-vector and reads and writes Hugging Face checkpoints (``classifier.weight``,
-``classifier.bias``).
+The model, `BertForTokenClassification`, is a linear layer on every token's
+vector and reads and writes Hugging Face checkpoints (`classifier.weight`,
+`classifier.bias`).
 """
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ __all__ = [
 class BertForTokenClassification(BertPreTrainedModel):
     """Every token's vector -> dropout -> linear: one score per label at every position.
 
-    The same layer as Hugging Face's ``BertForTokenClassification`` (no pooler; the head
-    is ``classifier``), so checkpoints move both ways. ``class_weight`` (one number per
+    The same layer as Hugging Face's `BertForTokenClassification` (no pooler; the head
+    is `classifier`), so checkpoints move both ways. `class_weight` (one number per
     label) weights the cross-entropy: a way to make rare entity tags count more than the
-    sea of ``O``. It is part of the training recipe, not of the model, so it is not
+    sea of `O`. It is part of the training recipe, not of the model, so it is not
     saved with the weights.
     """
 
@@ -138,10 +138,10 @@ class BertForTokenClassification(BertPreTrainedModel):
 def class_weights(
     label_ids: Sequence[Sequence[int]], num_labels: int, power: float = 0.5
 ) -> torch.Tensor:
-    """Weights ``(max count / count) ** power`` per label, from aligned training labels.
+    """Weights `(max count / count) ** power` per label, from aligned training labels.
 
-    ``power=1`` is full inverse frequency (a rare tag weighs as much as all ``O``
-    together, which tends to flood the output with false positives); ``power=0.5`` is a
+    `power=1` is full inverse frequency (a rare tag weighs as much as all `O`
+    together, which tends to flood the output with false positives); `power=0.5` is a
     milder middle ground. Labels never seen get the largest weight. -100 positions are
     not counted.
     """
@@ -185,11 +185,11 @@ def align_labels(
 
     Args:
         word_ids: for every piece, the index of the word it came from; None for [CLS],
-            [SEP] and padding (``Encoding.encodings[i].word_ids``, padded).
+            [SEP] and padding (`Encoding.encodings[i].word_ids`, padded).
         word_labels: one label id per word.
         label_all_pieces: False (the usual choice): the first piece of a word carries
             its label, the other pieces -100. True: every piece is labelled,
-            continuation pieces with ``inside[label]`` (see :func:`inside_label_ids`)
+            continuation pieces with `inside[label]` (see `inside_label_ids`)
             when given.
         inside: the continuation label of each label id; None keeps the word's label.
 
@@ -221,9 +221,9 @@ def word_labels_from_pieces(
     num_words: int,
     missing: int = IGNORE_INDEX,
 ) -> list[int]:
-    """The inverse of :func:`align_labels`: each word takes its first piece's label.
+    """The inverse of `align_labels`: each word takes its first piece's label.
 
-    A word with no piece (cut off by truncation) gets ``missing``.
+    A word with no piece (cut off by truncation) gets `missing`.
     """
     if len(word_ids) != len(piece_labels):
         raise ValueError(
@@ -243,9 +243,9 @@ def encode_words(
 ):
     """Tokenize sentences already split into words, keeping each piece's word index.
 
-    Returns ``(batch, word_ids)``: padded LongTensors (B, T) as a BERT forward takes
+    Returns `(batch, word_ids)`: padded LongTensors (B, T) as a BERT forward takes
     them, and for every row the word index of each piece (None for specials and
-    padding). A sentence longer than ``max_length`` pieces is truncated; its last words
+    padding). A sentence longer than `max_length` pieces is truncated; its last words
     then have no piece.
     """
     if isinstance(sentences, (str, bytes)) or not sentences:
@@ -281,9 +281,9 @@ def encode_words(
 
 @dataclass
 class TokenClassificationCollator:
-    """Records ``{"tokens": [...], "tags": [...]}`` -> a padded batch, labels aligned.
+    """Records `{"tokens": [...], "tags": [...]}` -> a padded batch, labels aligned.
 
-    ``label2id`` maps tag names to ids; tags may also be given as ids already.
+    `label2id` maps tag names to ids; tags may also be given as ids already.
     """
 
     tokenizer: Tokenizer
@@ -339,11 +339,11 @@ def _split_tag(tag: str) -> tuple[str, str]:
 
 
 def entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """The entities of one BIO sequence as ``(type, first, last)``, inclusive indices.
+    """The entities of one BIO sequence as `(type, first, last)`, inclusive indices.
 
-    CoNLL's rules (those of ``conlleval`` and ``seqeval``'s default mode): an entity
-    starts at a ``B-``, or at an ``I-`` that does not continue an entity of the same
-    type (a stray ``I-x`` after ``O`` starts one); it ends before ``O``, ``B-`` or a
+    CoNLL's rules (those of `conlleval` and `seqeval`'s default mode): an entity
+    starts at a `B-`, or at an `I-` that does not continue an entity of the same
+    type (a stray `I-x` after `O` starts one); it ends before `O`, `B-` or a
     change of type.
     """
     found: list[tuple[str, int, int]] = []
@@ -372,12 +372,12 @@ def entity_scores(
 
     An entity counts as found only if a predicted entity has the same type and the same
     first and last word. Precision = found / predicted entities, recall = found / true
-    entities, F1 their harmonic mean; 0 where a ratio is 0/0 (as ``seqeval`` reports
+    entities, F1 their harmonic mean; 0 where a ratio is 0/0 (as `seqeval` reports
     it).
 
     Returns:
-        ``{"precision", "recall", "f1", "true", "predicted", "correct", "per_type":
-        {type: {"precision", "recall", "f1", "support"}}}``, support being the number of
+        `{"precision", "recall", "f1", "true", "predicted", "correct", "per_type":
+        {type: {"precision", "recall", "f1", "support"}}}`, support being the number of
         true entities of that type.
     """
     if len(true_tags) != len(pred_tags):
@@ -421,7 +421,7 @@ def predict_word_labels(
 ) -> list[list[str]]:
     """Tag names for every word of pre-split sentences; a word's first piece decides.
 
-    A word cut off by ``max_length`` gets ``O``: it was never seen, so nothing is
+    A word cut off by `max_length` gets `O`: it was never seen, so nothing is
     claimed.
     """
     device = next(model.parameters()).device
@@ -451,12 +451,12 @@ def predict_entities(
     The text is split into words by the tokenizer's own pre-tokenizer (white space and
     punctuation), each word is labelled by its first piece, BIO tags are grouped into
     entities, and each entity's span runs from its first word's first character to its
-    last word's last character. ``score`` is the mean probability of the chosen tag over
+    last word's last character. `score` is the mean probability of the chosen tag over
     the entity's words.
 
     Returns:
-        ``[{"type", "text", "start", "end", "score"}, ...]`` with ``text ==
-        text[start:end]``.
+        `[{"type", "text", "start", "end", "score"}, ...]` with `text ==
+        text[start:end]`.
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"text must be a non-empty string, got {text!r:.80}")
