@@ -1,7 +1,8 @@
 # bertmini: the course website and its tests. See README.md.
 #
 #   make book    build the website into _build/html (executes notebooks, with a cache)
-#   make test    every test: unit tests, each notebook under nbval (executed once), the website
+#   make lint    ruff: the lint rules and the formatter's layout (pyproject.toml), checked
+#   make test    every test (lint first): unit tests, each notebook under nbval (executed once), the website
 #                built from those executions with warnings as errors, and the offline browser check
 #   make lab     JupyterLab on the course's virtual environment
 #   make clean   remove build outputs (make distclean also removes .venv and node_modules)
@@ -33,7 +34,7 @@ CELL_HANG_GUARD ?= 3600
 # namespace (root, as in CI); elsewhere they run as they are and pytest-socket guards the unit tests.
 OFFLINE := $(shell unshare -n true 2>/dev/null && command -v ip >/dev/null && echo book/offline.sh)
 
-.PHONY: book test lab clean distclean setup assets student bench
+.PHONY: book test lint lab clean distclean setup assets student bench
 
 setup: $(INSTALLED) assets
 
@@ -64,7 +65,11 @@ book: setup
 # Each notebook runs once, under nbval, in a fresh kernel; tests/nbcapture.py keeps the executed
 # notebooks (outputs and widget state) and the site is built from them with execution off.
 # book/stage.py refuses a notebook that failed or changed since it was executed.
-test: setup
+lint: setup
+	$(BIN)/ruff check bertmini tests benchmarks book
+	$(BIN)/ruff format --check bertmini tests benchmarks book
+
+test: setup lint
 	$(PYTEST) tests --ignore=tests/test_site.py
 	rm -rf $(EXECUTED) $(TEST_CACHE)
 	BERTMINI_CACHE=$(TEST_CACHE) $(OFFLINE) $(PYTEST) -p tests.nbcapture --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_HANG_GUARD) \

@@ -26,7 +26,12 @@ def run_notebook(path: Path, timeout: int | None = 3600) -> float:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     t = time.perf_counter()
     client.execute()
     return time.perf_counter() - t
@@ -37,31 +42,52 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="write the times here as JSON")
     ap.add_argument("notebooks", nargs="*")
     args = ap.parse_args(argv)
-    notebooks = [Path(p) for p in args.notebooks] or sorted((ROOT / "chapters").glob("*.ipynb"))
+    notebooks = [Path(p) for p in args.notebooks] or sorted(
+        (ROOT / "chapters").glob("*.ipynb")
+    )
     import tempfile
 
     import torch
 
     # A fresh model cache, as in CI and on a reader's first run: chapter 5 trains its model, and the
     # later chapters that use it load it from this cache (set BERTMINI_CACHE to time a warm cache).
-    os.environ.setdefault("BERTMINI_CACHE", tempfile.mkdtemp(prefix="bertmini-bench-cache-"))
+    os.environ.setdefault(
+        "BERTMINI_CACHE", tempfile.mkdtemp(prefix="bertmini-bench-cache-")
+    )
 
-    print(f"# bench_book: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"torch {torch.__version__}, data mirror {'set' if os.environ.get('BERTMINI_DATA_MIRROR') else 'unset'}, "
-          f"model cache {'fresh' if 'bertmini-bench-cache-' in os.environ['BERTMINI_CACHE'] else os.environ['BERTMINI_CACHE']}")
+    print(
+        f"# bench_book: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+        f"torch {torch.__version__}, data mirror {'set' if os.environ.get('BERTMINI_DATA_MIRROR') else 'unset'}, "
+        f"model cache {'fresh' if 'bertmini-bench-cache-' in os.environ['BERTMINI_CACHE'] else os.environ['BERTMINI_CACHE']}"
+    )
     print("| notebook | wall s | within 4 min |")
     print("|---|---|---|")
     times = {}
     for path in notebooks:
         seconds = run_notebook(path)
         times[path.name] = round(seconds, 1)
-        print(f"| {path.name} | {seconds:.1f} | {'yes' if seconds <= NOTEBOOK_BUDGET_S else 'NO'} |", flush=True)
+        print(
+            f"| {path.name} | {seconds:.1f} | {'yes' if seconds <= NOTEBOOK_BUDGET_S else 'NO'} |",
+            flush=True,
+        )
     total = sum(times.values())
-    print(f"| **total** | {total:.1f} | {'yes' if total <= BOOK_BUDGET_S else 'NO'} (budget 15 min) |")
+    print(
+        f"| **total** | {total:.1f} | {'yes' if total <= BOOK_BUDGET_S else 'NO'} (budget 15 min) |"
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps({"times_s": times, "total_s": round(total, 1),
-                                               "cpus": os.cpu_count()}, indent=2) + "\n")
-    return 0 if total <= BOOK_BUDGET_S and all(t <= NOTEBOOK_BUDGET_S for t in times.values()) else 1
+        Path(args.json).write_text(
+            json.dumps(
+                {"times_s": times, "total_s": round(total, 1), "cpus": os.cpu_count()},
+                indent=2,
+            )
+            + "\n"
+        )
+    return (
+        0
+        if total <= BOOK_BUDGET_S
+        and all(t <= NOTEBOOK_BUDGET_S for t in times.values())
+        else 1
+    )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import contextlib
 import functools
 import gc
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -59,8 +58,8 @@ from common import interleaved_medians, machine_header  # noqa: E402
 
 MODEL = "all-MiniLM-L6-v2"
 SIDES = ("bertmini", "transformers-eager", "transformers-sdpa")
-CLS_BATCH, CLS_BATCHES = 32, 2     # SST-2: 2 batches of 32 sentences per run
-QA_BATCH, QA_BATCHES = 4, 1        # SQuAD: 1 batch of 4 windows per run
+CLS_BATCH, CLS_BATCHES = 32, 2  # SST-2: 2 batches of 32 sentences per run
+QA_BATCH, QA_BATCHES = 4, 1  # SQuAD: 1 batch of 4 windows per run
 QA_MAX_LENGTH, QA_STRIDE = 384, 128
 
 
@@ -74,17 +73,28 @@ def quiet(fn, *args, **kwargs):
 def load_side(side: str, task: str) -> torch.nn.Module:
     """One model of one side: task is "classification", "qa" or "mlm"."""
     import transformers
+
     if side == "bertmini":
-        cls = {"classification": bertmini.BertForSequenceClassification,
-               "qa": bertmini.BertForQuestionAnswering, "mlm": bertmini.BertForMaskedLM}[task]
+        cls = {
+            "classification": bertmini.BertForSequenceClassification,
+            "qa": bertmini.BertForQuestionAnswering,
+            "mlm": bertmini.BertForMaskedLM,
+        }[task]
         kwargs = {"num_labels": 2} if task == "classification" else {}
         return quiet(cls.from_pretrained, MODEL, **kwargs)
-    cls = {"classification": transformers.BertForSequenceClassification,
-           "qa": transformers.BertForQuestionAnswering, "mlm": transformers.BertForMaskedLM}[task]
+    cls = {
+        "classification": transformers.BertForSequenceClassification,
+        "qa": transformers.BertForQuestionAnswering,
+        "mlm": transformers.BertForMaskedLM,
+    }[task]
     kwargs = {"num_labels": 2} if task == "classification" else {}
     attn = side.removeprefix("transformers-")
-    model = quiet(cls.from_pretrained, str(bertmini.pretrained.named_model_dir(MODEL)),
-                  attn_implementation=attn, **kwargs)
+    model = quiet(
+        cls.from_pretrained,
+        str(bertmini.pretrained.named_model_dir(MODEL)),
+        attn_implementation=attn,
+        **kwargs,
+    )
     assert model.config._attn_implementation == attn
     return model
 
@@ -126,22 +136,40 @@ def sst2_batches(tok, layout: str) -> list[dict[str, torch.Tensor]]:
         per_batch = max(1, rows // CLS_BATCHES)
         ids = torch.tensor(stream[: rows * T]).view(rows, T)
         labels = torch.tensor([r["label"] for r in records[:rows]])
-        return [{"input_ids": ids[i:i + per_batch], "attention_mask": torch.ones_like(ids[i:i + per_batch]),
-                 "token_type_ids": torch.zeros_like(ids[i:i + per_batch]), "labels": labels[i:i + per_batch]}
-                for i in range(0, per_batch * CLS_BATCHES, per_batch)]
-    batches = [collate(records[i:i + CLS_BATCH]) for i in range(0, len(records), CLS_BATCH)]
+        return [
+            {
+                "input_ids": ids[i : i + per_batch],
+                "attention_mask": torch.ones_like(ids[i : i + per_batch]),
+                "token_type_ids": torch.zeros_like(ids[i : i + per_batch]),
+                "labels": labels[i : i + per_batch],
+            }
+            for i in range(0, per_batch * CLS_BATCHES, per_batch)
+        ]
+    batches = [
+        collate(records[i : i + CLS_BATCH]) for i in range(0, len(records), CLS_BATCH)
+    ]
     if layout == "fixed128":
-        batches = [{k: (F.pad(v, (0, 128 - v.shape[1])) if v.dim() == 2 else v) for k, v in b.items()}
-                   for b in batches]
+        batches = [
+            {
+                k: (F.pad(v, (0, 128 - v.shape[1])) if v.dim() == 2 else v)
+                for k, v in b.items()
+            }
+            for b in batches
+        ]
     return batches
 
 
 def squad_batches(tok) -> list[dict[str, torch.Tensor]]:
     """QA_BATCHES random batches of QA_BATCH labelled SQuAD dev windows, each padded to its longest."""
     examples = load_squad("dev")[:400]
-    features = prepare_features(examples, tok, max_length=QA_MAX_LENGTH, stride=QA_STRIDE)
+    features = prepare_features(
+        examples, tok, max_length=QA_MAX_LENGTH, stride=QA_STRIDE
+    )
     order = torch.randperm(len(features), generator=torch.Generator().manual_seed(0))
-    return [features.model_inputs(order[i * QA_BATCH:(i + 1) * QA_BATCH]) for i in range(QA_BATCHES)]
+    return [
+        features.model_inputs(order[i * QA_BATCH : (i + 1) * QA_BATCH])
+        for i in range(QA_BATCHES)
+    ]
 
 
 def mlm_batches(batches: list[dict], vocab_size: int) -> list[dict]:
@@ -151,10 +179,23 @@ def mlm_batches(batches: list[dict], vocab_size: int) -> list[dict]:
     out = []
     for b in batches:
         is_special = torch.isin(b["input_ids"], torch.tensor(sorted(special)))
-        ids, labels = mask_tokens(b["input_ids"], is_special, 0.15, g, mask_token_id=103,
-                                  vocab_size=vocab_size, special_token_ids=special)
-        out.append({"input_ids": ids, "attention_mask": b["attention_mask"],
-                    "token_type_ids": b["token_type_ids"], "labels": labels})
+        ids, labels = mask_tokens(
+            b["input_ids"],
+            is_special,
+            0.15,
+            g,
+            mask_token_id=103,
+            vocab_size=vocab_size,
+            special_token_ids=special,
+        )
+        out.append(
+            {
+                "input_ids": ids,
+                "attention_mask": b["attention_mask"],
+                "token_type_ids": b["token_type_ids"],
+                "labels": labels,
+            }
+        )
     return out
 
 
@@ -162,8 +203,10 @@ def describe(batches: list[dict]) -> str:
     real = sum(int(b["attention_mask"].sum()) for b in batches)
     padded = sum(b["attention_mask"].numel() for b in batches)
     widths = sorted({b["input_ids"].shape[1] for b in batches})
-    return (f"{len(batches)} batches of {batches[0]['input_ids'].shape[0]}, widths "
-            f"{', '.join(map(str, widths))}; {real:,} real tokens of {padded:,} ({100 * real / padded:.0f}%)")
+    return (
+        f"{len(batches)} batches of {batches[0]['input_ids'].shape[0]}, widths "
+        f"{', '.join(map(str, widths))}; {real:,} real tokens of {padded:,} ({100 * real / padded:.0f}%)"
+    )
 
 
 # ------------------------------------------------------------------ what is timed
@@ -171,7 +214,13 @@ def infer(model, batches) -> None:
     model.eval()
     with torch.no_grad():
         for b in batches:
-            model(**{k: v for k, v in b.items() if k in ("input_ids", "attention_mask", "token_type_ids")})
+            model(
+                **{
+                    k: v
+                    for k, v in b.items()
+                    if k in ("input_ids", "attention_mask", "token_type_ids")
+                }
+            )
 
 
 def train_step(model, optimizer, batches) -> None:
@@ -187,16 +236,24 @@ def optimizers(models: dict) -> dict:
     return {n: torch.optim.AdamW(m.parameters(), lr=1e-7) for n, m in models.items()}
 
 
-def time_tasks(models: dict, batches: list[dict], repeats: int) -> dict[str, dict[str, float]]:
+def time_tasks(
+    models: dict, batches: list[dict], repeats: int
+) -> dict[str, dict[str, float]]:
     """{task: {side: median ms per batch}} for inference and the training step."""
     opts = optimizers(models)
     progress(f"timing {', '.join(models)} on {describe(batches)}")
     out = {}
-    out["inference"] = interleaved_medians({n: (lambda m=m: infer(m, batches)) for n, m in models.items()},
-                                           repeats)
+    out["inference"] = interleaved_medians(
+        {n: (lambda m=m: infer(m, batches)) for n, m in models.items()}, repeats
+    )
     out["train step"] = interleaved_medians(
-        {n: (lambda n=n: train_step(models[n], opts[n], batches)) for n in models}, repeats)
-    return {task: {n: 1e3 * s / len(batches) for n, s in r.items()} for task, r in out.items()}
+        {n: (lambda n=n: train_step(models[n], opts[n], batches)) for n in models},
+        repeats,
+    )
+    return {
+        task: {n: 1e3 * s / len(batches) for n, s in r.items()}
+        for task, r in out.items()
+    }
 
 
 def progress(message: str) -> None:
@@ -209,11 +266,16 @@ def ratio(r: dict[str, float]) -> float:
 
 
 def comparison_table(rows: list[tuple[str, str, dict]]) -> list[str]:
-    lines = ["| batches | task | bertmini ms | transformers eager ms | transformers sdpa ms | "
-             "ratio vs faster transformers |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| batches | task | bertmini ms | transformers eager ms | transformers sdpa ms | "
+        "ratio vs faster transformers |",
+        "|---|---|---|---|---|---|",
+    ]
     for what, task, r in rows:
-        lines.append(f"| {what} | {task} | {r['bertmini']:.1f} | {r['transformers-eager']:.1f} | "
-                     f"{r['transformers-sdpa']:.1f} | {ratio(r):.2f}x |")
+        lines.append(
+            f"| {what} | {task} | {r['bertmini']:.1f} | {r['transformers-eager']:.1f} | "
+            f"{r['transformers-sdpa']:.1f} | {ratio(r):.2f}x |"
+        )
     return lines
 
 
@@ -223,44 +285,61 @@ def part_headline(args, tok) -> tuple[list[str], dict]:
     cls_batches = sst2_batches(tok, "dynamic")
     qa_batches = squad_batches(tok)
     rows = []
-    for label, task, batches in (("SST-2, padded to longest", "classification", cls_batches),
-                                 ("SQuAD windows <= 384, padded to longest", "qa", qa_batches)):
+    for label, task, batches in (
+        ("SST-2, padded to longest", "classification", cls_batches),
+        ("SQuAD windows <= 384, padded to longest", "qa", qa_batches),
+    ):
         models = load_models(task)
         r = time_tasks(models, batches, args.repeats)
         raw[task] = {"batches": describe(batches), **r}
         rows += [(label, f"{task} {t}", r[t]) for t in r]
         del models
         gc.collect()
-    lines.append(f"# headline: the batches a user builds (dynamic padding); ms per batch, median of "
-                 f"{args.repeats} interleaved runs; train step = forward + backward + AdamW")
+    lines.append(
+        f"# headline: the batches a user builds (dynamic padding); ms per batch, median of "
+        f"{args.repeats} interleaved runs; train step = forward + backward + AdamW"
+    )
     lines.append(f"# SST-2 dev: {raw['classification']['batches']}")
-    lines.append(f"# SQuAD v1.1 dev (max_length {QA_MAX_LENGTH}, stride {QA_STRIDE}): {raw['qa']['batches']}")
+    lines.append(
+        f"# SQuAD v1.1 dev (max_length {QA_MAX_LENGTH}, stride {QA_STRIDE}): {raw['qa']['batches']}"
+    )
     lines += comparison_table(rows)
-    return lines, {"rows": [{"batches": w, "task": t, **r, "ratio": ratio(r)} for w, t, r in rows]}
+    return lines, {
+        "rows": [{"batches": w, "task": t, **r, "ratio": ratio(r)} for w, t, r in rows]
+    }
 
 
 def part_secondary(args, tok) -> tuple[list[str], dict]:
     models = load_models("classification")
     rows, notes = [], []
-    for layout, label in (("packed", "no padding (packed rows of 64)"),
-                          ("grouped", "grouped by length, padded to longest"),
-                          ("fixed128", "padded to a fixed 128")):
+    for layout, label in (
+        ("packed", "no padding (packed rows of 64)"),
+        ("grouped", "grouped by length, padded to longest"),
+        ("fixed128", "padded to a fixed 128"),
+    ):
         batches = sst2_batches(tok, layout)
         notes.append(f"# {label}: {describe(batches)}")
         r = time_tasks(models, batches, args.repeats)
         rows += [(label, f"classification {t}", r[t]) for t in r]
-    lines = [f"# secondary rows: the same SST-2 dev sentences batched otherwise (MiniLM, classification); "
-             f"ms per batch, median of {args.repeats} interleaved runs", *notes]
+    lines = [
+        f"# secondary rows: the same SST-2 dev sentences batched otherwise (MiniLM, classification); "
+        f"ms per batch, median of {args.repeats} interleaved runs",
+        *notes,
+    ]
     lines += comparison_table(rows)
-    return lines, {"rows": [{"batches": w, "task": t, **r, "ratio": ratio(r)} for w, t, r in rows]}
+    return lines, {
+        "rows": [{"batches": w, "task": t, **r, "ratio": ratio(r)} for w, t, r in rows]
+    }
 
 
 @contextlib.contextmanager
 def explicit_attention():
     """bertmini with softmax(QKᵀ/√d + mask)V spelled out (attention_probs) instead of SDPA."""
+
     def sdpa(q, k, v, attn_mask=None, dropout_p=0.0):
-        probs = attention_probs(q, k, attn_mask)                 # (B, heads, T, T)
+        probs = attention_probs(q, k, attn_mask)  # (B, heads, T, T)
         return F.dropout(probs, dropout_p, training=dropout_p > 0) @ v
+
     saved = bertmini.attention.F
     bertmini.attention.F = types.SimpleNamespace(scaled_dot_product_attention=sdpa)
     try:
@@ -283,33 +362,53 @@ def part_ablation(args, tok) -> tuple[list[str], dict]:
     """bertmini's training step with each speed-up off in turn; transformers sdpa for reference."""
     models = load_models("classification", ("bertmini", "transformers-sdpa"))
     ours, ref = models["bertmini"], models["transformers-sdpa"]
-    opt, ref_opt = torch.optim.AdamW(ours.parameters(), lr=1e-7), torch.optim.AdamW(ref.parameters(), lr=1e-7)
+    opt, ref_opt = (
+        torch.optim.AdamW(ours.parameters(), lr=1e-7),
+        torch.optim.AdamW(ref.parameters(), lr=1e-7),
+    )
 
     def variant(batches, sdpa: bool, skip: bool):
         def run():
-            with contextlib.nullcontext() if sdpa else explicit_attention(), skipping_padding(ours.bert, skip):
+            with (
+                contextlib.nullcontext() if sdpa else explicit_attention(),
+                skipping_padding(ours.bert, skip),
+            ):
                 train_step(ours, opt, batches)
+
         return run
 
-    layouts = {"dynamic": sst2_batches(tok, "dynamic"), "fixed128": sst2_batches(tok, "fixed128")}
-    names = {"bertmini (SDPA, skips padding)": (True, True), "explicit attention": (False, True),
-             "computes padding": (True, False)}
+    layouts = {
+        "dynamic": sst2_batches(tok, "dynamic"),
+        "fixed128": sst2_batches(tok, "fixed128"),
+    }
+    names = {
+        "bertmini (SDPA, skips padding)": (True, True),
+        "explicit attention": (False, True),
+        "computes padding": (True, False),
+    }
     cols = {}
     for layout, batches in layouts.items():
         fns = {name: variant(batches, *flags) for name, flags in names.items()}
         fns["transformers sdpa"] = lambda b=batches: train_step(ref, ref_opt, b)
         progress(f"ablation on {describe(batches)}")
-        cols[layout] = {n: 1e3 * s / len(batches) for n, s in interleaved_medians(fns, args.repeats).items()}
-    lines = [f"# ablation, SST-2 classification training step (forward + backward + AdamW), ms per batch, "
-             f"median of {args.repeats} interleaved runs; each row turns one speed-up off",
-             f"# padded to longest: {describe(layouts['dynamic'])}",
-             f"# padded to 128: {describe(layouts['fixed128'])}",
-             "| variant | padded to longest ms | vs bertmini | padded to 128 ms | vs bertmini |",
-             "|---|---|---|---|---|"]
+        cols[layout] = {
+            n: 1e3 * s / len(batches)
+            for n, s in interleaved_medians(fns, args.repeats).items()
+        }
+    lines = [
+        f"# ablation, SST-2 classification training step (forward + backward + AdamW), ms per batch, "
+        f"median of {args.repeats} interleaved runs; each row turns one speed-up off",
+        f"# padded to longest: {describe(layouts['dynamic'])}",
+        f"# padded to 128: {describe(layouts['fixed128'])}",
+        "| variant | padded to longest ms | vs bertmini | padded to 128 ms | vs bertmini |",
+        "|---|---|---|---|---|",
+    ]
     base = {k: v["bertmini (SDPA, skips padding)"] for k, v in cols.items()}
     for name in cols["dynamic"]:
         d, f = cols["dynamic"][name], cols["fixed128"][name]
-        lines.append(f"| {name} | {d:.1f} | {d / base['dynamic']:.2f}x | {f:.1f} | {f / base['fixed128']:.2f}x |")
+        lines.append(
+            f"| {name} | {d:.1f} | {d / base['dynamic']:.2f}x | {f:.1f} | {f / base['fixed128']:.2f}x |"
+        )
     del models
     gc.collect()
 
@@ -317,22 +416,37 @@ def part_ablation(args, tok) -> tuple[list[str], dict]:
     mlm = load_models("mlm", ("bertmini", "transformers-sdpa"))
     batches = mlm_batches(layouts["dynamic"], mlm["bertmini"].config.vocab_size)
     m_ours, m_ref = mlm["bertmini"], mlm["transformers-sdpa"]
-    m_opt, m_ref_opt = torch.optim.AdamW(m_ours.parameters(), lr=1e-7), torch.optim.AdamW(m_ref.parameters(), lr=1e-7)
+    m_opt, m_ref_opt = (
+        torch.optim.AdamW(m_ours.parameters(), lr=1e-7),
+        torch.optim.AdamW(m_ref.parameters(), lr=1e-7),
+    )
 
     def mlm_variant(only: bool):
         def run():
             train_step(m_ours, m_opt, [{**b, "all_logits": not only} for b in batches])
+
         return run
 
-    fns = {"bertmini, logits at masked positions only": mlm_variant(True),
-           "bertmini, logits at every position": mlm_variant(False),
-           "transformers sdpa (logits at every position)": lambda: train_step(m_ref, m_ref_opt, batches)}
+    fns = {
+        "bertmini, logits at masked positions only": mlm_variant(True),
+        "bertmini, logits at every position": mlm_variant(False),
+        "transformers sdpa (logits at every position)": lambda: train_step(
+            m_ref, m_ref_opt, batches
+        ),
+    }
     progress("ablation: MLM logits")
-    mlm_ms = {n: 1e3 * s / len(batches) for n, s in interleaved_medians(fns, args.repeats).items()}
+    mlm_ms = {
+        n: 1e3 * s / len(batches)
+        for n, s in interleaved_medians(fns, args.repeats).items()
+    }
     masked = sum(int((b["labels"] != -100).sum()) for b in batches)
-    lines += ["", f"# ablation, masked-LM training step (MiniLM, vocabulary 30,522) on the padded-to-longest "
-              f"SST-2 batches, {masked} masked positions; ms per batch, median of {args.repeats} interleaved runs",
-              "| variant | ms | vs logits at masked only |", "|---|---|---|"]
+    lines += [
+        "",
+        f"# ablation, masked-LM training step (MiniLM, vocabulary 30,522) on the padded-to-longest "
+        f"SST-2 batches, {masked} masked positions; ms per batch, median of {args.repeats} interleaved runs",
+        "| variant | ms | vs logits at masked only |",
+        "|---|---|---|",
+    ]
     first = mlm_ms["bertmini, logits at masked positions only"]
     lines += [f"| {n} | {v:.1f} | {v / first:.2f}x |" for n, v in mlm_ms.items()]
     return lines, {"classification": cols, "mlm": mlm_ms}
@@ -351,16 +465,26 @@ def memory_worker(side: str, threads: int) -> None:
     torch.set_num_threads(threads)
     tok = bertmini.Tokenizer.from_pretrained(MODEL)
     out = {}
-    for task, batches in (("classification", sst2_batches(tok, "dynamic")), ("qa", squad_batches(tok))):
+    for task, batches in (
+        ("classification", sst2_batches(tok, "dynamic")),
+        ("qa", squad_batches(tok)),
+    ):
         model = load_side(side, task)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-7)
-        for name, fn in (("inference", lambda: infer(model, batches)),
-                         ("train step", lambda: train_step(model, opt, batches))):
+        for name, fn in (
+            ("inference", lambda m=model, b=batches: infer(m, b)),
+            ("train step", lambda m=model, o=opt, b=batches: train_step(m, o, b)),
+        ):
             gc.collect()
-            Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+            Path("/proc/self/clear_refs").write_text(
+                "5"
+            )  # reset the peak (VmHWM) to the current RSS
             before = _status_kib("VmRSS")
             fn()
-            out[f"{task} {name}"] = {"after_load_mib": before / 1024, "peak_mib": _status_kib("VmHWM") / 1024}
+            out[f"{task} {name}"] = {
+                "after_load_mib": before / 1024,
+                "peak_mib": _status_kib("VmHWM") / 1024,
+            }
         del model, opt
     print(json.dumps(out))
 
@@ -371,15 +495,32 @@ def part_memory(args, tok) -> tuple[list[str], dict]:
     results = {}
     for side in SIDES:
         progress(f"memory of {side}")
-        done = subprocess.run([sys.executable, __file__, "--memory-worker", side, "--threads", str(args.threads)],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--memory-worker",
+                side,
+                "--threads",
+                str(args.threads),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         results[side] = json.loads(done.stdout.strip().splitlines()[-1])
-    lines = ["# memory: peak resident memory (RSS) of a process running one side alone, above its RSS "
-             "before the task (model loaded; for the train step, AdamW's state is part of the peak); "
-             "the headline batches, one pass; MiB",
-             "| task | bertmini MiB | transformers eager MiB | transformers sdpa MiB |", "|---|---|---|---|"]
+    lines = [
+        "# memory: peak resident memory (RSS) of a process running one side alone, above its RSS "
+        "before the task (model loaded; for the train step, AdamW's state is part of the peak); "
+        "the headline batches, one pass; MiB",
+        "| task | bertmini MiB | transformers eager MiB | transformers sdpa MiB |",
+        "|---|---|---|---|",
+    ]
     for task in results["bertmini"]:
-        cells = [results[s][task]["peak_mib"] - results[s][task]["after_load_mib"] for s in SIDES]
+        cells = [
+            results[s][task]["peak_mib"] - results[s][task]["after_load_mib"]
+            for s in SIDES
+        ]
         lines.append(f"| {task} | " + " | ".join(f"{c:,.0f}" for c in cells) + " |")
     return lines, results
 
@@ -389,7 +530,7 @@ def part_compile(args, tok) -> tuple[list[str], dict]:
     """Chapter 6's training step (batch 32, max_length 64, SST-2 train) eager vs torch.compile."""
     records = load_sst2("train", limit=32 * 12, seed=0)
     collate = ClassificationCollator(tok, max_length=64, num_labels=2)
-    batches = [collate(records[i:i + 32]) for i in range(0, len(records), 32)]
+    batches = [collate(records[i : i + 32]) for i in range(0, len(records), 32)]
     results = {}
     for name in ("eager", "compiled"):
         torch.manual_seed(0)
@@ -399,34 +540,48 @@ def part_compile(args, tok) -> tuple[list[str], dict]:
         runner.train()
         progress(f"compile part: {name}")
         first = time.perf_counter()
-        train_step(runner, opt, batches)             # first pass: compiles (once per new shape)
+        train_step(runner, opt, batches)  # first pass: compiles (once per new shape)
         first = time.perf_counter() - first
         steady = []
         for _ in range(args.repeats):
             t = time.perf_counter()
             train_step(runner, opt, batches)
             steady.append(time.perf_counter() - t)
-        results[name] = {"first_pass_s": first, "steady_ms": 1e3 * statistics.median(steady) / len(batches)}
+        results[name] = {
+            "first_pass_s": first,
+            "steady_ms": 1e3 * statistics.median(steady) / len(batches),
+        }
         del model, runner, opt
         gc.collect()
     e, c = results["eager"], results["compiled"]
     overhead = c["first_pass_s"] - e["first_pass_s"]
     saved_ms = e["steady_ms"] - c["steady_ms"]
     steps_6 = 375  # chapter 6: 12,000 sentences, batch 32, one epoch
-    verdict = (f"pays off after {overhead / (saved_ms / 1e3):,.0f} steps (chapter 6 takes {steps_6})"
-               if saved_ms > 0 else "never pays off: compiled steps are not faster")
-    lines = [f"# torch.compile (inductor, dynamic=True) of bertmini's training step on CPU: chapter-6 batches "
-             f"(SST-2 train, 32 sentences, max_length 64, {describe(batches)}); steady = median of "
-             f"{args.repeats} passes after the first",
-             "| mode | first pass s (12 steps, compile included) | steady ms per step |", "|---|---|---|",
-             f"| eager | {e['first_pass_s']:.1f} | {e['steady_ms']:.1f} |",
-             f"| torch.compile | {c['first_pass_s']:.1f} | {c['steady_ms']:.1f} |",
-             f"# compile overhead {overhead:.0f} s; {verdict}"]
+    verdict = (
+        f"pays off after {overhead / (saved_ms / 1e3):,.0f} steps (chapter 6 takes {steps_6})"
+        if saved_ms > 0
+        else "never pays off: compiled steps are not faster"
+    )
+    lines = [
+        f"# torch.compile (inductor, dynamic=True) of bertmini's training step on CPU: chapter-6 batches "
+        f"(SST-2 train, 32 sentences, max_length 64, {describe(batches)}); steady = median of "
+        f"{args.repeats} passes after the first",
+        "| mode | first pass s (12 steps, compile included) | steady ms per step |",
+        "|---|---|---|",
+        f"| eager | {e['first_pass_s']:.1f} | {e['steady_ms']:.1f} |",
+        f"| torch.compile | {c['first_pass_s']:.1f} | {c['steady_ms']:.1f} |",
+        f"# compile overhead {overhead:.0f} s; {verdict}",
+    ]
     return lines, results
 
 
-PARTS = {"headline": part_headline, "secondary": part_secondary, "ablation": part_ablation,
-         "memory": part_memory, "compile": part_compile}
+PARTS = {
+    "headline": part_headline,
+    "secondary": part_secondary,
+    "ablation": part_ablation,
+    "memory": part_memory,
+    "compile": part_compile,
+}
 
 
 def main() -> None:
@@ -446,8 +601,18 @@ def main() -> None:
     print(machine_header(f"bench_model --part {args.part}"))
     print("\n".join(lines))
     if args.json:
-        Path(args.json).write_text(json.dumps({"header": machine_header("bench_model"), "part": args.part,
-                                               "repeats": args.repeats, **raw}, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "header": machine_header("bench_model"),
+                    "part": args.part,
+                    "repeats": args.repeats,
+                    **raw,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,12 @@ def run(threads: str, steps: int, loaded: bool) -> dict:
         if busy:
             time.sleep(1.0)  # let the scheduler see it running
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        done = subprocess.run([sys.executable, "-c", WORKER, threads, str(steps)], capture_output=True,
-                              text=True, env=env)
+        done = subprocess.run(
+            [sys.executable, "-c", WORKER, threads, str(steps)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         if done.returncode:
             sys.stderr.write(done.stderr)
             raise SystemExit(f"worker failed (threads={threads}, loaded={loaded})")
@@ -76,25 +80,43 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     import torch
+
     settings = ["1", "2", "auto"]
     results = {}
     for loaded in (False, True):
         for threads in settings:
             results[(threads, loaded)] = run(threads, args.steps, loaded)
-    print(f"# bench_threads: {os.cpu_count()} cpus, torch {torch.__version__}; chapter 6's recipe "
-          f"(MiniLM, SST-2 train, batch 32, max_length 64), {args.steps} optimizer steps of fit, "
-          "seconds (lower is better); loaded = beside one busy-looping process")
+    print(
+        f"# bench_threads: {os.cpu_count()} cpus, torch {torch.__version__}; chapter 6's recipe "
+        f"(MiniLM, SST-2 train, batch 32, max_length 64), {args.steps} optimizer steps of fit, "
+        "seconds (lower is better); loaded = beside one busy-looping process"
+    )
     print("| threads | quiet s | loaded s | loaded / quiet |")
     print("|---|---|---|---|")
     for threads in settings:
         q, l = results[(threads, False)], results[(threads, True)]
-        name = threads if threads != "auto" else (
-            f"fit's default (chose {'/'.join(map(str, q['threads_used']))} quiet, "
-            f"{'/'.join(map(str, l['threads_used']))} loaded)")
-        print(f"| {name} | {q['seconds']:.1f} | {l['seconds']:.1f} | {l['seconds'] / q['seconds']:.1f}x |")
+        name = (
+            threads
+            if threads != "auto"
+            else (
+                f"fit's default (chose {'/'.join(map(str, q['threads_used']))} quiet, "
+                f"{'/'.join(map(str, l['threads_used']))} loaded)"
+            )
+        )
+        print(
+            f"| {name} | {q['seconds']:.1f} | {l['seconds']:.1f} | {l['seconds'] / q['seconds']:.1f}x |"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {f"{t}-{'loaded' if l else 'quiet'}": v for (t, l), v in results.items()}, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    f"{t}-{'loaded' if l else 'quiet'}": v
+                    for (t, l), v in results.items()
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

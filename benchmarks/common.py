@@ -13,11 +13,14 @@ import torch
 
 def machine_header(name: str, dtype: str = "fp32") -> str:
     import transformers
+
     cpu = platform.processor() or platform.machine()
     if torch.cuda.is_available():
         cpu += f", GPU {torch.cuda.get_device_name()}"
-    return (f"# {name}: {cpu}, {os.cpu_count()} cpus, threads={torch.get_num_threads()}, {dtype}, "
-            f"torch {torch.__version__}, transformers {transformers.__version__}")
+    return (
+        f"# {name}: {cpu}, {os.cpu_count()} cpus, threads={torch.get_num_threads()}, {dtype}, "
+        f"torch {torch.__version__}, transformers {transformers.__version__}"
+    )
 
 
 def sync() -> None:
@@ -25,7 +28,9 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
-def interleaved_medians(fns: dict[str, Callable[[], None]], repeats: int, warmup: int = 1) -> dict[str, float]:
+def interleaved_medians(
+    fns: dict[str, Callable[[], None]], repeats: int, warmup: int = 1
+) -> dict[str, float]:
     """Median seconds per call of each function, measured round-robin so that a slow spell of the
     machine hits every contender alike."""
     for fn in fns.values():

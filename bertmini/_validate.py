@@ -99,7 +99,8 @@ def target_dir(name: str, value: Any) -> Path:
         or resolved.parent == resolved
     ):
         raise ValueError(
-            f"{name}={str(value)!r} is the current, home or root directory (or holds the "
+            f"{name}={str(value)!r} is the current, home or root directory (or holds "
+            "the "
             "current one); save into "
             "a folder of its own, e.g. 'checkpoints/my-model'"
         )

@@ -1,11 +1,15 @@
-"""Multi-head self-attention: every token looks at every other token, in several subspaces at once.
+"""Multi-head self-attention: every token looks at every other token, in several
+subspaces at once.
 
     Attention(Q, K, V) = softmax(Q Kᵀ / √d_k + mask) V
 
-BERT's mask only hides padding: attention is bidirectional, never causal. Two implementations of
-the same formula live here. `attention_probs` spells it out and returns the probabilities (the
+BERT's mask only hides padding: attention is bidirectional, never causal. Two
+implementations of
+the same formula live here. `attention_probs` spells it out and returns the
+probabilities (the
 chapters plot them, bertviz draws them); the fused path calls PyTorch's
-`scaled_dot_product_attention`, which computes the same numbers without storing the (T, T) matrix.
+`scaled_dot_product_attention`, which computes the same numbers without storing the (T,
+T) matrix.
 """
 
 from __future__ import annotations
@@ -19,23 +23,34 @@ from torch import nn
 from .config import BertConfig
 
 
-def padding_mask_to_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Turn a (B, T) mask of 1 = real token / 0 = padding into an additive bias of shape (B, 1, 1, T).
+def padding_mask_to_bias(
+    attention_mask: torch.Tensor, dtype: torch.dtype
+) -> torch.Tensor:
+    """Turn a (B, T) mask of 1 = real token / 0 = padding into an additive bias of shape
+    (B, 1, 1, T).
 
-    Adding a very negative number to a score before the softmax makes its probability 0, so no
-    query attends to a padding key. The bias broadcasts over heads and over query positions:
-    the same keys are hidden from every query (that is what makes it a padding mask, not a
+    Adding a very negative number to a score before the softmax makes its probability 0,
+    so no
+    query attends to a padding key. The bias broadcasts over heads and over query
+    positions:
+    the same keys are hidden from every query (that is what makes it a padding mask, not
+    a
     causal one).
     """
     bias = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
     return bias  # (B, 1, 1, T)
 
 
-def attention_probs(q: torch.Tensor, k: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """softmax(Q Kᵀ / √d_k + bias) over the keys: one probability distribution per query.
+def attention_probs(
+    q: torch.Tensor, k: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """softmax(Q Kᵀ / √d_k + bias) over the keys: one probability distribution per
+    query.
 
-    Dividing by √d_k keeps the scores' spread independent of the head size: a dot product of two
-    d_k-dimensional random vectors has variance d_k, and without the scaling the softmax would
+    Dividing by √d_k keeps the scores' spread independent of the head size: a dot
+    product of two
+    d_k-dimensional random vectors has variance d_k, and without the scaling the softmax
+    would
     saturate to a one-hot and pass almost no gradient.
     """
     d_k = q.size(-1)
@@ -46,7 +61,9 @@ def attention_probs(q: torch.Tensor, k: torch.Tensor, bias: torch.Tensor | None 
 
 
 class MultiHeadSelfAttention(nn.Module):
-    """Project to queries, keys and values, attend in `num_attention_heads` heads, project back."""
+    """Project to queries, keys and values, attend in `num_attention_heads` heads,
+    project back.
+    """
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -56,12 +73,16 @@ class MultiHeadSelfAttention(nn.Module):
         self.query = nn.Linear(h, h)
         self.key = nn.Linear(h, h)
         self.value = nn.Linear(h, h)
-        self.out = nn.Linear(h, h)  # mixes the heads' outputs back into one vector per token
+        self.out = nn.Linear(
+            h, h
+        )  # mixes the heads' outputs back into one vector per token
         self.dropout_p = config.attention_probs_dropout_prob
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, H) -> (B, heads, T, d_k): each head sees its own slice of the hidden vector."""
+        """(B, T, H) -> (B, heads, T, d_k): each head sees its own slice of the hidden
+        vector.
+        """
         B, T, _ = x.shape
         return x.view(B, T, self.num_heads, self.head_size).transpose(1, 2)
 
@@ -70,26 +91,46 @@ class MultiHeadSelfAttention(nn.Module):
         B, _, T, _ = x.shape
         return x.transpose(1, 2).reshape(B, T, self.num_heads * self.head_size)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None,
-                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x: (B, T, H); bias: (B, 1, 1, T) from `padding_mask_to_bias`, or None (no padding)."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        bias: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x: (B, T, H); bias: (B, 1, 1, T) from `padding_mask_to_bias`, or None (no
+        padding).
+        """
         q = self.split_heads(self.query(x))  # (B, heads, T, d_k)
-        k = self.split_heads(self.key(x))    # (B, heads, T, d_k)
+        k = self.split_heads(self.key(x))  # (B, heads, T, d_k)
         v = self.split_heads(self.value(x))  # (B, heads, T, d_k)
         context, probs = self.attend(q, k, v, bias, output_attentions)
-        return self.out(self.merge_heads(context)), probs  # (B, T, H), (B, heads, T, T) or None
+        return self.out(
+            self.merge_heads(context)
+        ), probs  # (B, T, H), (B, heads, T, T) or None
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None,
-               output_attentions: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """softmax(Q Kᵀ / √d_k + bias) V per head: (B, heads, T, d_k), and the probabilities if asked.
+    def attend(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        bias: torch.Tensor | None,
+        output_attentions: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """softmax(Q Kᵀ / √d_k + bias) V per head: (B, heads, T, d_k), and the
+        probabilities if asked.
 
-        The fused kernel gives the same numbers without storing the (T, T) matrix; only a caller
+        The fused kernel gives the same numbers without storing the (T, T) matrix; only
+        a caller
         who wants to look at the probabilities pays for them.
         """
-        if bias is not None and bias.dtype != q.dtype:  # autocast: scores are in bf16/fp16
+        if (
+            bias is not None and bias.dtype != q.dtype
+        ):  # autocast: scores are in bf16/fp16
             bias = bias.to(q.dtype)
         if output_attentions:
-            probs = attention_probs(q, k, bias)           # (B, heads, T, T)
-            return self.dropout(probs) @ v, probs         # (B, heads, T, d_k)
+            probs = attention_probs(q, k, bias)  # (B, heads, T, T)
+            return self.dropout(probs) @ v, probs  # (B, heads, T, d_k)
         dropout_p = self.dropout_p if self.training else 0.0
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p), None
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias, dropout_p=dropout_p
+        ), None

@@ -2,11 +2,15 @@
 
 A number such as "86% on SST-2" says little alone. Two yardsticks give it a scale:
 
-- the **majority class**: always answer the most frequent training label. Anything at or below it
+- the **majority class**: always answer the most frequent training label. Anything at or
+below it
   has learnt nothing about the text;
-- a **bag of words**: TF-IDF weights of the words and word pairs of a sentence, then a logistic
-  regression. It knows which words are positive ("wonderful") or negative ("dull") but not their
-  order, so "not good" is just "not" + "good". The gap between it and BERT is what reading the
+- a **bag of words**: TF-IDF weights of the words and word pairs of a sentence, then a
+logistic
+  regression. It knows which words are positive ("wonderful") or negative ("dull") but
+  not their
+  order, so "not good" is just "not" + "good". The gap between it and BERT is what
+  reading the
   whole sentence in context is worth.
 
 scikit-learn is imported inside the functions, so importing `bertmini` stays light.
@@ -19,23 +23,34 @@ from typing import Any, Sequence
 
 
 def check_texts_and_labels(texts: Sequence[str], labels: Sequence[int]) -> None:
-    """Fail early with a message that names the problem (sklearn's own errors are cryptic here)."""
+    """Fail early with a message that names the problem (sklearn's own errors are
+    cryptic here).
+    """
     if isinstance(texts, str):
-        raise TypeError("texts must be a list of strings, not one string; wrap it: [text]")
+        raise TypeError(
+            "texts must be a list of strings, not one string; wrap it: [text]"
+        )
     if len(texts) != len(labels):
-        raise ValueError(f"got {len(texts)} texts but {len(labels)} labels: there must be one label per text")
+        raise ValueError(
+            f"got {len(texts)} texts but {len(labels)} labels: there must be one label "
+            "per text"
+        )
     if len(texts) == 0:
         raise ValueError("cannot fit a baseline on an empty training set")
     for t in texts:
         if not isinstance(t, str):
-            raise TypeError(f"every text must be a string, got {type(t).__name__}: {t!r:.60}")
+            raise TypeError(
+                f"every text must be a string, got {type(t).__name__}: {t!r:.60}"
+            )
     for y in labels:
         if isinstance(y, bool) or not isinstance(y, int):
             raise TypeError(f"labels must be integer class ids, got {y!r}")
 
 
 def majority_class(labels: Sequence[int]) -> int:
-    """The most frequent label (the smallest one on a tie, so the answer is deterministic)."""
+    """The most frequent label (the smallest one on a tie, so the answer is
+    deterministic).
+    """
     if len(labels) == 0:
         raise ValueError("majority_class needs at least one label")
     counts = Counter(labels)
@@ -43,21 +58,34 @@ def majority_class(labels: Sequence[int]) -> int:
 
 
 def majority_accuracy(train_labels: Sequence[int], test_labels: Sequence[int]) -> float:
-    """Accuracy on `test_labels` of always predicting the majority class of `train_labels`."""
+    """Accuracy on `test_labels` of always predicting the majority class of
+    `train_labels`.
+    """
     if len(test_labels) == 0:
         raise ValueError("majority_accuracy needs at least one test label")
     guess = majority_class(train_labels)
     return sum(y == guess for y in test_labels) / len(test_labels)
 
 
-def fit_bag_of_words(texts: Sequence[str], labels: Sequence[int], *, ngram_range: tuple[int, int] = (1, 2),
-                     min_df: int = 1, C: float = 10.0, tfidf: bool = True, max_iter: int = 2000):
+def fit_bag_of_words(
+    texts: Sequence[str],
+    labels: Sequence[int],
+    *,
+    ngram_range: tuple[int, int] = (1, 2),
+    min_df: int = 1,
+    C: float = 10.0,
+    tfidf: bool = True,
+    max_iter: int = 2000,
+):
     """A TF-IDF (or word-count) bag of words + logistic regression, fitted on `texts`.
 
     Returns a fitted scikit-learn `Pipeline` ("vectorizer" then "classifier"): call
-    `.predict(texts)` or `.predict_proba(texts)` on raw strings. `ngram_range=(1, 2)` adds word
-    pairs, which is the only way a bag of words can see "not good" as one feature. `C` is the
-    inverse regularisation strength; with a few thousand short sentences a weak penalty (C = 10)
+    `.predict(texts)` or `.predict_proba(texts)` on raw strings. `ngram_range=(1, 2)`
+    adds word
+    pairs, which is the only way a bag of words can see "not good" as one feature. `C`
+    is the
+    inverse regularisation strength; with a few thousand short sentences a weak penalty
+    (C = 10)
     works better than sklearn's default of 1.
     """
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
@@ -66,13 +94,21 @@ def fit_bag_of_words(texts: Sequence[str], labels: Sequence[int], *, ngram_range
 
     check_texts_and_labels(texts, labels)
     if len(set(labels)) < 2:
-        raise ValueError(f"all {len(labels)} training labels are {labels[0]!r}: a classifier needs "
-                         "examples of at least two classes")
+        raise ValueError(
+            f"all {len(labels)} training labels are {labels[0]!r}: a classifier needs "
+            "examples of at least two classes"
+        )
     vectorizer_cls = TfidfVectorizer if tfidf else CountVectorizer
-    # SST-2 is already lower-cased and split into tokens; the pattern keeps one-letter words and
-    # punctuation-free tokens such as "n't" (a default sklearn tokenizer would drop "n't").
-    vectorizer = vectorizer_cls(ngram_range=ngram_range, min_df=min_df, lowercase=True,
-                                token_pattern=r"(?u)[\w']+")
+    # SST-2 is already lower-cased and split into tokens; the pattern keeps one-letter
+    # words and
+    # punctuation-free tokens such as "n't" (a default sklearn tokenizer would drop
+    # "n't").
+    vectorizer = vectorizer_cls(
+        ngram_range=ngram_range,
+        min_df=min_df,
+        lowercase=True,
+        token_pattern=r"(?u)[\w']+",
+    )
     classifier = LogisticRegression(C=C, max_iter=max_iter)
     pipeline = Pipeline([("vectorizer", vectorizer), ("classifier", classifier)])
     pipeline.fit(list(texts), list(labels))
@@ -80,15 +116,19 @@ def fit_bag_of_words(texts: Sequence[str], labels: Sequence[int], *, ngram_range
 
 
 def top_features(pipeline, k: int = 10) -> dict[str, list[tuple[str, float]]]:
-    """The k words (or word pairs) pushing hardest towards each side of a two-class bag of words.
+    """The k words (or word pairs) pushing hardest towards each side of a two-class bag
+    of words.
 
-    Returns {"negative": [(word, weight), ...], "positive": [...]}, strongest first; "negative"
+    Returns {"negative": [(word, weight), ...], "positive": [...]}, strongest first;
+    "negative"
     means towards class 0. This is what the baseline *is*: a signed weight per word.
     """
     vectorizer = pipeline.named_steps["vectorizer"]
     classifier = pipeline.named_steps["classifier"]
     if classifier.coef_.shape[0] != 1:
-        raise ValueError(f"top_features is for two classes; this model has {len(classifier.classes_)}")
+        raise ValueError(
+            f"top_features is for two classes; this model has {len(classifier.classes_)}"
+        )
     if k <= 0:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     words = vectorizer.get_feature_names_out()
@@ -99,7 +139,9 @@ def top_features(pipeline, k: int = 10) -> dict[str, list[tuple[str, float]]]:
     return {"negative": negative, "positive": positive}
 
 
-def evaluate_bag_of_words(pipeline, texts: Sequence[str], labels: Sequence[int]) -> dict[str, Any]:
+def evaluate_bag_of_words(
+    pipeline, texts: Sequence[str], labels: Sequence[int]
+) -> dict[str, Any]:
     """Accuracy and predictions of a fitted bag of words on labelled texts."""
     check_texts_and_labels(texts, labels)
     predictions = [int(p) for p in pipeline.predict(list(texts))]

@@ -1,7 +1,10 @@
-"""Sentence (and sentence-pair) classification: batching text, scoring a model, predicting.
+"""Sentence (and sentence-pair) classification: batching text, scoring a model,
+predicting.
 
-Fine-tuning itself is `bertmini.train.fit`, the same loop that pretrains: a classifier is just a
-model whose output has a `loss`. What is specific to classification lives here: turning records
+Fine-tuning itself is `bertmini.train.fit`, the same loop that pretrains: a classifier
+is just a
+model whose output has a `loss`. What is specific to classification lives here: turning
+records
 such as `{"sentence": ..., "label": ...}` into padded batches, and the metrics.
 """
 
@@ -19,10 +22,13 @@ from .tokenizer import Tokenizer
 
 @dataclass
 class ClassificationCollator:
-    """Tokenize a list of records into one padded batch, as `fit` and `evaluate` want it.
+    """Tokenize a list of records into one padded batch, as `fit` and `evaluate` want
+    it.
 
-    Padding is dynamic (to the longest text in the batch, at most `max_length`), so short
-    sentences cost little. With `pair_key`, records are sentence pairs ([CLS] A [SEP] B [SEP]).
+    Padding is dynamic (to the longest text in the batch, at most `max_length`), so
+    short
+    sentences cost little. With `pair_key`, records are sentence pairs ([CLS] A [SEP] B
+    [SEP]).
     """
 
     tokenizer: Tokenizer
@@ -34,7 +40,10 @@ class ClassificationCollator:
 
     def __post_init__(self) -> None:
         if not isinstance(self.tokenizer, Tokenizer):
-            raise TypeError(f"tokenizer must be a bertmini Tokenizer, got {type(self.tokenizer).__name__}")
+            raise TypeError(
+                "tokenizer must be a bertmini Tokenizer, got "
+                f"{type(self.tokenizer).__name__}"
+            )
         check_int("max_length", self.max_length, minimum=3)
         check_int("num_labels", self.num_labels, minimum=1, optional=True)
 
@@ -43,24 +52,36 @@ class ClassificationCollator:
             raise ValueError("cannot collate an empty batch")
         for r in records:
             if not isinstance(r, dict) or self.text_key not in r:
-                raise KeyError(f"each record must be a dict with a {self.text_key!r} field, got {r!r:.80}")
+                raise KeyError(
+                    f"each record must be a dict with a {self.text_key!r} field, "
+                    f"got {r!r:.80}"
+                )
         texts = [r[self.text_key] for r in records]
         if self.pair_key and any(self.pair_key not in r for r in records):
             raise KeyError(f"pair_key={self.pair_key!r}: every record needs that field")
         pairs = [r[self.pair_key] for r in records] if self.pair_key else None
-        enc = self.tokenizer(texts, pairs, max_length=self.max_length, truncation=True, padding=True)
+        enc = self.tokenizer(
+            texts, pairs, max_length=self.max_length, truncation=True, padding=True
+        )
         batch = enc.model_inputs()
         if self.label_key is not None and self.label_key in records[0]:
             labels = [r[self.label_key] for r in records]
             for y in labels:
-                if isinstance(y, torch.Tensor) and y.dim() == 0 and not y.is_floating_point():
+                if (
+                    isinstance(y, torch.Tensor)
+                    and y.dim() == 0
+                    and not y.is_floating_point()
+                ):
                     y = int(y)
                 if isinstance(y, bool) or not isinstance(y, int):
                     raise TypeError(f"labels must be integer class ids, got {y!r}")
                 if y < 0:
                     raise ValueError(f"label {y} is negative; class ids are 0, 1, ...")
                 if self.num_labels is not None and not 0 <= y < self.num_labels:
-                    raise ValueError(f"label {y} is outside [0, {self.num_labels}); check the label mapping")
+                    raise ValueError(
+                        f"label {y} is outside [0, {self.num_labels}); "
+                        "check the label mapping"
+                    )
             batch["labels"] = torch.tensor(labels, dtype=torch.long)
         return batch
 
@@ -68,11 +89,15 @@ class ClassificationCollator:
 def batches(records: Sequence[dict], collator, batch_size: int):
     check_int("batch_size", batch_size, minimum=1)
     for i in range(0, len(records), batch_size):
-        yield collator(records[i:i + batch_size])
+        yield collator(records[i : i + batch_size])
 
 
-def predict_logits(model, records: Sequence[dict], collator, batch_size: int = 64) -> torch.Tensor:
-    """Logits (N, num_labels) for every record, in order, with the model in eval mode."""
+def predict_logits(
+    model, records: Sequence[dict], collator, batch_size: int = 64
+) -> torch.Tensor:
+    """Logits (N, num_labels) for every record, in order, with the model in eval
+    mode.
+    """
     if len(records) == 0:
         raise ValueError("records is empty: there is nothing to score")
     device = next(model.parameters()).device
@@ -80,7 +105,11 @@ def predict_logits(model, records: Sequence[dict], collator, batch_size: int = 6
     with evaluating(model):
         for batch in batches(records, collator, batch_size):
             batch.pop("labels", None)
-            out.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu())
+            out.append(
+                model(**{k: v.to(device) for k, v in batch.items()})
+                .logits.float()
+                .cpu()
+            )
     return torch.cat(out)
 
 
@@ -88,39 +117,58 @@ def predict_logits(model, records: Sequence[dict], collator, batch_size: int = 6
 class ClassificationReport:
     accuracy: float
     macro_f1: float
-    confusion: list[list[int]]            # confusion[true][predicted]
+    confusion: list[list[int]]  # confusion[true][predicted]
     predictions: list[int] = field(repr=False)
     probabilities: list[list[float]] = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "macro_f1": self.macro_f1, "confusion": self.confusion}
+        return {
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "confusion": self.confusion,
+        }
 
 
-def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_labels: int) -> dict[str, Any]:
-    """Accuracy, macro-averaged F1 (each class's F1, unweighted mean) and the confusion matrix."""
+def classification_metrics(
+    y_true: Sequence[int], y_pred: Sequence[int], num_labels: int
+) -> dict[str, Any]:
+    """Accuracy, macro-averaged F1 (each class's F1, unweighted mean) and the confusion
+    matrix.
+    """
     if len(y_true) != len(y_pred) or len(y_true) == 0:
-        raise ValueError(f"need equally many (>0) true and predicted labels, got {len(y_true)} and {len(y_pred)}")
+        raise ValueError(
+            f"need equally many (>0) true and predicted labels, got {len(y_true)} and {len(y_pred)}"
+        )
     check_int("num_labels", num_labels, minimum=1)
     for name, ys in (("y_true", y_true), ("y_pred", y_pred)):
         for y in ys:
             if isinstance(y, bool) or not isinstance(y, int):
                 raise TypeError(f"{name} must hold integer class ids, got {y!r}")
-            if not 0 <= y < num_labels:  # a negative id would silently count as the last class
+            if (
+                not 0 <= y < num_labels
+            ):  # a negative id would silently count as the last class
                 raise ValueError(f"{name} contains {y}, outside [0, {num_labels})")
     confusion = [[0] * num_labels for _ in range(num_labels)]
     for t, p in zip(y_true, y_pred):
         confusion[t][p] += 1
     accuracy = sum(confusion[c][c] for c in range(num_labels)) / len(y_true)
-    return {"accuracy": accuracy, "macro_f1": macro_f1(confusion), "confusion": confusion}
+    return {
+        "accuracy": accuracy,
+        "macro_f1": macro_f1(confusion),
+        "confusion": confusion,
+    }
 
 
 def macro_f1(confusion: Sequence[Sequence[int]]) -> float:
-    """Mean over classes of 2·TP / (2·TP + FP + FN), from confusion[true][predicted]; a class never
+    """Mean over classes of 2·TP / (2·TP + FP + FN), from confusion[true][predicted]; a
+    class never
     true nor predicted scores 0. Unweighted, so a rare class counts as much as a common one."""
     C = len(confusion)
     if C == 0 or any(len(row) != C for row in confusion):
-        raise ValueError(f"confusion must be a non-empty square matrix, got {C} rows of lengths "
-                         f"{[len(row) for row in confusion]}")
+        raise ValueError(
+            f"confusion must be a non-empty square matrix, got {C} rows of lengths "
+            f"{[len(row) for row in confusion]}"
+        )
     f1s = []
     for c in range(C):
         tp = confusion[c][c]
@@ -130,26 +178,43 @@ def macro_f1(confusion: Sequence[Sequence[int]]) -> float:
     return sum(f1s) / C
 
 
-def evaluate(model, records: Sequence[dict], collator: ClassificationCollator,
-             batch_size: int = 64) -> ClassificationReport:
-    """Score a classifier on labelled records: accuracy, macro-F1, confusion matrix, predictions."""
+def evaluate(
+    model,
+    records: Sequence[dict],
+    collator: ClassificationCollator,
+    batch_size: int = 64,
+) -> ClassificationReport:
+    """Score a classifier on labelled records: accuracy, macro-F1, confusion matrix,
+    predictions.
+    """
     if len(records) == 0:
         raise ValueError("evaluate needs at least one labelled record, got none")
     if collator.label_key is None or any(collator.label_key not in r for r in records):
         raise KeyError(f"evaluate needs a {collator.label_key!r} label in every record")
     logits = predict_logits(model, records, collator, batch_size)
     if not bool(torch.isfinite(logits).all()):
-        raise ValueError("the model produced NaN or infinite logits; its scores would be meaningless")
+        raise ValueError(
+            "the model produced NaN or infinite logits; its scores would be meaningless"
+        )
     probs = logits.softmax(-1)
     preds = probs.argmax(-1).tolist()
     y_true = [int(r[collator.label_key]) for r in records]
     m = classification_metrics(y_true, preds, logits.size(-1))
-    return ClassificationReport(m["accuracy"], m["macro_f1"], m["confusion"], preds, probs.tolist())
+    return ClassificationReport(
+        m["accuracy"], m["macro_f1"], m["confusion"], preds, probs.tolist()
+    )
 
 
-def predict(model, tokenizer: Tokenizer, texts: str | Sequence[str], text_pairs=None, max_length: int = 128,
-            batch_size: int = 64) -> list[dict[str, Any]]:
-    """Labels and class probabilities for raw texts: `[{"label": "positive", "probabilities": {...}}]`.
+def predict(
+    model,
+    tokenizer: Tokenizer,
+    texts: str | Sequence[str],
+    text_pairs=None,
+    max_length: int = 128,
+    batch_size: int = 64,
+) -> list[dict[str, Any]]:
+    """Labels and class probabilities for raw texts: `[{"label": "positive",
+    "probabilities": {...}}]`.
 
     Label names come from the model config's `id2label` when it has them.
     """
@@ -166,10 +231,18 @@ def predict(model, tokenizer: Tokenizer, texts: str | Sequence[str], text_pairs=
             raise ValueError(f"got {len(records)} texts but {len(pairs)} text_pairs")
         for r, p in zip(records, pairs):
             r["pair"] = p
-    collator = ClassificationCollator(tokenizer, max_length, "text", "pair" if text_pairs is not None else None, None)
+    collator = ClassificationCollator(
+        tokenizer, max_length, "text", "pair" if text_pairs is not None else None, None
+    )
     probs = predict_logits(model, records, collator, batch_size).softmax(-1)
     id2label = getattr(model.config, "id2label", None) or {}
     names = [id2label.get(i, str(i)) for i in range(probs.size(-1))]
-    out = [{"label": names[int(p.argmax())], "label_id": int(p.argmax()),
-            "probabilities": {n: float(v) for n, v in zip(names, p)}} for p in probs]
+    out = [
+        {
+            "label": names[int(p.argmax())],
+            "label_id": int(p.argmax()),
+            "probabilities": {n: float(v) for n, v in zip(names, p)},
+        }
+        for p in probs
+    ]
     return out

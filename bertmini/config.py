@@ -1,7 +1,9 @@
 """The numbers that define a BERT: sizes, dropout rates and the activation.
 
-The field names are Hugging Face's on purpose: a `config.json` written by `transformers` loads here
-unchanged, and one written here loads there. Impossible values are rejected when the config is made,
+The field names are Hugging Face's on purpose: a `config.json` written by `transformers`
+loads here
+unchanged, and one written here loads there. Impossible values are rejected when the
+config is made,
 not deep inside a forward pass where the error would name a tensor instead of the field.
 """
 
@@ -12,8 +14,8 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -21,9 +23,12 @@ import torch.nn.functional as F
 
 from ._validate import as_path, check_int, check_number, read_text
 
-# The non-linearities of the feed-forward block, by their Hugging Face names: the one table that
-# both the config check and the model use. Google's original BERT (TensorFlow) computed GELU with
-# the tanh approximation ("gelu_new"); Hugging Face's "gelu", which BERT checkpoints name, is the
+# The non-linearities of the feed-forward block, by their Hugging Face names: the one
+# table that
+# both the config check and the model use. Google's original BERT (TensorFlow) computed
+# GELU with
+# the tanh approximation ("gelu_new"); Hugging Face's "gelu", which BERT checkpoints
+# name, is the
 # exact erf form. The two differ by less than 1e-3 (chapter 2 measures it).
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": F.gelu,
@@ -34,7 +39,12 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "swish": F.silu,
 }
 # How a classification head turns logits and labels into a loss (Hugging Face's names).
-PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
+PROBLEM_TYPES = (
+    None,
+    "regression",
+    "single_label_classification",
+    "multi_label_classification",
+)
 
 
 @dataclass
@@ -54,67 +64,102 @@ class BertConfig:
     layer_norm_eps: float = 1e-12
     pad_token_id: int = 0
     initializer_range: float = 0.02
-    # The task head's classes, as in transformers: `num_labels` defaults to len(id2label), or 2;
-    # `id2label` to LABEL_0, LABEL_1, ...; `label2id` to its inverse. Keys of id2label are ints
+    # The task head's classes, as in transformers: `num_labels` defaults to
+    # len(id2label), or 2;
+    # `id2label` to LABEL_0, LABEL_1, ...; `label2id` to its inverse. Keys of id2label
+    # are ints
     # here (config.json stores them as strings, as JSON must).
     num_labels: int | None = None
     id2label: dict[int, str] | None = None
     label2id: dict[str, int] | None = None
     problem_type: str | None = None
-    # Keys of a config.json that are not fields above (e.g. "architectures", "id2label") are kept
+    # Keys of a config.json that are not fields above (e.g. "architectures", "id2label")
+    # are kept
     # here so that a round trip through bertmini does not drop them.
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+            "type_vocab_size",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}")
+                raise ValueError(
+                    f"BertConfig.{name} must be a positive integer, got {value!r}"
+                )
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"BertConfig.hidden_size ({self.hidden_size}) must be divisible by "
-                f"num_attention_heads ({self.num_attention_heads}): each head gets hidden_size / heads "
-                "dimensions")
+                f"num_attention_heads ({self.num_attention_heads}): each head gets "
+                "hidden_size / heads "
+                "dimensions"
+            )
         if self.hidden_act not in ACTIVATIONS:
-            raise ValueError(f"BertConfig.hidden_act {self.hidden_act!r} is unknown; use one of {tuple(ACTIVATIONS)}")
+            raise ValueError(
+                f"BertConfig.hidden_act {self.hidden_act!r} is unknown; use one of {tuple(ACTIVATIONS)}"
+            )
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, name)
             check_number(f"BertConfig.{name}", value, 0.0, 1.0, high_open=True)
-        check_number("BertConfig.layer_norm_eps", self.layer_norm_eps, 0.0, low_open=True)
-        check_number("BertConfig.initializer_range", self.initializer_range, 0.0, low_open=True)
+        check_number(
+            "BertConfig.layer_norm_eps", self.layer_norm_eps, 0.0, low_open=True
+        )
+        check_number(
+            "BertConfig.initializer_range", self.initializer_range, 0.0, low_open=True
+        )
         check_int("BertConfig.pad_token_id", self.pad_token_id)
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(
                 f"BertConfig.pad_token_id ({self.pad_token_id}) must be a valid id below vocab_size "
-                f"({self.vocab_size})")
+                f"({self.vocab_size})"
+            )
         if not isinstance(self.extra, dict):
-            raise TypeError(f"BertConfig.extra must be a dict, got {type(self.extra).__name__}")
+            raise TypeError(
+                f"BertConfig.extra must be a dict, got {type(self.extra).__name__}"
+            )
         self._check_labels()
 
     def _check_labels(self) -> None:
-        """Make num_labels, id2label and label2id agree (filling in what was not given)."""
+        """Make num_labels, id2label and label2id agree (filling in what was not
+        given).
+        """
         check_int("BertConfig.num_labels", self.num_labels, minimum=1, optional=True)
         if self.id2label is not None:
             if isinstance(self.id2label, (list, tuple)):
                 self.id2label = dict(enumerate(self.id2label))
             if not isinstance(self.id2label, dict):
-                raise TypeError(f"BertConfig.id2label must be a dict {{id: name}} or a list of names, "
-                                f"got {type(self.id2label).__name__}")
+                raise TypeError(
+                    f"BertConfig.id2label must be a dict {{id: name}} or a list of names, "
+                    f"got {type(self.id2label).__name__}"
+                )
             try:
                 id2label = {int(k): v for k, v in self.id2label.items()}
             except (TypeError, ValueError):
-                raise ValueError(f"BertConfig.id2label keys must be class ids 0, 1, ..., got "
-                                 f"{list(self.id2label)}") from None
+                raise ValueError(
+                    f"BertConfig.id2label keys must be class ids 0, 1, ..., got "
+                    f"{list(self.id2label)}"
+                ) from None
             if sorted(id2label) != list(range(len(id2label))) or not id2label:
-                raise ValueError(f"BertConfig.id2label must name classes 0..n-1, got ids {sorted(id2label)}")
+                raise ValueError(
+                    f"BertConfig.id2label must name classes 0..n-1, got ids {sorted(id2label)}"
+                )
             if any(not isinstance(v, str) for v in id2label.values()):
-                raise TypeError("BertConfig.id2label values must be class names (strings)")
+                raise TypeError(
+                    "BertConfig.id2label values must be class names (strings)"
+                )
             if self.num_labels is None:
                 self.num_labels = len(id2label)
             elif self.num_labels != len(id2label):
-                raise ValueError(f"BertConfig.id2label names {len(id2label)} classes but num_labels "
-                                 f"is {self.num_labels}")
+                raise ValueError(
+                    f"BertConfig.id2label names {len(id2label)} classes but num_labels "
+                    f"is {self.num_labels}"
+                )
             self.id2label = dict(sorted(id2label.items()))
         else:
             self.num_labels = 2 if self.num_labels is None else self.num_labels
@@ -122,11 +167,17 @@ class BertConfig:
         if self.label2id is None:
             self.label2id = {v: k for k, v in self.id2label.items()}
         elif not isinstance(self.label2id, dict) or any(
-                isinstance(v, bool) or not isinstance(v, int) for v in self.label2id.values()):
-            raise TypeError(f"BertConfig.label2id must be a dict {{name: id}}, got {self.label2id!r}")
+            isinstance(v, bool) or not isinstance(v, int)
+            for v in self.label2id.values()
+        ):
+            raise TypeError(
+                f"BertConfig.label2id must be a dict {{name: id}}, got {self.label2id!r}"
+            )
         if self.problem_type not in PROBLEM_TYPES:
-            raise ValueError(f"BertConfig.problem_type must be one of {PROBLEM_TYPES}, "
-                             f"got {self.problem_type!r}")
+            raise ValueError(
+                f"BertConfig.problem_type must be one of {PROBLEM_TYPES}, "
+                f"got {self.problem_type!r}"
+            )
 
     @property
     def head_size(self) -> int:
@@ -135,9 +186,13 @@ class BertConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "BertConfig":
-        """Build a config from a dict such as a parsed `config.json`; unknown keys go to `extra`."""
+        """Build a config from a dict such as a parsed `config.json`; unknown keys go to
+        `extra`.
+        """
         if not isinstance(values, dict):
-            raise TypeError(f"BertConfig.from_dict expects a dict, got {type(values).__name__}")
+            raise TypeError(
+                f"BertConfig.from_dict expects a dict, got {type(values).__name__}"
+            )
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         known = {k: v for k, v in values.items() if k in names}
         extra = {k: v for k, v in values.items() if k not in names}
@@ -145,7 +200,9 @@ class BertConfig:
         extra.pop("extra", None)
         pos = extra.get("position_embedding_type", "absolute")
         if pos != "absolute":
-            raise ValueError(f"position_embedding_type {pos!r} is not BERT's; bertmini supports 'absolute' only")
+            raise ValueError(
+                f"position_embedding_type {pos!r} is not BERT's; bertmini supports 'absolute' only"
+            )
         return cls(**known, extra=extra)
 
     @classmethod
@@ -157,17 +214,26 @@ class BertConfig:
         except json.JSONDecodeError as e:
             raise ValueError(f"config file {path} is not valid JSON: {e}") from None
         if not isinstance(values, dict):
-            raise ValueError(f"config file {path} holds a JSON {type(values).__name__}, expected an "
-                             "object of fields")
+            raise ValueError(
+                f"config file {path} holds a JSON {type(values).__name__}, expected an "
+                "object of fields"
+            )
         try:
             return cls.from_dict(values)
         except (TypeError, ValueError) as e:
             raise type(e)(f"config file {path}: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as Hugging Face writes it: the fields, the extra keys, and `model_type`."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        # As transformers writes it: num_labels is len(id2label), whose JSON keys are strings;
+        """The config as Hugging Face writes it: the fields, the extra keys, and
+        `model_type`.
+        """
+        out = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "extra"
+        }
+        # As transformers writes it: num_labels is len(id2label), whose JSON keys are
+        # strings;
         # problem_type only when set.
         del out["num_labels"]
         out["id2label"] = {str(k): v for k, v in self.id2label.items()}
@@ -179,7 +245,9 @@ class BertConfig:
         return out
 
     def to_json_file(self, path: str | Path) -> None:
-        """Write the config atomically: a crash leaves the previous file, never half of one."""
+        """Write the config atomically: a crash leaves the previous file, never half of
+        one.
+        """
         path = as_path("path", path)
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)

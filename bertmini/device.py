@@ -11,25 +11,36 @@ import torch
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """CUDA if there is a GPU, else Apple's MPS, else the CPU. `prefer` (or $BERTMINI_DEVICE) overrides."""
+    """CUDA if there is a GPU, else Apple's MPS, else the CPU. `prefer` (or
+    $BERTMINI_DEVICE) overrides.
+    """
     if prefer is None or prefer == "":
         prefer = os.environ.get("BERTMINI_DEVICE")
     if prefer is not None and prefer != "":
         if not isinstance(prefer, (str, torch.device)):
-            raise TypeError(f"device must be a string such as 'cpu', 'cuda' or 'mps', "
-                            f"got {type(prefer).__name__}")
+            raise TypeError(
+                f"device must be a string such as 'cpu', 'cuda' or 'mps', "
+                f"got {type(prefer).__name__}"
+            )
         try:
             device = torch.device(prefer)
         except RuntimeError:
-            raise ValueError(f"unknown device {prefer!r}; use 'cpu', 'cuda', 'cuda:0' or 'mps'") from None
+            raise ValueError(
+                f"unknown device {prefer!r}; use 'cpu', 'cuda', 'cuda:0' or 'mps'"
+            ) from None
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was asked for but no CUDA GPU is available")
+            raise RuntimeError(
+                "device 'cuda' was asked for but no CUDA GPU is available"
+            )
         if device.type == "mps" and not torch.backends.mps.is_available():
             raise RuntimeError("device 'mps' was asked for but MPS is not available")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if (
+        getattr(torch.backends, "mps", None) is not None
+        and torch.backends.mps.is_available()
+    ):
         return torch.device("mps")
     return torch.device("cpu")
 
@@ -42,17 +53,22 @@ def _cpu_jiffies(cpus: set[int]) -> tuple[int, int]:
             name, *fields = line.split()
             if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cpus:
                 continue
-            values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+            values = [
+                int(v) for v in fields[:8]
+            ]  # user nice system idle iowait irq softirq steal
             total += sum(values)
             busy += sum(values) - values[3] - values[4]
     return busy, total
 
 
 def idle_cpus(interval: float = 0.1) -> float | None:
-    """How many of this process's cores other programs leave idle, measured over `interval` s.
+    """How many of this process's cores other programs leave idle, measured over
+    `interval` s.
 
-    Busy time of the cores we may run on (/proc/stat), minus our own CPU time over the same
-    interval. None where this cannot be measured (not Linux). A busy-looping neighbour on one of
+    Busy time of the cores we may run on (/proc/stat), minus our own CPU time over the
+    same
+    interval. None where this cannot be measured (not Linux). A busy-looping neighbour
+    on one of
     two cores gives about 1.0; a quiet machine about 2.0.
     """
     try:
@@ -66,18 +82,23 @@ def idle_cpus(interval: float = 0.1) -> float | None:
         return None
     if t1 <= t0:
         return None
-    busy_cores = len(cpus) * (b1 - b0) / (t1 - t0)        # every program, ours included
-    own_cores = (own1 - own0) / max(wall1 - wall0, 1e-9)  # ours (e.g. threads still spinning)
+    busy_cores = len(cpus) * (b1 - b0) / (t1 - t0)  # every program, ours included
+    own_cores = (own1 - own0) / max(
+        wall1 - wall0, 1e-9
+    )  # ours (e.g. threads still spinning)
     return max(0.0, len(cpus) - max(0.0, busy_cores - own_cores))
 
 
 def default_threads() -> int:
     """Compute threads for a CPU run: torch's default, but no more than the idle cores.
 
-    PyTorch starts one thread per core and its threads wait for each other at the end of every
-    operation; if another program holds one of two cores, each step waits for the thread that
+    PyTorch starts one thread per core and its threads wait for each other at the end of
+    every
+    operation; if another program holds one of two cores, each step waits for the thread
+    that
     shares it, and a training run can take several times longer than with one thread
-    (benchmarks/bench_threads.py measures it). Counting the idle cores first avoids that.
+    (benchmarks/bench_threads.py measures it). Counting the idle cores first avoids
+    that.
     """
     idle = idle_cpus()
     wanted = torch.get_num_threads()
@@ -88,7 +109,9 @@ def default_threads() -> int:
 
 @contextlib.contextmanager
 def num_threads(n: int | None):
-    """Run a block with `torch.set_num_threads(n)` (None: leave it alone), restoring it afterwards."""
+    """Run a block with `torch.set_num_threads(n)` (None: leave it alone), restoring it
+    afterwards.
+    """
     before = torch.get_num_threads()
     if n is not None:
         if type(n) is not int or n < 1:
@@ -108,16 +131,25 @@ def supports_bf16(device: torch.device | str) -> bool:
     return device.type in ("cpu", "mps")
 
 
-def autocast(device: torch.device | str, dtype: torch.dtype | str | None = "auto", enabled: bool = True):
-    """Mixed precision where it pays: bf16 on GPUs that support it, fp16 on older GPUs, off on CPU.
+def autocast(
+    device: torch.device | str,
+    dtype: torch.dtype | str | None = "auto",
+    enabled: bool = True,
+):
+    """Mixed precision where it pays: bf16 on GPUs that support it, fp16 on older GPUs,
+    off on CPU.
 
-    On the CPU autocast is off unless a dtype is asked for explicitly: fp32 is usually as fast
-    there, and exact. Matrix multiplies run in low precision; softmax, LayerNorm and the losses
+    On the CPU autocast is off unless a dtype is asked for explicitly: fp32 is usually
+    as fast
+    there, and exact. Matrix multiplies run in low precision; softmax, LayerNorm and the
+    losses
     stay in fp32.
     """
     device = torch.device(device)
     if isinstance(dtype, str) and dtype != "auto":
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[
+            dtype
+        ]
     if dtype == "auto":
         if device.type == "cuda":
             dtype = torch.bfloat16 if supports_bf16(device) else torch.float16
@@ -133,6 +165,7 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     try:
         import numpy as np
+
         np.random.seed(seed)
     except ImportError:
         pass
@@ -143,9 +176,11 @@ def seed_everything(seed: int) -> None:
 
 @contextlib.contextmanager
 def evaluating(model: torch.nn.Module):
-    """Run the block with `model` in eval mode (no dropout) and no gradients; restore its mode after.
+    """Run the block with `model` in eval mode (no dropout) and no gradients; restore
+    its mode after.
 
-    Every evaluation loop of the package uses it, so a model that was training goes back to
+    Every evaluation loop of the package uses it, so a model that was training goes back
+    to
     training even when the block raises (a Ctrl-C in a notebook, a bad batch).
     """
     was_training = model.training

@@ -5,7 +5,8 @@ Each layer is *post*-LayerNorm, as in the original Transformer and BERT:
     h = LayerNorm(x + Attention(x))
     y = LayerNorm(h + W₂ · GELU(W₁ h + b₁) + b₂)
 
-The GELU sits *inside* the feed-forward block, between its two linear maps; nothing else in the
+The GELU sits *inside* the feed-forward block, between its two linear maps; nothing else
+in the
 layer has an activation. There is no decoder and no causal mask: every token sees every
 non-padding token in both directions.
 """
@@ -24,7 +25,7 @@ class FeedForward(nn.Module):
 
     def __init__(self, config: BertConfig):
         super().__init__()
-        self.up = nn.Linear(config.hidden_size, config.intermediate_size)    # W₁, b₁
+        self.up = nn.Linear(config.hidden_size, config.intermediate_size)  # W₁, b₁
         self.down = nn.Linear(config.intermediate_size, config.hidden_size)  # W₂, b₂
         self.act = ACTIVATIONS[config.hidden_act]
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
@@ -40,28 +41,49 @@ class EncoderLayer(nn.Module):
         super().__init__()
         self.attention = MultiHeadSelfAttention(config)
         self.attention_dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention_norm = nn.LayerNorm(
+            config.hidden_size, eps=config.layer_norm_eps
+        )
         self.ffn = FeedForward(config)
         self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None,
-                output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        a, probs = self.attention(x, bias, output_attentions)  # (B, T, H), (B, heads, T, T)
-        h = self.attention_norm(x + self.attention_dropout(a))  # residual, then LayerNorm
-        y = self.ffn_norm(h + self.ffn(h))                      # residual, then LayerNorm
+    def forward(
+        self,
+        x: torch.Tensor,
+        bias: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        a, probs = self.attention(
+            x, bias, output_attentions
+        )  # (B, T, H), (B, heads, T, T)
+        h = self.attention_norm(
+            x + self.attention_dropout(a)
+        )  # residual, then LayerNorm
+        y = self.ffn_norm(h + self.ffn(h))  # residual, then LayerNorm
         return y, probs
 
 
 class BertEncoder(nn.Module):
-    """`num_hidden_layers` identical layers, each refining every token's vector in context."""
+    """`num_hidden_layers` identical layers, each refining every token's vector in
+    context.
+    """
 
     def __init__(self, config: BertConfig):
         super().__init__()
-        self.layer = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
+        self.layer = nn.ModuleList(
+            EncoderLayer(config) for _ in range(config.num_hidden_layers)
+        )
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False):
-        """x: (B, T, H). Returns the last layer's output and, if asked, every layer's states and maps."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        bias: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ):
+        """x: (B, T, H). Returns the last layer's output and, if asked, every layer's
+        states and maps.
+        """
         hidden_states = [x] if output_hidden_states else None
         attentions = [] if output_attentions else None
         for layer in self.layer:

@@ -1,4 +1,6 @@
-"""Files on disk: where the package caches downloads and models, and how it fingerprints them."""
+"""Files on disk: where the package caches downloads and models, and how it fingerprints
+them.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +12,23 @@ CACHE_ENV = "BERTMINI_CACHE"
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
-    """The cache: `override`, else `$BERTMINI_CACHE`, else `~/.cache/bertmini` (`~` expanded)."""
+    """The cache: `override`, else `$BERTMINI_CACHE`, else `~/.cache/bertmini` (`~`
+    expanded).
+    """
     if override is not None and str(override).strip():
         return Path(override).expanduser()
     configured = os.environ.get(CACHE_ENV, "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "bertmini"
+    return (
+        Path(configured).expanduser()
+        if configured
+        else Path.home() / ".cache" / "bertmini"
+    )
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """The sha256 of a file's bytes, read in chunks so large weights need little memory."""
+    """The sha256 of a file's bytes, read in chunks so large weights need little
+    memory.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):

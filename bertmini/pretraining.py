@@ -1,10 +1,14 @@
-"""BERT's two self-supervised tasks, as data: masked language modelling and next-sentence pairs.
+"""BERT's two self-supervised tasks, as data: masked language modelling and
+next-sentence pairs.
 
-- `mask_tokens` hides 15% of the tokens the way the paper does (80% [MASK], 10% a random token,
+- `mask_tokens` hides 15% of the tokens the way the paper does (80% [MASK], 10% a random
+token,
   10% unchanged) and returns the labels the MLM loss needs (-100 everywhere else).
-- `make_nsp_pairs` cuts documents into "[CLS] A [SEP] B [SEP]" examples, B being the true
+- `make_nsp_pairs` cuts documents into "[CLS] A [SEP] B [SEP]" examples, B being the
+true
   continuation half of the time and a segment of another document otherwise.
-- `MLMCollator` / `PretrainingCollator` turn examples into padded, masked batches for `fit`.
+- `MLMCollator` / `PretrainingCollator` turn examples into padded, masked batches for
+`fit`.
 """
 
 from __future__ import annotations
@@ -24,35 +28,55 @@ from . import files
 from ._validate import check_int, check_number, check_str
 from .device import evaluating
 from .heads import IGNORE_INDEX  # noqa: F401  (the labels' 'no loss here' value)
+
 IS_NEXT, NOT_NEXT = 0, 1  # Hugging Face's convention for next_sentence_label
 
 
-# ------------------------------------------------------------------ masked language modelling
-def mask_tokens(input_ids: torch.Tensor, special_tokens_mask_or_tokenizer, mlm_probability: float = 0.15,
-                generator: torch.Generator | None = None, *, mask_token_id: int | None = None,
-                vocab_size: int | None = None, special_token_ids: set[int] | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Choose `mlm_probability` of the ordinary tokens; replace 80% of those by [MASK], 10% by a
-    random ordinary token, leave 10% unchanged. Returns (masked_input_ids, labels), both (B, T).
+# ------------------------------------------------------------------ masked language
+# modelling
+def mask_tokens(
+    input_ids: torch.Tensor,
+    special_tokens_mask_or_tokenizer,
+    mlm_probability: float = 0.15,
+    generator: torch.Generator | None = None,
+    *,
+    mask_token_id: int | None = None,
+    vocab_size: int | None = None,
+    special_token_ids: set[int] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Choose `mlm_probability` of the ordinary tokens; replace 80% of those by [MASK],
+    10% by a
+    random ordinary token, leave 10% unchanged. Returns (masked_input_ids, labels), both
+    (B, T).
 
-    Why not always [MASK]? [MASK] never occurs when the model is fine-tuned; sometimes keeping or
-    swapping the token forces the model to build a good representation of *every* input token.
+    Why not always [MASK]? [MASK] never occurs when the model is fine-tuned; sometimes
+    keeping or
+    swapping the token forces the model to build a good representation of *every* input
+    token.
 
-    The second argument is a Tokenizer (its special tokens, padding included, are never chosen) or
-    a bool (B, T) mask of positions that must not be chosen; the latter needs `mask_token_id` and
+    The second argument is a Tokenizer (its special tokens, padding included, are never
+    chosen) or
+    a bool (B, T) mask of positions that must not be chosen; the latter needs
+    `mask_token_id` and
     `vocab_size` (and `special_token_ids`, never used as random replacements).
     """
     if not isinstance(input_ids, torch.Tensor) or input_ids.dtype != torch.long:
         raise TypeError("input_ids must be a LongTensor of token ids")
-    check_number("mlm_probability", mlm_probability, 0.0, 1.0, low_open=True, high_open=True)
+    check_number(
+        "mlm_probability", mlm_probability, 0.0, 1.0, low_open=True, high_open=True
+    )
     if isinstance(special_tokens_mask_or_tokenizer, torch.Tensor):
         special = special_tokens_mask_or_tokenizer.bool()
         if special.shape != input_ids.shape:
-            raise ValueError(f"special_tokens_mask has shape {tuple(special.shape)}, input_ids "
-                             f"{tuple(input_ids.shape)}")
+            raise ValueError(
+                f"special_tokens_mask has shape {tuple(special.shape)}, input_ids "
+                f"{tuple(input_ids.shape)}"
+            )
         if mask_token_id is None or vocab_size is None:
-            raise ValueError("with a special_tokens_mask, pass mask_token_id= and vocab_size= too "
-                             "(or pass the tokenizer instead)")
+            raise ValueError(
+                "with a special_tokens_mask, pass mask_token_id= and vocab_size= too "
+                "(or pass the tokenizer instead)"
+            )
         check_int("vocab_size", vocab_size, minimum=1)
         check_int("mask_token_id", mask_token_id, minimum=0)
         if special_token_ids is None:
@@ -60,21 +84,38 @@ def mask_tokens(input_ids: torch.Tensor, special_tokens_mask_or_tokenizer, mlm_p
     else:
         tok = special_tokens_mask_or_tokenizer
         if not hasattr(tok, "special_token_ids") or not hasattr(tok, "mask_token_id"):
-            raise TypeError("the second argument must be a Tokenizer or a bool special_tokens_mask "
-                            f"tensor, got {type(tok).__name__}")
+            raise TypeError(
+                "the second argument must be a Tokenizer or a bool special_tokens_mask "
+                f"tensor, got {type(tok).__name__}"
+            )
         special_token_ids = set(tok.special_token_ids)
         mask_token_id, vocab_size = tok.mask_token_id, tok.vocab_size
         special = torch.isin(input_ids, torch.tensor(sorted(special_token_ids)))
-    ordinary_ids = torch.tensor([i for i in range(vocab_size) if i not in special_token_ids])
+    ordinary_ids = torch.tensor(
+        [i for i in range(vocab_size) if i not in special_token_ids]
+    )
     if len(ordinary_ids) == 0:
-        raise ValueError("the vocabulary has no ordinary (non-special) token to draw replacements from")
+        raise ValueError(
+            "the vocabulary has no ordinary (non-special) token to draw replacements "
+            "from"
+        )
 
-    probability = torch.full(input_ids.shape, mlm_probability).masked_fill_(special, 0.0)
-    chosen = torch.bernoulli(probability, generator=generator).bool()                       # (B, T)
-    to_mask = torch.bernoulli(torch.full(input_ids.shape, 0.8), generator=generator).bool() & chosen
-    to_random = (torch.bernoulli(torch.full(input_ids.shape, 0.5), generator=generator).bool()
-                 & chosen & ~to_mask)                                   # half of the other 20%
-    random_ids = ordinary_ids[torch.randint(len(ordinary_ids), input_ids.shape, generator=generator)]
+    probability = torch.full(input_ids.shape, mlm_probability).masked_fill_(
+        special, 0.0
+    )
+    chosen = torch.bernoulli(probability, generator=generator).bool()  # (B, T)
+    to_mask = (
+        torch.bernoulli(torch.full(input_ids.shape, 0.8), generator=generator).bool()
+        & chosen
+    )
+    to_random = (
+        torch.bernoulli(torch.full(input_ids.shape, 0.5), generator=generator).bool()
+        & chosen
+        & ~to_mask
+    )  # half of the other 20%
+    random_ids = ordinary_ids[
+        torch.randint(len(ordinary_ids), input_ids.shape, generator=generator)
+    ]
 
     labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
     masked = input_ids.clone()
@@ -84,55 +125,95 @@ def mask_tokens(input_ids: torch.Tensor, special_tokens_mask_or_tokenizer, mlm_p
 
 
 def pad_rows(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
-    """Pad to the longest row of this batch (not a fixed max_length): less compute on padding."""
+    """Pad to the longest row of this batch (not a fixed max_length): less compute on
+    padding.
+    """
     T = max(len(r) for r in rows)
-    return torch.tensor([list(r) + [value] * (T - len(r)) for r in rows], dtype=torch.long)  # (B, T)
+    return torch.tensor(
+        [list(r) + [value] * (T - len(r)) for r in rows], dtype=torch.long
+    )  # (B, T)
 
 
 class MLMCollator:
-    """Texts (or dicts with `input_ids` [, `token_type_ids`]) -> a padded batch with masked inputs.
+    """Texts (or dicts with `input_ids` [, `token_type_ids`]) -> a padded batch with
+    masked inputs.
 
-    Masking happens here, at batch time, so every epoch sees a different mask of the same text
-    (RoBERTa's "dynamic masking"). With a `seed` the masks come from a private generator whose
-    state `fit` checkpoints (`state_dict`), so a resumed run masks exactly as the original did;
-    without one they come from torch's global RNG. (With DataLoader workers each worker masks
-    with its own copy of the generator; use num_workers=0 where exact resumption matters.)
+    Masking happens here, at batch time, so every epoch sees a different mask of the
+    same text
+    (RoBERTa's "dynamic masking"). With a `seed` the masks come from a private generator
+    whose
+    state `fit` checkpoints (`state_dict`), so a resumed run masks exactly as the
+    original did;
+    without one they come from torch's global RNG. (With DataLoader workers each worker
+    masks
+    with its own copy of the generator; use num_workers=0 where exact resumption
+    matters.)
     """
 
-    def __init__(self, tokenizer, mlm_probability: float = 0.15, max_length: int = 128, seed: int | None = None):
-        check_number("mlm_probability", mlm_probability, 0.0, 1.0, low_open=True, high_open=True)
+    def __init__(
+        self,
+        tokenizer,
+        mlm_probability: float = 0.15,
+        max_length: int = 128,
+        seed: int | None = None,
+    ):
+        check_number(
+            "mlm_probability", mlm_probability, 0.0, 1.0, low_open=True, high_open=True
+        )
         check_int("max_length", max_length, minimum=3)
         check_int("seed", seed, minimum=0, optional=True)
-        self.tokenizer, self.mlm_probability, self.max_length = tokenizer, mlm_probability, max_length
-        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self.tokenizer, self.mlm_probability, self.max_length = (
+            tokenizer,
+            mlm_probability,
+            max_length,
+        )
+        self.generator = (
+            torch.Generator().manual_seed(seed) if seed is not None else None
+        )
 
     def encode(self, example) -> dict:
         if isinstance(example, str):
             ids = self.tokenizer.encode(example)[: self.max_length]
             if len(ids) == self.max_length:
-                ids[-1] = self.tokenizer.sep_token_id  # truncated: keep the closing [SEP]
+                ids[-1] = (
+                    self.tokenizer.sep_token_id
+                )  # truncated: keep the closing [SEP]
             return {"input_ids": ids, "token_type_ids": [0] * len(ids)}
         if isinstance(example, dict) and "input_ids" in example:
             ids = list(map(int, example["input_ids"]))
             types = example.get("token_type_ids", [0] * len(ids))
             if len(types) != len(ids):
-                raise ValueError(f"token_type_ids has {len(types)} entries but input_ids {len(ids)}")
+                raise ValueError(
+                    f"token_type_ids has {len(types)} entries but input_ids {len(ids)}"
+                )
             return {"input_ids": ids, "token_type_ids": list(map(int, types))}
-        raise TypeError(f"an MLM example is a string or a dict with input_ids, got {type(example).__name__}")
+        raise TypeError(
+            f"an MLM example is a string or a dict with input_ids, got {type(example).__name__}"
+        )
 
     def __call__(self, examples: Sequence) -> dict[str, torch.Tensor]:
         if len(examples) == 0:
             raise ValueError("cannot collate an empty batch")
         rows = [self.encode(e) for e in examples]
-        input_ids = pad_rows([r["input_ids"] for r in rows], self.tokenizer.pad_token_id)      # (B, T)
-        masked, labels = mask_tokens(input_ids, self.tokenizer, self.mlm_probability, self.generator)
-        return {"input_ids": masked,
-                "attention_mask": pad_rows([[1] * len(r["input_ids"]) for r in rows], 0),
-                "token_type_ids": pad_rows([r["token_type_ids"] for r in rows], 0),
-                "labels": labels}
+        input_ids = pad_rows(
+            [r["input_ids"] for r in rows], self.tokenizer.pad_token_id
+        )  # (B, T)
+        masked, labels = mask_tokens(
+            input_ids, self.tokenizer, self.mlm_probability, self.generator
+        )
+        return {
+            "input_ids": masked,
+            "attention_mask": pad_rows([[1] * len(r["input_ids"]) for r in rows], 0),
+            "token_type_ids": pad_rows([r["token_type_ids"] for r in rows], 0),
+            "labels": labels,
+        }
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()} if self.generator is not None else {}
+        return (
+            {"generator": self.generator.get_state()}
+            if self.generator is not None
+            else {}
+        )
 
     def load_state_dict(self, state: dict) -> None:
         if self.generator is not None and "generator" in state:
@@ -140,15 +221,20 @@ class MLMCollator:
 
 
 class PretrainingCollator(MLMCollator):
-    """NSP examples (from `make_nsp_pairs`) -> the inputs of `BertForPreTraining`, both losses' labels."""
+    """NSP examples (from `make_nsp_pairs`) -> the inputs of `BertForPreTraining`, both
+    losses' labels.
+    """
 
     def __call__(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
         batch = super().__call__(examples)
-        batch["next_sentence_label"] = torch.tensor([int(e["next_sentence_label"]) for e in examples])
+        batch["next_sentence_label"] = torch.tensor(
+            [int(e["next_sentence_label"]) for e in examples]
+        )
         return batch
 
 
-# ------------------------------------------------------------------ next-sentence prediction
+# ------------------------------------------------------------------ next-sentence
+# prediction
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
 
 
@@ -158,48 +244,78 @@ def split_sentences(text: str) -> list[str]:
 
 
 def document_sentences(document) -> list[str]:
-    """A document as a list of sentences: from a list of sentences, a text, or a {"paragraphs"} record."""
+    """A document as a list of sentences: from a list of sentences, a text, or a
+    {"paragraphs"} record.
+    """
     if isinstance(document, str):
         return split_sentences(document)
     if isinstance(document, dict):
         if "paragraphs" not in document:
-            raise ValueError(f"a document record needs a 'paragraphs' list, got keys {sorted(document)}")
-        return [s for p in document["paragraphs"] for s in split_sentences(check_str("paragraph", p))]
+            raise ValueError(
+                f"a document record needs a 'paragraphs' list, got keys {sorted(document)}"
+            )
+        return [
+            s
+            for p in document["paragraphs"]
+            for s in split_sentences(check_str("paragraph", p))
+        ]
     if not isinstance(document, (list, tuple)):
-        raise TypeError(f"a document is a text, a list of sentences or a {{'paragraphs': [...]}} "
-                        f"record, got {type(document).__name__}")
+        raise TypeError(
+            f"a document is a text, a list of sentences or a {{'paragraphs': [...]}} "
+            f"record, got {type(document).__name__}"
+        )
     return [s for s in document if check_str("sentence", s).strip()]
 
 
-def make_nsp_pairs(documents: Sequence, tokenizer, max_length: int = 128, seed: int = 0,
-                   short_seq_prob: float = 0.1) -> list[dict]:
-    """Sentence-pair examples for next-sentence prediction, built like the original BERT data.
+def make_nsp_pairs(
+    documents: Sequence,
+    tokenizer,
+    max_length: int = 128,
+    seed: int = 0,
+    short_seq_prob: float = 0.1,
+) -> list[dict]:
+    """Sentence-pair examples for next-sentence prediction, built like the original BERT
+    data.
 
-    Sentences of a document are packed greedily into a chunk of about max_length - 3 tokens
-    (sometimes shorter, with `short_seq_prob`, so the model also sees short inputs); the chunk is
-    split at a random sentence boundary into A and B. With probability 1/2, B is replaced by text
-    from a random *other* document (label 1 = NotNext) and the unused sentences are put back.
+    Sentences of a document are packed greedily into a chunk of about max_length - 3
+    tokens
+    (sometimes shorter, with `short_seq_prob`, so the model also sees short inputs); the
+    chunk is
+    split at a random sentence boundary into A and B. With probability 1/2, B is
+    replaced by text
+    from a random *other* document (label 1 = NotNext) and the unused sentences are put
+    back.
     Each example: input_ids ([CLS] A [SEP] B [SEP]), token_type_ids (0 ... 0 1 ... 1),
     next_sentence_label, and doc_a / doc_b (the documents the segments came from).
     """
     check_int("max_length", max_length)
     if max_length < 8:
-        raise ValueError(f"max_length must be at least 8 to hold two segments, got {max_length}")
+        raise ValueError(
+            f"max_length must be at least 8 to hold two segments, got {max_length}"
+        )
     check_int("seed", seed)
     check_number("short_seq_prob", short_seq_prob, 0.0, 1.0)
     if isinstance(documents, (str, dict)):
-        raise TypeError("documents must be a list of documents, got a single "
-                        f"{type(documents).__name__} (wrap it in a list)")
+        raise TypeError(
+            "documents must be a list of documents, got a single "
+            f"{type(documents).__name__} (wrap it in a list)"
+        )
     docs = [document_sentences(d) for d in documents]
-    encoded = tokenizer.backend.encode_batch([s for d in docs for s in d], add_special_tokens=False)
+    encoded = tokenizer.backend.encode_batch(
+        [s for d in docs for s in d], add_special_tokens=False
+    )
     tokens, k = [], 0
-    for d in docs:  # (doc, sentence) -> token ids; sentences that tokenize to nothing are dropped
-        tokens.append([e.ids for e in encoded[k:k + len(d)] if e.ids])
+    for d in (
+        docs
+    ):  # (doc, sentence) -> token ids; sentences that tokenize to nothing are dropped
+        tokens.append([e.ids for e in encoded[k : k + len(d)] if e.ids])
         k += len(d)
     usable = [i for i, d in enumerate(tokens) if d]
     if len(usable) < 2:
-        raise ValueError("make_nsp_pairs needs at least 2 non-empty documents: NotNext segments "
-                         "come from a different document")
+        raise ValueError(
+            "make_nsp_pairs needs at least 2 non-empty documents: NotNext segments "
+            "come from a different document"
+        )
     rng = random.Random(seed)
     budget = max_length - 3  # room left by [CLS], [SEP], [SEP]
     examples = []
@@ -214,30 +330,52 @@ def make_nsp_pairs(documents: Sequence, tokenizer, max_length: int = 128, seed: 
                 a_end = rng.randint(1, len(chunk) - 1) if len(chunk) > 1 else 1
                 a = [t for s in chunk[:a_end] for t in s]
                 if rng.random() < 0.5:
-                    label, b_doc = NOT_NEXT, rng.choice([j for j in usable if j != doc_index])
+                    label, b_doc = (
+                        NOT_NEXT,
+                        rng.choice([j for j in usable if j != doc_index]),
+                    )
                     b = random_segment(tokens[b_doc], max(1, target - len(a)), rng)
-                    i -= len(chunk) - a_end  # the sentences not used as B start the next chunk
+                    i -= (
+                        len(chunk) - a_end
+                    )  # the sentences not used as B start the next chunk
                 else:
                     label, b_doc = IS_NEXT, doc_index
                     b = [t for s in chunk[a_end:] for t in s]
-                    if not b:  # a one-sentence chunk: its continuation is its own second half
+                    if (
+                        not b
+                    ):  # a one-sentence chunk: its continuation is its own second half
                         if len(a) < 2:
                             chunk, length, i = [], 0, i + 1
                             continue
                         cut = rng.randint(1, len(a) - 1)
                         a, b = a[:cut], a[cut:]
                 a, b = truncate_pair(a, b, budget, rng)
-                examples.append({
-                    "input_ids": [tokenizer.cls_token_id, *a, tokenizer.sep_token_id, *b, tokenizer.sep_token_id],
-                    "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),
-                    "next_sentence_label": label, "doc_a": doc_index, "doc_b": b_doc})
+                examples.append(
+                    {
+                        "input_ids": [
+                            tokenizer.cls_token_id,
+                            *a,
+                            tokenizer.sep_token_id,
+                            *b,
+                            tokenizer.sep_token_id,
+                        ],
+                        "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),
+                        "next_sentence_label": label,
+                        "doc_a": doc_index,
+                        "doc_b": b_doc,
+                    }
+                )
                 chunk, length = [], 0
-                target = rng.randint(2, budget) if rng.random() < short_seq_prob else budget
+                target = (
+                    rng.randint(2, budget) if rng.random() < short_seq_prob else budget
+                )
             i += 1
     return examples
 
 
-def random_segment(sentences: list[list[int]], target: int, rng: random.Random) -> list[int]:
+def random_segment(
+    sentences: list[list[int]], target: int, rng: random.Random
+) -> list[int]:
     """Consecutive sentences from a random start until `target` tokens are reached."""
     start = rng.randrange(len(sentences))
     out: list[int] = []
@@ -248,8 +386,12 @@ def random_segment(sentences: list[list[int]], target: int, rng: random.Random) 
     return out
 
 
-def truncate_pair(a: list[int], b: list[int], budget: int, rng: random.Random) -> tuple[list[int], list[int]]:
-    """Trim the longer segment, from its front or back at random, until both fit in `budget`."""
+def truncate_pair(
+    a: list[int], b: list[int], budget: int, rng: random.Random
+) -> tuple[list[int], list[int]]:
+    """Trim the longer segment, from its front or back at random, until both fit in
+    `budget`.
+    """
     a, b = list(a), list(b)
     while len(a) + len(b) > budget:
         longer = a if len(a) > len(b) else b
@@ -257,40 +399,55 @@ def truncate_pair(a: list[int], b: list[int], budget: int, rng: random.Random) -
     return a, b
 
 
-# ------------------------------------------------------------------ which articles to train on
-# WikiText-2's train split is not in the offline mirror, so offline the recipe trains on the
+# ------------------------------------------------------------------ which articles to
+# train on
+# WikiText-2's train split is not in the offline mirror, so offline the recipe trains on
+# the
 # validation articles plus the test articles minus the last six, which are held out for
-# evaluation. Online, split="train" gives the official training split (test[-6:] stays held out).
+# evaluation. Online, split="train" gives the official training split (test[-6:] stays
+# held out).
 OFFLINE_TRAIN_SPLIT = "valid+test[:-6]"
 HELD_OUT_SPLIT = "test[-6:]"
 SPLIT_PART = re.compile(r"(?P<name>[a-z]+)(?:\[(?P<start>-?\d*):(?P<stop>-?\d*)\])?")
 
 
 def parse_split(split: str | Sequence[str]) -> list[tuple[str, slice]]:
-    """"valid+test[:-6]" (or ["valid", "test[:-6]"]) -> [("valid", slice(None)), ("test", slice(None, -6))].
+    """ "valid+test[:-6]" (or ["valid", "test[:-6]"]) -> [("valid", slice(None)),
+    ("test", slice(None, -6))].
 
-    The slices count *articles*, like Python slices, so "test[-6:]" is the last six articles.
+    The slices count *articles*, like Python slices, so "test[-6:]" is the last six
+    articles.
     """
     parts = split.split("+") if isinstance(split, str) else list(split)
     if not parts or not all(isinstance(p, str) and p.strip() for p in parts):
-        raise ValueError(f"split must be a name like 'valid', 'valid+test[:-6]' or a list of them, got {split!r}")
+        raise ValueError(
+            f"split must be a name like 'valid', 'valid+test[:-6]' or a list of them, got {split!r}"
+        )
     out = []
     for part in parts:
         m = SPLIT_PART.fullmatch(part.strip())
         if m is None:
-            raise ValueError(f"cannot read the split {part!r}: write a split name with an optional article "
-                             "slice, e.g. 'valid', 'test[:-6]' or 'test[-6:]'")
+            raise ValueError(
+                f"cannot read the split {part!r}: write a split name with an optional article "
+                "slice, e.g. 'valid', 'test[:-6]' or 'test[-6:]'"
+            )
         start, stop = (int(x) if x else None for x in (m["start"], m["stop"]))
         out.append((m["name"], slice(start, stop)))
     return out
 
 
 def canonical_split(split: str | Sequence[str]) -> str:
-    """One spelling per selection of articles (for the cache key): ["valid", "test[:-6]"] -> "valid+test[:-6]"."""
+    """One spelling per selection of articles (for the cache key): ["valid",
+    "test[:-6]"] -> "valid+test[:-6]".
+    """
+
     def fmt(s: slice) -> str:
         if s.start is None and s.stop is None:
             return ""
-        return f"[{'' if s.start is None else s.start}:{'' if s.stop is None else s.stop}]"
+        return (
+            f"[{'' if s.start is None else s.start}:{'' if s.stop is None else s.stop}]"
+        )
+
     return "+".join(name + fmt(s) for name, s in parse_split(split))
 
 
@@ -298,38 +455,53 @@ WIKITEXT_ESCAPES = [(" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."), ("<unk>", "[
 
 
 def clean_wikitext(text: str) -> str:
-    """Undo WikiText's tokenization escapes ("1 @,@ 000" -> "1,000") and write its rare-word marker
-    <unk> as BERT's [UNK] (one special token, never masked) instead of three pieces "<", "unk",
+    """Undo WikiText's tokenization escapes ("1 @,@ 000" -> "1,000") and write its
+    rare-word marker
+    <unk> as BERT's [UNK] (one special token, never masked) instead of three pieces "<",
+    "unk",
     ">" that would be the easiest tokens to predict and inflate the masked-token accuracy."""
     for escaped, plain in WIKITEXT_ESCAPES:
         text = text.replace(escaped, plain)
     return text
 
 
-def load_documents(split: str | Sequence[str] = OFFLINE_TRAIN_SPLIT, data: str = "wikitext2") -> list[dict]:
-    """WikiText-2 articles ({"title", "paragraphs"}) of one or more splits, each optionally sliced,
+def load_documents(
+    split: str | Sequence[str] = OFFLINE_TRAIN_SPLIT, data: str = "wikitext2"
+) -> list[dict]:
+    """WikiText-2 articles ({"title", "paragraphs"}) of one or more splits, each
+    optionally sliced,
     their text cleaned with `clean_wikitext`."""
     if data != "wikitext2":
         raise ValueError(f"only data='wikitext2' is known, got {data!r}")
     from .data import load_wikitext2
+
     documents = []
     for name, articles in parse_split(split):
-        documents += [{"title": clean_wikitext(d["title"]), "paragraphs": [clean_wikitext(p) for p in d["paragraphs"]]}
-                      for d in load_wikitext2(name)[articles]]
+        documents += [
+            {
+                "title": clean_wikitext(d["title"]),
+                "paragraphs": [clean_wikitext(p) for p in d["paragraphs"]],
+            }
+            for d in load_wikitext2(name)[articles]
+        ]
     if not documents:
         raise ValueError(f"the split {split!r} selects no articles")
     return documents
 
 
-# ------------------------------------------------------------------ measuring what was learned
+# ------------------------------------------------------------------ measuring what was
+# learned
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """The Wilson score interval of a proportion (95% for z=1.96).
 
-    Better than p ± z·sqrt(p(1-p)/n) for small n or p near 0 or 1: it never leaves [0, 1] and its
+    Better than p ± z·sqrt(p(1-p)/n) for small n or p near 0 or 1: it never leaves [0,
+    1] and its
     coverage is close to the nominal 95%. An accuracy "above chance" needs low > 0.5.
     """
     if n <= 0 or not 0 <= correct <= n:
-        raise ValueError(f"need 0 <= correct <= n and n > 0, got correct={correct}, n={n}")
+        raise ValueError(
+            f"need 0 <= correct <= n and n > 0, got correct={correct}, n={n}"
+        )
     p = correct / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
@@ -337,78 +509,131 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
 
 
 @torch.no_grad()
-def evaluate_pretraining(model, tokenizer, documents: Sequence, max_length: int = 128, batch_size: int = 64,
-                         seed: int = 0, mlm_probability: float = 0.15, only_mask: bool = True) -> dict:
-    """Held-out masked-token accuracy (with its baseline) and next-sentence accuracy (with a 95% interval).
+def evaluate_pretraining(
+    model,
+    tokenizer,
+    documents: Sequence,
+    max_length: int = 128,
+    batch_size: int = 64,
+    seed: int = 0,
+    mlm_probability: float = 0.15,
+    only_mask: bool = True,
+) -> dict:
+    """Held-out masked-token accuracy (with its baseline) and next-sentence accuracy
+    (with a 95% interval).
 
-    The pairs and the masks are a pure function of `seed`, so two models are scored on exactly the
-    same masked tokens. The baseline always predicts the most frequent token among the masked
-    targets: a model that only learned "the" reaches it, so accuracy is judged against it, not 0.
+    The pairs and the masks are a pure function of `seed`, so two models are scored on
+    exactly the
+    same masked tokens. The baseline always predicts the most frequent token among the
+    masked
+    targets: a model that only learned "the" reaches it, so accuracy is judged against
+    it, not 0.
 
-    With `only_mask` (the default) every chosen token is replaced by [MASK], instead of the 80/10/10
-    of training: the 10% left unchanged would let a model score by copying its input (about 10
+    With `only_mask` (the default) every chosen token is replaced by [MASK], instead of
+    the 80/10/10
+    of training: the 10% left unchanged would let a model score by copying its input
+    (about 10
     points of accuracy for free), which is not what "predicting a hidden word" means.
     """
     check_int("batch_size", batch_size, minimum=1)
     examples = make_nsp_pairs(documents, tokenizer, max_length=max_length, seed=seed)
     if not examples:
-        raise ValueError("the documents gave no next-sentence pairs to evaluate on (each needs at "
-                         "least two sentences)")
-    collate = PretrainingCollator(tokenizer, mlm_probability=mlm_probability, max_length=max_length, seed=seed)
+        raise ValueError(
+            "the documents gave no next-sentence pairs to evaluate on (each needs at "
+            "least two sentences)"
+        )
+    collate = PretrainingCollator(
+        tokenizer, mlm_probability=mlm_probability, max_length=max_length, seed=seed
+    )
     device = next(model.parameters()).device
     targets, hits, nsp_hits, nsp_n, mlm_loss_sum = [], 0, 0, 0, 0.0
     with evaluating(model):
         for i in range(0, len(examples), batch_size):
-            batch = {k: v.to(device) for k, v in collate(examples[i:i + batch_size]).items()}
-            if only_mask:  # every chosen token shown as [MASK]: predicted from its context alone
-                batch["input_ids"] = batch["input_ids"].masked_fill(batch["labels"] != IGNORE_INDEX,
-                                                                    tokenizer.mask_token_id)
-            out = model(**batch)  # with labels: logits at the N masked positions only, (N, V)
-            labels = batch["labels"][batch["labels"] != IGNORE_INDEX]                   # (N,)
+            batch = {
+                k: v.to(device)
+                for k, v in collate(examples[i : i + batch_size]).items()
+            }
+            if (
+                only_mask
+            ):  # every chosen token shown as [MASK]: predicted from its context alone
+                batch["input_ids"] = batch["input_ids"].masked_fill(
+                    batch["labels"] != IGNORE_INDEX, tokenizer.mask_token_id
+                )
+            out = model(
+                **batch
+            )  # with labels: logits at the N masked positions only, (N, V)
+            labels = batch["labels"][batch["labels"] != IGNORE_INDEX]  # (N,)
             hits += int((out.prediction_logits.argmax(-1) == labels).sum())
             mlm_loss_sum += float(out.mlm_loss) * len(labels)
             targets.append(labels.cpu())
-            nsp = batch["next_sentence_label"]                                          # (B,)
+            nsp = batch["next_sentence_label"]  # (B,)
             nsp_hits += int((out.seq_relationship_logits.argmax(-1) == nsp).sum())
             nsp_n += len(nsp)
     targets = torch.cat(targets)
     n = len(targets)
     if n == 0:
-        raise ValueError("no token was masked in these documents: there is no MLM accuracy to report "
-                         "(use more text or a higher mlm_probability)")
+        raise ValueError(
+            "no token was masked in these documents: there is no MLM accuracy to report "
+            "(use more text or a higher mlm_probability)"
+        )
     counts = torch.bincount(targets)
-    return {"mlm_accuracy": hits / n, "baseline_accuracy": float(counts.max()) / n,
-            "baseline_token": tokenizer.convert_ids_to_tokens(int(counts.argmax())), "n_masked": n,
-            "mlm_loss": mlm_loss_sum / n, "nsp_accuracy": nsp_hits / nsp_n,
-            "nsp_ci95": wilson_interval(nsp_hits, nsp_n), "n_nsp": nsp_n}
+    return {
+        "mlm_accuracy": hits / n,
+        "baseline_accuracy": float(counts.max()) / n,
+        "baseline_token": tokenizer.convert_ids_to_tokens(int(counts.argmax())),
+        "n_masked": n,
+        "mlm_loss": mlm_loss_sum / n,
+        "nsp_accuracy": nsp_hits / nsp_n,
+        "nsp_ci95": wilson_interval(nsp_hits, nsp_n),
+        "n_nsp": nsp_n,
+    }
 
 
 @torch.no_grad()
 def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[list[tuple[str, float]]]:
-    """The top-k tokens (with probabilities) the model predicts at each [MASK] of `text`."""
+    """The top-k tokens (with probabilities) the model predicts at each [MASK] of
+    `text`.
+    """
     check_str("text", text)
     check_int("k", k, minimum=1)
     k = min(k, tokenizer.vocab_size)
-    pieces = text.split("[MASK]")  # encoded around the [MASK]s, whatever the tokenizer makes of "[MASK]"
+    pieces = text.split(
+        "[MASK]"
+    )  # encoded around the [MASK]s, whatever the tokenizer makes of "[MASK]"
     if len(pieces) < 2:
         raise ValueError(f"the text has no [MASK] token: {text!r}")
     ids = [tokenizer.cls_token_id]
     for i, piece in enumerate(pieces):
-        ids += tokenizer.encode(piece, add_special_tokens=False) if piece.strip() else []
-        ids += [tokenizer.mask_token_id] if i < len(pieces) - 1 else [tokenizer.sep_token_id]
+        ids += (
+            tokenizer.encode(piece, add_special_tokens=False) if piece.strip() else []
+        )
+        ids += (
+            [tokenizer.mask_token_id]
+            if i < len(pieces) - 1
+            else [tokenizer.sep_token_id]
+        )
     positions = [i for i, t in enumerate(ids) if t == tokenizer.mask_token_id]
     device = next(model.parameters()).device
     with evaluating(model):
-        out = model(torch.tensor([ids], device=device))  # no labels: logits at every position
-    logits = out.prediction_logits if hasattr(out, "prediction_logits") else out.logits   # (1, T, V)
-    probs = logits[0, positions].float().softmax(-1)                                   # (M, V)
+        out = model(
+            torch.tensor([ids], device=device)
+        )  # no labels: logits at every position
+    logits = (
+        out.prediction_logits if hasattr(out, "prediction_logits") else out.logits
+    )  # (1, T, V)
+    probs = logits[0, positions].float().softmax(-1)  # (M, V)
     top = probs.topk(k, dim=-1)
-    return [[(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ix)]
-            for ps, ix in zip(top.values, top.indices)]
+    return [
+        [(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ix)]
+        for ps, ix in zip(top.values, top.indices)
+    ]
 
 
-# ------------------------------------------------------------------ a small pretrained BERT
-RECIPE_VERSION = 4  # bump when the data preparation changes, so old cached models are not reused
+# ------------------------------------------------------------------ a small pretrained
+# BERT
+RECIPE_VERSION = (
+    4  # bump when the data preparation changes, so old cached models are not reused
+)
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -417,51 +642,93 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def train_tokenizer(documents: Sequence[dict], vocab_size: int = 2000):
-    """A WordPiece vocabulary learned from the articles' paragraphs, that reads "[UNK]" (and the
+    """A WordPiece vocabulary learned from the articles' paragraphs, that reads "[UNK]"
+    (and the
     other special tokens) in a text as the special token."""
     from .tokenizer import Tokenizer
-    texts = [p.replace("[UNK]", " ") for d in documents for p in d["paragraphs"]]  # a marker, not a word
+
+    texts = [
+        p.replace("[UNK]", " ") for d in documents for p in d["paragraphs"]
+    ]  # a marker, not a word
     tokenizer = Tokenizer.train(texts, vocab_size=vocab_size)
     recognise_special_tokens(tokenizer)
     return tokenizer
 
 
 def recognise_special_tokens(tokenizer) -> None:
-    """Make "[UNK]" or "[MASK]" written in a text encode as the special token, not as "[", "mask", "]"
+    """Make "[UNK]" or "[MASK]" written in a text encode as the special token, not as
+    "[", "mask", "]"
     (a tokenizer loaded from a tokenizer.json already does this; one built from a vocabulary may not)."""
     from tokenizers import AddedToken
-    names = [tokenizer.convert_ids_to_tokens(i) for i in sorted(tokenizer.special_token_ids)]
-    tokenizer.backend.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in names])
+
+    names = [
+        tokenizer.convert_ids_to_tokens(i) for i in sorted(tokenizer.special_token_ids)
+    ]
+    tokenizer.backend.add_special_tokens(
+        [AddedToken(t, normalized=False, special=True) for t in names]
+    )
 
 
 def small_bert_config(vocab_size: int = 2000, max_length: int = 128):
     """2 layers, hidden 128, 2 heads: small enough to learn something in ~3 CPU minutes.
 
-    Why a 2,000-piece vocabulary? In a run this short each piece's embedding is trained only when
-    the piece is masked, so fewer pieces are each seen more often. Measured on the held-out
-    articles (lr 2e-3, batch 32 x 128, `evaluate_pretraining(..., only_mask=False)`, i.e. the usual
-    80/10/10 metric), the ratio of masked-token accuracy to the most-frequent-token baseline was
-    2.4x with 8,000 pieces (900 steps), 2.7-2.9x with 4,000 (1,000-1,400 steps) and 3.2x with
-    2,000 (900-1,200 steps). Scored strictly (every chosen token shown as [MASK]), every run we
-    tried in this budget stayed within 1.05-1.14x of the baseline, up to 3,000 steps, whatever the
-    learning rate (1e-3, 2e-3; 3e-3 diverged to always "the"), dropout (0, 0.1), sequence length
-    (64, 128), heads (2, 4) or initializer_range (0.02-0.08): see chapter 5 for what that means.
+    Why a 2,000-piece vocabulary? In a run this short each piece's embedding is trained
+    only when
+    the piece is masked, so fewer pieces are each seen more often. Measured on the
+    held-out
+    articles (lr 2e-3, batch 32 x 128, `evaluate_pretraining(..., only_mask=False)`,
+    i.e. the usual
+    80/10/10 metric), the ratio of masked-token accuracy to the most-frequent-token
+    baseline was
+    2.4x with 8,000 pieces (900 steps), 2.7-2.9x with 4,000 (1,000-1,400 steps) and 3.2x
+    with
+    2,000 (900-1,200 steps). Scored strictly (every chosen token shown as [MASK]), every
+    run we
+    tried in this budget stayed within 1.05-1.14x of the baseline, up to 3,000 steps,
+    whatever the
+    learning rate (1e-3, 2e-3; 3e-3 diverged to always "the"), dropout (0, 0.1),
+    sequence length
+    (64, 128), heads (2, 4) or initializer_range (0.02-0.08): see chapter 5 for what
+    that means.
     """
     from .config import BertConfig
-    return BertConfig(vocab_size=vocab_size, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-                      intermediate_size=512, max_position_embeddings=max_length)
+
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=512,
+        max_position_embeddings=max_length,
+    )
 
 
-def small_bert(config=None, *, data: str = "wikitext2", split: str | Sequence[str] = OFFLINE_TRAIN_SPLIT,
-               steps: int = 1000, seed: int = 0, cache_dir: str | os.PathLike | None = None, force: bool = False,
-               vocab_size: int = 2000, max_length: int = 128, batch_size: int = 32, lr: float = 2e-3,
-               warmup_ratio: float = 0.06, progress: bool = True):
-    """Pretrain a small BERT with MLM + NSP on WikiText-2, or load the one trained before with the
+def small_bert(
+    config=None,
+    *,
+    data: str = "wikitext2",
+    split: str | Sequence[str] = OFFLINE_TRAIN_SPLIT,
+    steps: int = 1000,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    vocab_size: int = 2000,
+    max_length: int = 128,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    warmup_ratio: float = 0.06,
+    progress: bool = True,
+):
+    """Pretrain a small BERT with MLM + NSP on WikiText-2, or load the one trained
+    before with the
     same settings. Returns (model, tokenizer, history).
 
-    Offline the default `split` is every mirrored article except the held-out HELD_OUT_SPLIT; pass
-    split="train" online for the official training split. The cache key hashes every setting that
-    changes the result (the split as a canonical string included), so changing any of them trains
+    Offline the default `split` is every mirrored article except the held-out
+    HELD_OUT_SPLIT; pass
+    split="train" online for the official training split. The cache key hashes every
+    setting that
+    changes the result (the split as a canonical string included), so changing any of
+    them trains
     a new model instead of returning a stale one.
     """
     from .heads import BertForPreTraining
@@ -469,25 +736,58 @@ def small_bert(config=None, *, data: str = "wikitext2", split: str | Sequence[st
     from .train import History, TrainConfig, fit
 
     config = config or small_bert_config(vocab_size, max_length)
-    settings = {"recipe": RECIPE_VERSION, "config": config.to_dict(), "data": data, "split": canonical_split(split),
-                "steps": steps, "seed": seed, "lr": lr, "warmup_ratio": warmup_ratio,
-                "vocab_size": config.vocab_size, "max_length": max_length, "batch_size": batch_size}
+    settings = {
+        "recipe": RECIPE_VERSION,
+        "config": config.to_dict(),
+        "data": data,
+        "split": canonical_split(split),
+        "steps": steps,
+        "seed": seed,
+        "lr": lr,
+        "warmup_ratio": warmup_ratio,
+        "vocab_size": config.vocab_size,
+        "max_length": max_length,
+        "batch_size": batch_size,
+    }
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     directory = cache_root(cache_dir) / f"small_bert-{key}"
     if (directory / "history.json").exists() and not force:
-        history = History.from_dict(json.loads((directory / "history.json").read_text()))
-        return (BertForPreTraining.from_pretrained(directory), Tokenizer.from_pretrained(directory), history)
+        history = History.from_dict(
+            json.loads((directory / "history.json").read_text())
+        )
+        return (
+            BertForPreTraining.from_pretrained(directory),
+            Tokenizer.from_pretrained(directory),
+            history,
+        )
 
-    documents = load_documents(split, data)                       # 1. raw text
-    tokenizer = train_tokenizer(documents, config.vocab_size)     # 2. a WordPiece vocabulary of it
-    examples = make_nsp_pairs(documents, tokenizer, max_length=max_length, seed=seed)  # 3. NSP pairs
+    documents = load_documents(split, data)  # 1. raw text
+    tokenizer = train_tokenizer(
+        documents, config.vocab_size
+    )  # 2. a WordPiece vocabulary of it
+    examples = make_nsp_pairs(
+        documents, tokenizer, max_length=max_length, seed=seed
+    )  # 3. NSP pairs
     for e in examples:
         del e["doc_a"], e["doc_b"]
-    model = BertForPreTraining(config)                            # 4. MLM + NSP from random weights
-    train_config = TrainConfig(lr=lr, max_steps=steps, batch_size=batch_size, warmup_ratio=warmup_ratio,
-                               seed=seed, progress=progress)
-    history = fit(model, examples, train_config, collate_fn=PretrainingCollator(tokenizer, seed=seed))
+    model = BertForPreTraining(config)  # 4. MLM + NSP from random weights
+    train_config = TrainConfig(
+        lr=lr,
+        max_steps=steps,
+        batch_size=batch_size,
+        warmup_ratio=warmup_ratio,
+        seed=seed,
+        progress=progress,
+    )
+    history = fit(
+        model,
+        examples,
+        train_config,
+        collate_fn=PretrainingCollator(tokenizer, seed=seed),
+    )
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
-    (directory / "history.json").write_text(json.dumps(history.to_dict()))  # written last: marks "complete"
+    (directory / "history.json").write_text(
+        json.dumps(history.to_dict())
+    )  # written last: marks "complete"
     return model.eval(), tokenizer, history

@@ -74,7 +74,8 @@ class BertForTokenClassification(BertPreTrainedModel):
         super().__init__()
         if not isinstance(config, BertConfig):
             raise TypeError(
-                f"{type(self).__name__} expects a BertConfig, got {type(config).__name__}"
+                f"{type(self).__name__} expects a BertConfig, got "
+                f"{type(config).__name__}"
             )
         self.config = config = with_labels(config, num_labels, id2label)
         self.num_labels = config.num_labels

@@ -1,7 +1,10 @@
-"""WordPiece tokenization on Hugging Face `tokenizers` (Rust, fast), with BERT's input format.
+"""WordPiece tokenization on Hugging Face `tokenizers` (Rust, fast), with BERT's input
+format.
 
-A sentence becomes `[CLS] tokens [SEP]`, a pair `[CLS] A [SEP] B [SEP]` with token type (segment)
-ids 0 for A and 1 for B. Words outside the vocabulary are split greedily into the longest known
+A sentence becomes `[CLS] tokens [SEP]`, a pair `[CLS] A [SEP] B [SEP]` with token type
+(segment)
+ids 0 for A and 1 for B. Words outside the vocabulary are split greedily into the
+longest known
 pieces, continuation pieces marked `##` ("tokenization" -> "token", "##ization").
 """
 
@@ -17,14 +20,20 @@ import torch
 from ._validate import as_path, check_int, read_text, target_dir, write_dir
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-TRUNCATION = {True: "longest_first", "longest_first": "longest_first", "only_first": "only_first",
-              "only_second": "only_second"}
+TRUNCATION = {
+    True: "longest_first",
+    "longest_first": "longest_first",
+    "only_first": "only_first",
+    "only_second": "only_second",
+}
 
 
 class Encoding(dict):
-    """A dict of LongTensors (`input_ids`, `attention_mask`, `token_type_ids`, ...), one row per window.
+    """A dict of LongTensors (`input_ids`, `attention_mask`, `token_type_ids`, ...), one
+    row per window.
 
-    `encodings` keeps the underlying `tokenizers.Encoding` of each row for offsets and word ids.
+    `encodings` keeps the underlying `tokenizers.Encoding` of each row for offsets and
+    word ids.
     """
 
     def __init__(self, data: dict, encodings: list):
@@ -32,7 +41,9 @@ class Encoding(dict):
         self.encodings = encodings
 
     def sequence_ids(self, i: int = 0) -> list[int | None]:
-        """For each token of row i: None for special tokens and padding, 0 for text A, 1 for text B."""
+        """For each token of row i: None for special tokens and padding, 0 for text A, 1
+        for text B.
+        """
         ids = list(self.encodings[i].sequence_ids)
         return ids + [None] * (self["input_ids"].shape[1] - len(ids))
 
@@ -55,8 +66,11 @@ class Tokenizer:
 
     def __init__(self, backend):
         from tokenizers import Tokenizer as _Backend
+
         if not isinstance(backend, _Backend):
-            raise TypeError(f"Tokenizer wraps a tokenizers.Tokenizer, got {type(backend).__name__}")
+            raise TypeError(
+                f"Tokenizer wraps a tokenizers.Tokenizer, got {type(backend).__name__}"
+            )
         backend.no_truncation()
         backend.no_padding()
         missing = [t for t in SPECIAL_TOKENS if backend.token_to_id(t) is None]
@@ -69,14 +83,34 @@ class Tokenizer:
         self.cls_token_id = backend.token_to_id("[CLS]")
         self.sep_token_id = backend.token_to_id("[SEP]")
         self.mask_token_id = backend.token_to_id("[MASK]")
-        self.special_token_ids = {self.pad_token_id, self.unk_token_id, self.cls_token_id,
-                                  self.sep_token_id, self.mask_token_id}
+        self.special_token_ids = {
+            self.pad_token_id,
+            self.unk_token_id,
+            self.cls_token_id,
+            self.sep_token_id,
+            self.mask_token_id,
+        }
 
-    # ----------------------------------------------------------------------------- construction
+    # -----------------------------------------------------------------------------
+    # construction
     @classmethod
-    def from_vocab(cls, vocab: dict[str, int] | str | Path, lowercase: bool = True) -> "Tokenizer":
-        """BERT's pipeline around a WordPiece vocabulary (a dict, or a vocab.txt with one token per line)."""
-        from tokenizers import Tokenizer as _Backend, decoders, models, normalizers, pre_tokenizers, processors
+    def from_vocab(
+        cls, vocab: dict[str, int] | str | Path, lowercase: bool = True
+    ) -> "Tokenizer":
+        """BERT's pipeline around a WordPiece vocabulary (a dict, or a vocab.txt with
+        one token per line).
+        """
+        from tokenizers import (
+            Tokenizer as _Backend,
+        )
+        from tokenizers import (
+            decoders,
+            models,
+            normalizers,
+            pre_tokenizers,
+            processors,
+        )
+
         if not isinstance(vocab, dict):
             path = as_path("vocab", vocab)
             lines = read_text(path, "vocabulary file").split("\n")
@@ -86,23 +120,34 @@ class Tokenizer:
         missing = [t for t in SPECIAL_TOKENS if t not in vocab]
         if missing:
             raise ValueError(f"the vocabulary lacks BERT's special tokens {missing}")
-        backend = _Backend(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
-        backend.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
-                                                        strip_accents=None, lowercase=lowercase)
+        backend = _Backend(
+            models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100)
+        )
+        backend.normalizer = normalizers.BertNormalizer(
+            clean_text=True,
+            handle_chinese_chars=True,
+            strip_accents=None,
+            lowercase=lowercase,
+        )
         backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         cls_id, sep_id = vocab["[CLS]"], vocab["[SEP]"]
         backend.post_processor = processors.TemplateProcessing(
-            single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
-            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
+            single="[CLS]:0 $A:0 [SEP]:0",
+            pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+        )
         backend.decoder = decoders.WordPiece(prefix="##")
         return cls(backend)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike) -> "Tokenizer":
-        """A named model ("all-MiniLM-L6-v2"), a directory, a tokenizer.json or a vocab.txt."""
+        """A named model ("all-MiniLM-L6-v2"), a directory, a tokenizer.json or a
+        vocab.txt.
+        """
         from tokenizers import Tokenizer as _Backend
 
         from .pretrained import resolve
+
         path = resolve(name_or_path)
         if path.is_dir():
             if (path / "tokenizer.json").exists():
@@ -110,14 +155,18 @@ class Tokenizer:
             elif (path / "vocab.txt").exists():
                 path = path / "vocab.txt"
             else:
-                raise FileNotFoundError(f"{path} has neither tokenizer.json nor vocab.txt")
+                raise FileNotFoundError(
+                    f"{path} has neither tokenizer.json nor vocab.txt"
+                )
         if path.suffix == ".json":
             text = read_text(path, "tokenizer file")
             try:
                 backend = _Backend.from_str(text)
             except Exception as e:  # not JSON, or JSON that is not a tokenizer
-                raise ValueError(f"tokenizer file {path} is corrupt or not a tokenizers JSON file "
-                                 f"({str(e)[:200]}); re-save or re-download it") from None
+                raise ValueError(
+                    f"tokenizer file {path} is corrupt or not a tokenizers JSON file "
+                    f"({str(e)[:200]}); re-save or re-download it"
+                ) from None
             return cls(backend)
         lowercase = True
         config = path.parent / "tokenizer_config.json"
@@ -125,36 +174,75 @@ class Tokenizer:
             try:
                 settings = json.loads(read_text(config, "tokenizer config"))
             except json.JSONDecodeError as e:
-                raise ValueError(f"tokenizer config {config} is not valid JSON: {e}") from None
-            lowercase = settings.get("do_lower_case", True) if isinstance(settings, dict) else True
+                raise ValueError(
+                    f"tokenizer config {config} is not valid JSON: {e}"
+                ) from None
+            lowercase = (
+                settings.get("do_lower_case", True)
+                if isinstance(settings, dict)
+                else True
+            )
         return cls.from_vocab(path, lowercase=lowercase)
 
     @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int = 30522, min_frequency: int = 2,
-              lowercase: bool = True, show_progress: bool = False) -> "Tokenizer":
-        """Learn a WordPiece vocabulary of (at most) `vocab_size` pieces from raw texts."""
-        from tokenizers import Tokenizer as _Backend, models, normalizers, pre_tokenizers, trainers
+    def train(
+        cls,
+        texts: Iterable[str],
+        vocab_size: int = 30522,
+        min_frequency: int = 2,
+        lowercase: bool = True,
+        show_progress: bool = False,
+    ) -> "Tokenizer":
+        """Learn a WordPiece vocabulary of (at most) `vocab_size` pieces from raw
+        texts.
+        """
+        from tokenizers import (
+            Tokenizer as _Backend,
+        )
+        from tokenizers import (
+            models,
+            normalizers,
+            pre_tokenizers,
+            trainers,
+        )
+
         check_int("vocab_size", vocab_size)
         check_int("min_frequency", min_frequency, minimum=0)
         if isinstance(texts, str):
-            raise TypeError("texts must be an iterable of strings, got one string (wrap it in a list)")
+            raise TypeError(
+                "texts must be an iterable of strings, got one string (wrap it in a "
+                "list)"
+            )
         if vocab_size < len(SPECIAL_TOKENS) + 1:
-            raise ValueError(f"vocab_size must exceed the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}")
+            raise ValueError(
+                f"vocab_size must exceed the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}"
+            )
         backend = _Backend(models.WordPiece(unk_token="[UNK]"))
-        backend.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=None)
+        backend.normalizer = normalizers.BertNormalizer(
+            lowercase=lowercase, strip_accents=None
+        )
         backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                            special_tokens=SPECIAL_TOKENS, show_progress=show_progress,
-                                            continuing_subword_prefix="##")
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=SPECIAL_TOKENS,
+            show_progress=show_progress,
+            continuing_subword_prefix="##",
+        )
         texts = [_check_text(t, "each text") for t in texts]
         if not any(t.strip() for t in texts):
             raise ValueError("cannot train a tokenizer on empty texts")
         backend.train_from_iterator(texts, trainer=trainer)
-        # The trainer breaks ties between equally frequent pieces in hash-map order, which changes
-        # from run to run: the same pieces get different ids, and a model trained on them differs.
-        # Ids are arbitrary for a new vocabulary (greedy longest-match does not look at them), so
-        # number the pieces in a fixed order: the special tokens first, then alphabetically. (Ties at
-        # the size cutoff can still change which pieces are kept; that is the trainer's doing.)
+        # The trainer breaks ties between equally frequent pieces in hash-map order,
+        # which changes
+        # from run to run: the same pieces get different ids, and a model trained on
+        # them differs.
+        # Ids are arbitrary for a new vocabulary (greedy longest-match does not look at
+        # them), so
+        # number the pieces in a fixed order: the special tokens first, then
+        # alphabetically. (Ties at
+        # the size cutoff can still change which pieces are kept; that is the trainer's
+        # doing.)
         learned = sorted(t for t in backend.get_vocab() if t not in SPECIAL_TOKENS)
         vocab = {t: i for i, t in enumerate(list(SPECIAL_TOKENS) + learned)}
         return cls.from_vocab(vocab, lowercase=lowercase)
@@ -162,19 +250,26 @@ class Tokenizer:
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Write tokenizer.json and vocab.txt (the format BertTokenizer(Fast) reads).
 
-        Named as in transformers, so `tokenizer.save_pretrained(folder)` works on either. Atomic,
-        like a model's `save_pretrained`: the directory is rebuilt in a temporary sibling and
+        Named as in transformers, so `tokenizer.save_pretrained(folder)` works on
+        either. Atomic,
+        like a model's `save_pretrained`: the directory is rebuilt in a temporary
+        sibling and
         swapped in whole; its other files (a model's weights) are kept.
         """
         return write_dir(target_dir("directory", directory), self.write_files)
 
     def write_files(self, directory: Path) -> None:
-        """Write this tokenizer's files into an existing directory (no atomicity of its own)."""
+        """Write this tokenizer's files into an existing directory (no atomicity of its
+        own).
+        """
         self.backend.save(str(directory / "tokenizer.json"))
         by_id = sorted(self.vocab.items(), key=lambda kv: kv[1])
-        (directory / "vocab.txt").write_text("".join(t + "\n" for t, _ in by_id), encoding="utf-8")
+        (directory / "vocab.txt").write_text(
+            "".join(t + "\n" for t, _ in by_id), encoding="utf-8"
+        )
 
-    # ----------------------------------------------------------------------------- encoding
+    # -----------------------------------------------------------------------------
+    # encoding
     @property
     def vocab_size(self) -> int:
         return self.backend.get_vocab_size(with_added_tokens=True)
@@ -184,32 +279,50 @@ class Tokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """The WordPiece tokens of `text`, without [CLS]/[SEP]."""
-        return self.backend.encode(_check_text(text, "text"), add_special_tokens=False).tokens
+        return self.backend.encode(
+            _check_text(text, "text"), add_special_tokens=False
+        ).tokens
 
-    def encode(self, text: str, text_pair: str | None = None, add_special_tokens: bool = True) -> list[int]:
+    def encode(
+        self, text: str, text_pair: str | None = None, add_special_tokens: bool = True
+    ) -> list[int]:
         pair = None if text_pair is None else _check_text(text_pair, "text_pair")
-        return self.backend.encode(_check_text(text, "text"), pair, add_special_tokens=add_special_tokens).ids
+        return self.backend.encode(
+            _check_text(text, "text"), pair, add_special_tokens=add_special_tokens
+        ).ids
 
-    def decode(self, ids: Sequence[int] | torch.Tensor, skip_special_tokens: bool = True) -> str:
-        return self.backend.decode(self._check_ids(ids), skip_special_tokens=skip_special_tokens)
+    def decode(
+        self, ids: Sequence[int] | torch.Tensor, skip_special_tokens: bool = True
+    ) -> str:
+        return self.backend.decode(
+            self._check_ids(ids), skip_special_tokens=skip_special_tokens
+        )
 
     def _check_ids(self, ids) -> list[int]:
         """A flat list of valid token ids, or an error naming the first bad one."""
         if isinstance(ids, torch.Tensor):
             if ids.is_floating_point() or ids.dim() > 1:
-                raise TypeError(f"ids must be a 1-d tensor of integer token ids, got dtype "
-                                f"{ids.dtype} and shape {tuple(ids.shape)}")
+                raise TypeError(
+                    f"ids must be a 1-d tensor of integer token ids, got dtype "
+                    f"{ids.dtype} and shape {tuple(ids.shape)}"
+                )
             ids = ids.tolist()
         if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple, range)):
-            raise TypeError(f"ids must be a list of integer token ids, got {type(ids).__name__}")
+            raise TypeError(
+                f"ids must be a list of integer token ids, got {type(ids).__name__}"
+            )
         for i in ids:
             if isinstance(i, bool) or not isinstance(i, int):
                 raise TypeError(f"ids must be integers, got {i!r} ({type(i).__name__})")
             if not 0 <= i < self.vocab_size:
-                raise ValueError(f"id {i} is outside the vocabulary [0, {self.vocab_size})")
+                raise ValueError(
+                    f"id {i} is outside the vocabulary [0, {self.vocab_size})"
+                )
         return list(ids)
 
-    def convert_ids_to_tokens(self, ids: int | Sequence[int] | torch.Tensor) -> str | list[str]:
+    def convert_ids_to_tokens(
+        self, ids: int | Sequence[int] | torch.Tensor
+    ) -> str | list[str]:
         if isinstance(ids, torch.Tensor) and ids.dim() == 0:
             ids = int(ids)
         if isinstance(ids, int) and not isinstance(ids, bool):
@@ -219,21 +332,35 @@ class Tokenizer:
     def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int]:
         if isinstance(tokens, str):
             return self.vocab.get(tokens, self.unk_token_id)
-        return [self.vocab.get(_check_text(t, "token"), self.unk_token_id) for t in tokens]
+        return [
+            self.vocab.get(_check_text(t, "token"), self.unk_token_id) for t in tokens
+        ]
 
-    def __call__(self, text: str | Sequence[str], text_pair: str | Sequence[str] | None = None,
-                 max_length: int = 512, truncation: bool | str = True, padding: bool = True,
-                 stride: int = 0, return_offsets_mapping: bool = False,
-                 return_overflowing_tokens: bool = False) -> Encoding:
+    def __call__(
+        self,
+        text: str | Sequence[str],
+        text_pair: str | Sequence[str] | None = None,
+        max_length: int = 512,
+        truncation: bool | str = True,
+        padding: bool = True,
+        stride: int = 0,
+        return_offsets_mapping: bool = False,
+        return_overflowing_tokens: bool = False,
+    ) -> Encoding:
         """Encode one text (or pair) or a batch into padded LongTensors of shape (B, T).
 
-        With `return_overflowing_tokens`, a text too long for `max_length` becomes several windows
-        that overlap by `stride` tokens; `overflow_to_sample_mapping` says which input each window
-        came from. This is how question answering reads contexts longer than the model's limit.
+        With `return_overflowing_tokens`, a text too long for `max_length` becomes
+        several windows
+        that overlap by `stride` tokens; `overflow_to_sample_mapping` says which input
+        each window
+        came from. This is how question answering reads contexts longer than the model's
+        limit.
         """
         single = isinstance(text, str)
         if not single and not isinstance(text, (list, tuple)):
-            raise TypeError(f"text must be a string or a list of strings, got {type(text).__name__}")
+            raise TypeError(
+                f"text must be a string or a list of strings, got {type(text).__name__}"
+            )
         texts = [text] if single else list(text)
         if not texts:
             raise ValueError("nothing to tokenize: got an empty batch")
@@ -242,35 +369,59 @@ class Tokenizer:
         pairs = None
         if text_pair is not None:
             if not isinstance(text_pair, (str, list, tuple)):
-                raise TypeError(f"text_pair must be a string or a list of strings, got {type(text_pair).__name__}")
+                raise TypeError(
+                    f"text_pair must be a string or a list of strings, got {type(text_pair).__name__}"
+                )
             pairs = [text_pair] if isinstance(text_pair, str) else list(text_pair)
             if len(pairs) != len(texts):
                 raise ValueError(f"got {len(texts)} texts but {len(pairs)} text pairs")
             for t in pairs:
                 _check_text(t, "text_pair")
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 3:
-            raise ValueError(f"max_length must be an integer >= 3 ([CLS] x [SEP]), got {max_length!r}")
+        if (
+            isinstance(max_length, bool)
+            or not isinstance(max_length, int)
+            or max_length < 3
+        ):
+            raise ValueError(
+                f"max_length must be an integer >= 3 ([CLS] x [SEP]), got {max_length!r}"
+            )
         check_int("stride", stride, minimum=0)
         specials = 2 if pairs is None else 3
         if truncation and stride >= max_length - specials:
-            raise ValueError(f"stride must be smaller than the {max_length - specials} text tokens a "
-                             f"window of max_length={max_length} holds, got stride={stride}")
-        if not isinstance(truncation, (bool, str)) or (truncation and truncation not in TRUNCATION):
-            raise ValueError(f"truncation must be True, False or one of {sorted(set(TRUNCATION.values()))}")
+            raise ValueError(
+                f"stride must be smaller than the {max_length - specials} text tokens a "
+                f"window of max_length={max_length} holds, got stride={stride}"
+            )
+        if not isinstance(truncation, (bool, str)) or (
+            truncation and truncation not in TRUNCATION
+        ):
+            raise ValueError(
+                f"truncation must be True, False or one of {sorted(set(TRUNCATION.values()))}"
+            )
         if truncation:
-            self.backend.enable_truncation(max_length, stride=stride, strategy=TRUNCATION[truncation])
+            self.backend.enable_truncation(
+                max_length, stride=stride, strategy=TRUNCATION[truncation]
+            )
         try:
             inputs = texts if pairs is None else list(zip(texts, pairs))
             encodings = self.backend.encode_batch(inputs)
-        except Exception as e:  # e.g. the question alone is longer than max_length with only_second
-            raise ValueError(f"could not encode to max_length={max_length} with truncation="
-                             f"{truncation!r}: {e}") from None
-        except BaseException as e:  # the Rust library panics (pyo3's PanicException) on some strides
+        except (
+            Exception
+        ) as e:  # e.g. the question alone is longer than max_length with only_second
+            raise ValueError(
+                f"could not encode to max_length={max_length} with truncation="
+                f"{truncation!r}: {e}"
+            ) from None
+        except (
+            BaseException
+        ) as e:  # the Rust library panics (pyo3's PanicException) on some strides
             if type(e).__name__ != "PanicException":
                 raise
-            raise ValueError(f"stride={stride} is too large for the pair: the truncated text keeps "
-                             f"fewer tokens than the stride at max_length={max_length}; lower stride "
-                             "or raise max_length") from None
+            raise ValueError(
+                f"stride={stride} is too large for the pair: the truncated text keeps "
+                f"fewer tokens than the stride at max_length={max_length}; lower stride "
+                "or raise max_length"
+            ) from None
         finally:
             self.backend.no_truncation()
         rows, sample = [], []
@@ -283,19 +434,29 @@ class Tokenizer:
                     sample.append(i)
         T = max(len(e.ids) for e in rows) if padding else None
         if not padding and len({len(e.ids) for e in rows}) > 1:
-            raise ValueError("texts have different lengths; use padding=True to batch them")
+            raise ValueError(
+                "texts have different lengths; use padding=True to batch them"
+            )
         T = T or len(rows[0].ids)
 
         def pad(values, fill):
             return [list(v) + [fill] * (T - len(v)) for v in values]
 
         out = {
-            "input_ids": torch.tensor(pad([e.ids for e in rows], self.pad_token_id), dtype=torch.long),
-            "attention_mask": torch.tensor(pad([e.attention_mask for e in rows], 0), dtype=torch.long),
-            "token_type_ids": torch.tensor(pad([e.type_ids for e in rows], 0), dtype=torch.long),
+            "input_ids": torch.tensor(
+                pad([e.ids for e in rows], self.pad_token_id), dtype=torch.long
+            ),
+            "attention_mask": torch.tensor(
+                pad([e.attention_mask for e in rows], 0), dtype=torch.long
+            ),
+            "token_type_ids": torch.tensor(
+                pad([e.type_ids for e in rows], 0), dtype=torch.long
+            ),
         }
         if return_offsets_mapping:
-            out["offset_mapping"] = torch.tensor(pad([e.offsets for e in rows], (0, 0)), dtype=torch.long)
+            out["offset_mapping"] = torch.tensor(
+                pad([e.offsets for e in rows], (0, 0)), dtype=torch.long
+            )
         if return_overflowing_tokens:
             out["overflow_to_sample_mapping"] = torch.tensor(sample, dtype=torch.long)
         return Encoding(out, rows)

@@ -1,10 +1,16 @@
-"""The same encoder, computed on the real tokens only: BERT's layers without the work on padding.
+"""The same encoder, computed on the real tokens only: BERT's layers without the work on
+padding.
 
-Everything in a BERT layer except attention treats tokens one by one: the linear maps, the
-LayerNorms and the feed-forward block. So they can run on the N real tokens of a padded (B, T)
-batch, stacked as (N, H), and skip the padding; only attention needs the (B, T) layout back, to
-know which tokens share a sentence. With SST-2-like sentences padded to 128, N is about a fifth of
-B*T. This module computes exactly what `EncoderLayer` computes, at every real token, with the
+Everything in a BERT layer except attention treats tokens one by one: the linear maps,
+the
+LayerNorms and the feed-forward block. So they can run on the N real tokens of a padded
+(B, T)
+batch, stacked as (N, H), and skip the padding; only attention needs the (B, T) layout
+back, to
+know which tokens share a sentence. With SST-2-like sentences padded to 128, N is about
+a fifth of
+B*T. This module computes exactly what `EncoderLayer` computes, at every real token,
+with the
 layer's own weights; outputs at padding positions are zeros (they mean nothing).
 """
 
@@ -23,9 +29,12 @@ from .encoder import BertEncoder, EncoderLayer
 class TokenIndex:
     """Where the N real tokens of a padded (B, T) batch live.
 
-    Everything in a BERT layer except attention treats tokens one by one, so the linear layers,
-    LayerNorms and the feed-forward block can run on the (N, H) real tokens alone and skip the
-    padding. Only attention needs the (B, T) layout back, to know which tokens share a sentence.
+    Everything in a BERT layer except attention treats tokens one by one, so the linear
+    layers,
+    LayerNorms and the feed-forward block can run on the (N, H) real tokens alone and
+    skip the
+    padding. Only attention needs the (B, T) layout back, to know which tokens share a
+    sentence.
     With SST-2-like sentences padded to 128, N is about a fifth of B*T.
     """
 
@@ -40,46 +49,70 @@ class TokenIndex:
 
     def unpad(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, ...) -> (N, ...)"""
-        return x.reshape(self.batch * self.length, *x.shape[2:]).index_select(0, self.index)
+        return x.reshape(self.batch * self.length, *x.shape[2:]).index_select(
+            0, self.index
+        )
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         """(N, ...) -> (B, T, ...), zeros at the padding."""
         out = x.new_zeros(self.batch * self.length, *x.shape[1:])
-        return out.index_copy(0, self.index, x).view(self.batch, self.length, *x.shape[1:])
+        return out.index_copy(0, self.index, x).view(
+            self.batch, self.length, *x.shape[1:]
+        )
 
 
-def attention(attn: MultiHeadSelfAttention, x: torch.Tensor, bias: torch.Tensor,
-              tokens: TokenIndex) -> torch.Tensor:
-    """`MultiHeadSelfAttention.forward` for x of shape (N, H): back to (B, T) only to attend."""
+def attention(
+    attn: MultiHeadSelfAttention,
+    x: torch.Tensor,
+    bias: torch.Tensor,
+    tokens: TokenIndex,
+) -> torch.Tensor:
+    """`MultiHeadSelfAttention.forward` for x of shape (N, H): back to (B, T) only to
+    attend.
+    """
     q = attn.split_heads(tokens.pad(attn.query(x)))  # (B, heads, T, d_k)
-    k = attn.split_heads(tokens.pad(attn.key(x)))    # (B, heads, T, d_k)
+    k = attn.split_heads(tokens.pad(attn.key(x)))  # (B, heads, T, d_k)
     v = attn.split_heads(tokens.pad(attn.value(x)))  # (B, heads, T, d_k)
     context, _ = attn.attend(q, k, v, bias, output_attentions=False)
     return attn.out(tokens.unpad(attn.merge_heads(context)))  # (N, H)
 
 
-def encoder_layer(block: EncoderLayer, x: torch.Tensor, bias: torch.Tensor,
-                  tokens: TokenIndex) -> torch.Tensor:
+def encoder_layer(
+    block: EncoderLayer, x: torch.Tensor, bias: torch.Tensor, tokens: TokenIndex
+) -> torch.Tensor:
     """`EncoderLayer.forward` for x of shape (N, H): the same two add & norm steps."""
     a = attention(block.attention, x, bias, tokens)
     h = block.attention_norm(x + block.attention_dropout(a))
     return block.ffn_norm(h + block.ffn(h))
 
 
-def encode(embeddings: torch.nn.Module, encoder: BertEncoder, input_ids: torch.Tensor,
-           attention_mask: torch.Tensor, token_type_ids: torch.Tensor,
-           output_hidden_states: bool = False) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-    """Embeddings and every layer on the real tokens; (B, T, H) outputs with zeros at padding.
+def encode(
+    embeddings: torch.nn.Module,
+    encoder: BertEncoder,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    token_type_ids: torch.Tensor,
+    output_hidden_states: bool = False,
+) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    """Embeddings and every layer on the real tokens; (B, T, H) outputs with zeros at
+    padding.
 
-    Columns that are padding in every row are cut off first (a batch padded to a fixed length
+    Columns that are padding in every row are cut off first (a batch padded to a fixed
+    length
     often has many); then the layers see only the real tokens.
     """
     T = input_ids.size(1)
-    used = int(attention_mask.any(dim=0).nonzero().max()) + 1  # last column with a real token
-    ids, mask, types = input_ids[:, :used], attention_mask[:, :used], token_type_ids[:, :used]
+    used = (
+        int(attention_mask.any(dim=0).nonzero().max()) + 1
+    )  # last column with a real token
+    ids, mask, types = (
+        input_ids[:, :used],
+        attention_mask[:, :used],
+        token_type_ids[:, :used],
+    )
     tokens = TokenIndex.from_mask(mask)
-    x = tokens.unpad(embeddings(ids, types))     # (N, H)
-    bias = padding_mask_to_bias(mask, x.dtype)   # (B, 1, 1, used)
+    x = tokens.unpad(embeddings(ids, types))  # (N, H)
+    bias = padding_mask_to_bias(mask, x.dtype)  # (B, 1, 1, used)
     hidden_states = [x] if output_hidden_states else None
     for block in encoder.layer:
         x = encoder_layer(block, x, bias, tokens)
@@ -87,7 +120,9 @@ def encode(embeddings: torch.nn.Module, encoder: BertEncoder, input_ids: torch.T
             hidden_states.append(x)
 
     def restore(h: torch.Tensor) -> torch.Tensor:  # (N, H) -> (B, T, H)
-        h = tokens.pad(h)                          # (B, used, H)
+        h = tokens.pad(h)  # (B, used, H)
         return F.pad(h, (0, 0, 0, T - used)) if used < T else h
 
-    return restore(x), [restore(h) for h in hidden_states] if hidden_states is not None else None
+    return restore(x), [
+        restore(h) for h in hidden_states
+    ] if hidden_states is not None else None

@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def is_solution(cell) -> bool:
     tags = cell.get("metadata", {}).get("tags", [])
-    return "solution" in tags or (cell.cell_type == "markdown" and "{solution}" in cell.source)
+    return "solution" in tags or (
+        cell.cell_type == "markdown" and "{solution}" in cell.source
+    )
 
 
 def is_exercise(cell) -> bool:
@@ -56,7 +58,10 @@ def write_editions(notebooks: list[Path], out: Path) -> dict[str, int]:
     removed = {}
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
-        for edition, make in (("student", student_edition), ("instructor", instructor_edition)):
+        for edition, make in (
+            ("student", student_edition),
+            ("instructor", instructor_edition),
+        ):
             target = out / edition / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(make(nb), target)
@@ -69,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "_build"))
     ap.add_argument("notebooks", nargs="*")
     args = ap.parse_args(argv)
-    notebooks = [Path(p) for p in args.notebooks] or sorted((ROOT / "chapters").glob("*.ipynb"))
+    notebooks = [Path(p) for p in args.notebooks] or sorted(
+        (ROOT / "chapters").glob("*.ipynb")
+    )
     removed = write_editions(notebooks, Path(args.out))
     for name, n in removed.items():
         print(f"{name}: {n} solution cells removed from the student edition")

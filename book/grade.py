@@ -22,8 +22,11 @@ from pathlib import Path
 
 VERDICTS = {"✓": "passed", "✗": "failed", "⏸": "not attempted"}
 # the title may itself contain ": ", so the verdict's own words mark where it ends
-LINE = re.compile(r"^(?P<mark>[✓✗⏸]) (?P<title>.+?): (?:all \d+ test case|\d+/\d+ test cases|not attempted|"
-                  r"expected a function)", re.MULTILINE)
+LINE = re.compile(
+    r"^(?P<mark>[✓✗⏸]) (?P<title>.+?): (?:all \d+ test case|\d+/\d+ test cases|not attempted|"
+    r"expected a function)",
+    re.MULTILINE,
+)
 
 
 @dataclass
@@ -37,10 +40,14 @@ def results_from_outputs(nb) -> list[Result]:
     """The verdict of every `check` call, read from an executed notebook's outputs, in order."""
     out = []
     for cell in nb.cells:
-        if cell.cell_type != "code" or "solution" in cell.get("metadata", {}).get("tags", []):
+        if cell.cell_type != "code" or "solution" in cell.get("metadata", {}).get(
+            "tags", []
+        ):
             continue  # a solution cell's own check is not the student's work
         for output in cell.get("outputs", []):
-            text = output.get("text", "") if output.get("output_type") == "stream" else ""
+            text = (
+                output.get("text", "") if output.get("output_type") == "stream" else ""
+            )
             for m in LINE.finditer(text):
                 out.append(Result("", m["title"].strip(), VERDICTS[m["mark"]]))
     return out
@@ -52,8 +59,13 @@ def grade(path: Path, timeout: int = 600) -> list[Result]:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
     results = results_from_outputs(nb)
     for r in results:
         r.notebook = path.name
@@ -63,7 +75,12 @@ def grade(path: Path, timeout: int = 600) -> list[Result]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebooks", nargs="+", type=Path)
-    ap.add_argument("--csv", type=Path, default=None, help="also write one row per notebook and exercise here")
+    ap.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        help="also write one row per notebook and exercise here",
+    )
     ap.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     args = ap.parse_args(argv)
     missing = [str(p) for p in args.notebooks if not p.is_file()]

@@ -13,14 +13,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.allow_hosts = "127.0.0.1"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     if not any(item.get_closest_marker("cuda") for item in items):
         return
     import torch
 
     if torch.cuda.is_available():
         return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+    skip = pytest.mark.skip(
+        reason="needs a CUDA GPU (torch.cuda.is_available() is False)"
+    )
     for item in items:
         if item.get_closest_marker("cuda"):
             item.add_marker(skip)

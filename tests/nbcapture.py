@@ -38,9 +38,12 @@ del _nbcapture_json, _nbcapture_sys, _nbcapture_w
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("nbval").addoption(
-        "--nbcapture-dir", default=None, metavar="DIR",
+        "--nbcapture-dir",
+        default=None,
+        metavar="DIR",
         help="write each notebook nbval executed successfully to DIR/<its path> (with outputs and "
-             "ipywidgets state), for building the website without executing notebooks again")
+        "ipywidgets state), for building the website without executing notebooks again",
+    )
 
 
 @dataclass
@@ -48,8 +51,10 @@ class NotebookRun:
     """What one notebook's nbval items produced so far."""
 
     path: Path
-    outputs: dict[int, list] = field(default_factory=dict)  # code-cell number -> outputs
-    failed: list[str] = field(default_factory=list)          # nodeids of failed items
+    outputs: dict[int, list] = field(
+        default_factory=dict
+    )  # code-cell number -> outputs
+    failed: list[str] = field(default_factory=list)  # nodeids of failed items
 
 
 def is_nbval_cell(item: pytest.Item) -> bool:
@@ -80,7 +85,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
         if is_nbval_cell(item):
             path = Path(str(item.parent.fspath))
-            for stale in (destination(session.config, path), destination(session.config, path, failed=True)):
+            for stale in (
+                destination(session.config, path),
+                destination(session.config, path, failed=True),
+            ):
                 stale.unlink(missing_ok=True)
 
 
@@ -89,7 +97,9 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     outcome = yield
     report = outcome.get_result()
     if is_nbval_cell(item) and report.failed and item.config.getoption("nbcapture_dir"):
-        run = runs(item.config).setdefault(item.parent.nodeid, NotebookRun(Path(str(item.parent.fspath))))
+        run = runs(item.config).setdefault(
+            item.parent.nodeid, NotebookRun(Path(str(item.parent.fspath)))
+        )
         run.failed.append(report.nodeid)
 
 
@@ -98,8 +108,12 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     """Record this cell's outputs; after a notebook's last cell, write it (kernel still running)."""
     if not is_nbval_cell(item) or not item.config.getoption("nbcapture_dir"):
         return
-    run = runs(item.config).setdefault(item.parent.nodeid, NotebookRun(Path(str(item.parent.fspath))))
-    outputs = item.test_outputs  # None when the cell did not run (NBVAL_SKIP, or setup failed)
+    run = runs(item.config).setdefault(
+        item.parent.nodeid, NotebookRun(Path(str(item.parent.fspath)))
+    )
+    outputs = (
+        item.test_outputs
+    )  # None when the cell did not run (NBVAL_SKIP, or setup failed)
     run.outputs[item.cell_num] = None if outputs is None else list(outputs)
     if nextitem is not None and nextitem.parent is item.parent:
         return
@@ -112,27 +126,37 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 def read_widget_state(kernel, timeout: float = 60) -> dict | None:
     """The ipywidgets manager state of a live nbval kernel, or None if it has no widgets."""
-    msg_id = kernel.kc.execute(WIDGET_STATE_CODE, silent=False, store_history=False, allow_stdin=False)
+    msg_id = kernel.kc.execute(
+        WIDGET_STATE_CODE, silent=False, store_history=False, allow_stdin=False
+    )
     text = []
     while True:
         try:
             msg = kernel.get_message(stream="iopub", timeout=timeout)
         except Empty:
-            raise RuntimeError(f"nbcapture: no reply from the kernel within {timeout} s while reading "
-                               "the ipywidgets state") from None
+            raise RuntimeError(
+                f"nbcapture: no reply from the kernel within {timeout} s while reading "
+                "the ipywidgets state"
+            ) from None
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
             text.append(msg["content"]["text"])
         elif msg["msg_type"] == "error":
-            raise RuntimeError("nbcapture: reading the ipywidgets state failed:\n"
-                               + "\n".join(msg["content"]["traceback"]))
-        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            raise RuntimeError(
+                "nbcapture: reading the ipywidgets state failed:\n"
+                + "\n".join(msg["content"]["traceback"])
+            )
+        elif (
+            msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
+        ):
             break
     payload = "".join(text).strip()
     if not payload.startswith("NBCAPTURE:"):
-        raise RuntimeError(f"nbcapture: unexpected output while reading widget state: {payload[:200]!r}")
-    state = json.loads(payload[len("NBCAPTURE:"):])
+        raise RuntimeError(
+            f"nbcapture: unexpected output while reading widget state: {payload[:200]!r}"
+        )
+    state = json.loads(payload[len("NBCAPTURE:") :])
     return state if state and state.get("state") else None
 
 
@@ -142,15 +166,25 @@ def as_output(out) -> nbformat.NotebookNode:
     if kind == "stream":
         return nbformat.v4.new_output("stream", name=out["name"], text=out["text"])
     if kind in ("display_data", "execute_result"):
-        return nbformat.v4.new_output(kind, data=out.get("data", {}), metadata=out.get("metadata", {}),
-                                      **({"execution_count": None} if kind == "execute_result" else {}))
+        return nbformat.v4.new_output(
+            kind,
+            data=out.get("data", {}),
+            metadata=out.get("metadata", {}),
+            **({"execution_count": None} if kind == "execute_result" else {}),
+        )
     if kind == "error":
-        return nbformat.v4.new_output("error", ename=out["ename"], evalue=out["evalue"],
-                                      traceback=out["traceback"])
+        return nbformat.v4.new_output(
+            "error",
+            ename=out["ename"],
+            evalue=out["evalue"],
+            traceback=out["traceback"],
+        )
     raise ValueError(f"nbcapture: unknown output type {kind!r}")
 
 
-def write_executed(config: pytest.Config, run: NotebookRun, widget_state: dict | None) -> None:
+def write_executed(
+    config: pytest.Config, run: NotebookRun, widget_state: dict | None
+) -> None:
     """Write the executed notebook (or, if a cell failed or did not run, its partial copy in failed/)."""
     source = run.path
     nb = nbformat.read(source, as_version=4)
@@ -168,7 +202,10 @@ def write_executed(config: pytest.Config, run: NotebookRun, widget_state: dict |
         for out in cell.outputs:
             if out.output_type == "execute_result":
                 out.execution_count = count
-    nb.metadata["bertmini"] = {"source_sha256": sha256_of(source), "executed_by": "nbval"}
+    nb.metadata["bertmini"] = {
+        "source_sha256": sha256_of(source),
+        "executed_by": "nbval",
+    }
     if widget_state:
         nb.metadata["widgets"] = {WIDGET_STATE_MIME: widget_state}
     failed = bool(run.failed or missing)
@@ -179,7 +216,9 @@ def write_executed(config: pytest.Config, run: NotebookRun, widget_state: dict |
     config._nbcapture_written.append((source, target, failed, missing))  # type: ignore[attr-defined]
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter, exitstatus, config: pytest.Config
+) -> None:
     written = getattr(config, "_nbcapture_written", None)
     if not config.getoption("nbcapture_dir") or written is None:
         return
@@ -187,6 +226,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     for source, target, failed, missing in written:
         if failed:
             why = f"cells {missing} did not run" if missing else "a cell failed"
-            terminalreporter.write_line(f"NOT captured {source} ({why}); partial outputs: {target}")
+            terminalreporter.write_line(
+                f"NOT captured {source} ({why}); partial outputs: {target}"
+            )
         else:
             terminalreporter.write_line(f"captured {source} -> {target}")

@@ -28,7 +28,9 @@ def is_checked(cell) -> bool:
     """True for a code cell whose output nbval compares (a `# NBVAL_CHECK_OUTPUT` comment line)."""
     return cell.cell_type == "code" and any(
         line.strip().lstrip("#").strip() == CHECK_MARKER
-        for line in cell.source.splitlines() if line.strip().startswith("#"))
+        for line in cell.source.splitlines()
+        if line.strip().startswith("#")
+    )
 
 
 def problems(nb) -> list[str]:
@@ -39,11 +41,15 @@ def problems(nb) -> list[str]:
             continue
         if is_checked(cell):
             if not cell.outputs or cell.execution_count is None:
-                found.append(f"cell {index} has # {CHECK_MARKER} but no reference output: "
-                             "run `python -m tests.nbtools refresh` on the notebook")
+                found.append(
+                    f"cell {index} has # {CHECK_MARKER} but no reference output: "
+                    "run `python -m tests.nbtools refresh` on the notebook"
+                )
         else:
             if cell.outputs:
-                found.append(f"cell {index} has outputs (only # {CHECK_MARKER} cells keep theirs)")
+                found.append(
+                    f"cell {index} has outputs (only # {CHECK_MARKER} cells keep theirs)"
+                )
             if cell.execution_count is not None:
                 found.append(f"cell {index} has an execution count")
         extra = sorted(set(cell.metadata) - set(KEPT_CELL_METADATA))
@@ -62,7 +68,9 @@ def clean(nb, executed: bool = False):
     """
     count = 0
     for cell in nb.cells:
-        cell.metadata = {k: v for k, v in cell.metadata.items() if k in KEPT_CELL_METADATA}
+        cell.metadata = {
+            k: v for k, v in cell.metadata.items() if k in KEPT_CELL_METADATA
+        }
         if cell.cell_type != "code":
             continue
         if is_checked(cell) and (executed or cell.outputs):
@@ -74,8 +82,11 @@ def clean(nb, executed: bool = False):
         else:
             cell.outputs = []
             cell.execution_count = None
-    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"},
-                   **{k: v for k, v in nb.metadata.items() if k in ("colab",)}}
+    nb.metadata = {
+        "kernelspec": dict(KERNELSPEC),
+        "language_info": {"name": "python"},
+        **{k: v for k, v in nb.metadata.items() if k in ("colab",)},
+    }
     return nb
 
 
@@ -84,28 +95,41 @@ def refresh(path: Path, timeout: int = 600):
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
     return clean(nb, executed=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.nbtools", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.nbtools",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["clean", "refresh", "check"])
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
     status = 0
     for path in args.notebooks:
         if path.suffix != ".ipynb" or not path.is_file():
-            parser.error(f"{path} is not a notebook file (expected an existing *.ipynb)")
+            parser.error(
+                f"{path} is not a notebook file (expected an existing *.ipynb)"
+            )
         if args.command == "check":
             nb = nbformat.read(path, as_version=4)
             for problem in problems(nb):
                 print(f"{path}: {problem}")
                 status = 1
             continue
-        nb = refresh(path) if args.command == "refresh" else clean(nbformat.read(path, as_version=4))
+        nb = (
+            refresh(path)
+            if args.command == "refresh"
+            else clean(nbformat.read(path, as_version=4))
+        )
         nbformat.validate(nb)
         nbformat.write(nb, path)
         print(f"{args.command}: {path}")

@@ -10,8 +10,13 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from bertmini.baselines import (evaluate_bag_of_words, fit_bag_of_words, majority_accuracy,  # noqa: E402
-                                majority_class, top_features)
+from bertmini.baselines import (
+    evaluate_bag_of_words,
+    fit_bag_of_words,
+    majority_accuracy,  # noqa: E402
+    majority_class,
+    top_features,
+)
 
 POSITIVE = ["wonderful", "moving", "brilliant", "charming", "funny"]
 NEGATIVE = ["dull", "boring", "tedious", "awful", "flat"]
@@ -33,7 +38,9 @@ def toy_reviews(n: int, seed: int) -> tuple[list[str], list[int]]:
 
 def test_majority_class_and_accuracy():
     assert majority_class([1, 0, 1, 1]) == 1
-    assert majority_class([0, 1]) == 0  # a tie goes to the smallest label: deterministic
+    assert (
+        majority_class([0, 1]) == 0
+    )  # a tie goes to the smallest label: deterministic
     assert majority_accuracy([1, 1, 0], [1, 0, 0, 1]) == 0.5
     with pytest.raises(ValueError, match="at least one"):
         majority_class([])
@@ -66,7 +73,9 @@ def test_bigrams_let_a_bag_of_words_see_not_good():
 
 def test_keeps_negation_token_nt():
     """sklearn's default token pattern drops "n't"; ours keeps it as a feature."""
-    model = fit_bag_of_words(["it is n't good", "it is good"], [0, 1], ngram_range=(1, 1))
+    model = fit_bag_of_words(
+        ["it is n't good", "it is good"], [0, 1], ngram_range=(1, 1)
+    )
     assert "n't" in set(model.named_steps["vectorizer"].get_feature_names_out())
 
 
@@ -76,14 +85,17 @@ def test_counts_instead_of_tfidf():
     assert type(model.named_steps["vectorizer"]).__name__ == "CountVectorizer"
 
 
-@pytest.mark.parametrize("texts, labels, error, match", [
-    (["a", "b"], [0], ValueError, "one label per text"),
-    ([], [], ValueError, "empty"),
-    ("a good film", [1], TypeError, "not one string"),
-    (["a", 3], [0, 1], TypeError, "must be a string"),
-    (["a", "b"], [0, 1.0], TypeError, "integer class ids"),
-    (["a", "b"], [1, 1], ValueError, "at least two classes"),
-])
+@pytest.mark.parametrize(
+    "texts, labels, error, match",
+    [
+        (["a", "b"], [0], ValueError, "one label per text"),
+        ([], [], ValueError, "empty"),
+        ("a good film", [1], TypeError, "not one string"),
+        (["a", 3], [0, 1], TypeError, "must be a string"),
+        (["a", "b"], [0, 1.0], TypeError, "integer class ids"),
+        (["a", "b"], [1, 1], ValueError, "at least two classes"),
+    ],
+)
 def test_bad_inputs_are_named(texts, labels, error, match):
     with pytest.raises(error, match=match):
         fit_bag_of_words(texts, labels)
@@ -96,5 +108,7 @@ def test_top_features_rejects_bad_k():
 
 
 def test_importing_bertmini_does_not_import_sklearn():
-    code = "import sys, bertmini, bertmini.baselines; assert 'sklearn' not in sys.modules"
+    code = (
+        "import sys, bertmini, bertmini.baselines; assert 'sklearn' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

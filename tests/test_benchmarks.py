@@ -14,18 +14,33 @@ import run_all  # noqa: E402
 
 
 def test_as_markdown_turns_header_lines_into_paragraphs_and_keeps_tables():
-    text = run_all.as_markdown("# machine\n# what\n| a |\n|---|\n| 1 |\n# next\n| b |\n|---|\n# note")
-    assert text == "machine\n\nwhat\n\n| a |\n|---|\n| 1 |\n\nnext\n\n| b |\n|---|\n\nnote"
+    text = run_all.as_markdown(
+        "# machine\n# what\n| a |\n|---|\n| 1 |\n# next\n| b |\n|---|\n# note"
+    )
+    assert (
+        text == "machine\n\nwhat\n\n| a |\n|---|\n| 1 |\n\nnext\n\n| b |\n|---|\n\nnote"
+    )
 
 
-@pytest.mark.skipif(not os.environ.get("BERTMINI_DATA_MIRROR"), reason="needs the SST-2 mirror")
+@pytest.mark.skipif(
+    not os.environ.get("BERTMINI_DATA_MIRROR"), reason="needs the SST-2 mirror"
+)
 def test_batch_layouts_hold_the_same_sentences():
     import bertmini
+
     tok = bertmini.Tokenizer.from_pretrained(bench_model.MODEL)
-    layouts = {name: bench_model.sst2_batches(tok, name) for name in ("dynamic", "grouped", "fixed128", "packed")}
-    real = {name: sum(int(b["attention_mask"].sum()) for b in batches) for name, batches in layouts.items()}
+    layouts = {
+        name: bench_model.sst2_batches(tok, name)
+        for name in ("dynamic", "grouped", "fixed128", "packed")
+    }
+    real = {
+        name: sum(int(b["attention_mask"].sum()) for b in batches)
+        for name, batches in layouts.items()
+    }
     assert real["dynamic"] == real["grouped"] == real["fixed128"]
-    for b in layouts["dynamic"] + layouts["grouped"]:  # padded to the longest sentence of the batch
+    for b in (
+        layouts["dynamic"] + layouts["grouped"]
+    ):  # padded to the longest sentence of the batch
         assert b["input_ids"].shape[1] == int(b["attention_mask"].sum(1).max())
     assert all(b["input_ids"].shape[1] == 128 for b in layouts["fixed128"])
     assert all(bool(b["attention_mask"].all()) for b in layouts["packed"])

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from bertmini import BertConfig, BertForSequenceClassification, Tokenizer
-from bertmini.classification import ClassificationCollator, classification_metrics, evaluate, predict
+from bertmini.classification import (
+    ClassificationCollator,
+    classification_metrics,
+    evaluate,
+    predict,
+)
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
@@ -21,8 +26,12 @@ def test_metrics_match_scikit_learn():
     y_true = torch.randint(0, 3, (200,), generator=g).tolist()
     y_pred = torch.randint(0, 3, (200,), generator=g).tolist()
     m = classification_metrics(y_true, y_pred, 3)
-    assert m["accuracy"] == pytest.approx(sklearn_metrics.accuracy_score(y_true, y_pred))
-    assert m["macro_f1"] == pytest.approx(sklearn_metrics.f1_score(y_true, y_pred, average="macro"))
+    assert m["accuracy"] == pytest.approx(
+        sklearn_metrics.accuracy_score(y_true, y_pred)
+    )
+    assert m["macro_f1"] == pytest.approx(
+        sklearn_metrics.f1_score(y_true, y_pred, average="macro")
+    )
     assert m["confusion"] == sklearn_metrics.confusion_matrix(y_true, y_pred).tolist()
 
 
@@ -37,10 +46,15 @@ def test_collator_pads_dynamically_and_handles_pairs(tok):
     assert pb["token_type_ids"].tolist() == [[0, 0, 0, 0, 1, 1, 1, 1]]
 
 
-@pytest.mark.parametrize("records,error", [
-    ([], ValueError), ([{"text": "x"}], KeyError), ([{"sentence": "x", "label": 2}], ValueError),
-    ([{"sentence": "x", "label": "pos"}], TypeError),
-])
+@pytest.mark.parametrize(
+    "records,error",
+    [
+        ([], ValueError),
+        ([{"text": "x"}], KeyError),
+        ([{"sentence": "x", "label": 2}], ValueError),
+        ([{"sentence": "x", "label": "pos"}], TypeError),
+    ],
+)
 def test_collator_bad_records(tok, records, error):
     with pytest.raises(error):
         ClassificationCollator(tok, num_labels=2)(records)
@@ -48,10 +62,18 @@ def test_collator_bad_records(tok, records, error):
 
 def test_evaluate_and_predict_agree(tok):
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=64)
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
     model = BertForSequenceClassification(cfg, id2label=["negative", "positive"]).eval()
-    records = [{"sentence": s, "label": i % 2} for i, s in enumerate(["great", "awful film", "so so", "loved it"])]
+    records = [
+        {"sentence": s, "label": i % 2}
+        for i, s in enumerate(["great", "awful film", "so so", "loved it"])
+    ]
     report = evaluate(model, records, ClassificationCollator(tok), batch_size=3)
     preds = predict(model, tok, [r["sentence"] for r in records])
     assert [p["label_id"] for p in preds] == report.predictions

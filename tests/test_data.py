@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import json
 import os
 import re
 import socket
@@ -26,9 +25,22 @@ from pathlib import Path
 import pytest
 
 from bertmini import data
-from bertmini.data import (ChecksumError, DataError, DataFile, Dataset, DownloadError, NotMirroredError,
-                           OfflineError, UnknownNameError, fetch, load_squad, load_sst2, load_wikitext2,
-                           load_wnut17, read_conll)
+from bertmini.data import (
+    ChecksumError,
+    DataError,
+    DataFile,
+    Dataset,
+    DownloadError,
+    NotMirroredError,
+    OfflineError,
+    UnknownNameError,
+    fetch,
+    load_squad,
+    load_sst2,
+    load_wikitext2,
+    load_wnut17,
+    read_conll,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,13 +48,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def _local_mirror() -> Path | None:
     """The data mirror folder: $BERTMINI_DATA_MIRROR if it is a folder, else ../shared/data."""
     value = os.environ.get("BERTMINI_DATA_MIRROR", "")
-    base = Path(value) if value and "://" not in value else REPO_ROOT.parent / "shared" / "data"
+    base = (
+        Path(value)
+        if value and "://" not in value
+        else REPO_ROOT.parent / "shared" / "data"
+    )
     return base if (base / "sst2" / "dev.tsv").is_file() else None
 
 
 MIRROR = _local_mirror()
 needs_mirror = pytest.mark.skipif(
-    MIRROR is None, reason="data mirror not found: set BERTMINI_DATA_MIRROR to a folder holding sst2/, squad/, wikitext2/"
+    MIRROR is None,
+    reason="data mirror not found: set BERTMINI_DATA_MIRROR to a folder holding sst2/, squad/, wikitext2/",
 )
 
 
@@ -64,7 +81,9 @@ def isolated(tmp_path, monkeypatch):
 
 
 def _files_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    return (
+        sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    )
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -85,7 +104,7 @@ class _Handler(SimpleHTTPRequestHandler):
         self.server.requests.append(self.path)
         for prefix in ("/_truncated/", "/_nolength/"):
             if self.path.startswith(prefix):
-                body = self._body("/" + self.path[len(prefix):])
+                body = self._body("/" + self.path[len(prefix) :])
                 if body is None:
                     self.send_error(404)
                     return
@@ -111,7 +130,9 @@ class _Handler(SimpleHTTPRequestHandler):
 def server(tmp_path_factory):
     """A real HTTP server on 127.0.0.1 (any free port) serving the mirror folder in a thread."""
     root = MIRROR if MIRROR is not None else tmp_path_factory.mktemp("empty-mirror")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    httpd = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(root))
+    )
     httpd.daemon_threads = True
     httpd.routes, httpd.requests = {}, []
     httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -125,13 +146,24 @@ def server(tmp_path_factory):
 @pytest.fixture
 def toy(server, monkeypatch):
     """Register a data set "toy" whose one file is served by the loopback server as 'upstream'."""
-    payload = b"the quick brown fox jumps over the lazy dog\n" * 2000  # 88 kB: several chunks
+    payload = (
+        b"the quick brown fox jumps over the lazy dog\n" * 2000
+    )  # 88 kB: several chunks
     server.routes["/upstream/hello.txt"] = payload
     entry = DataFile(
-        dataset="toy", split="train", mirror_path="toy/hello.txt", url=f"{server.url}/upstream/hello.txt",
-        size=len(payload), sha256=hashlib.sha256(payload).hexdigest(), git_blob_sha1=None,
+        dataset="toy",
+        split="train",
+        mirror_path="toy/hello.txt",
+        url=f"{server.url}/upstream/hello.txt",
+        size=len(payload),
+        sha256=hashlib.sha256(payload).hexdigest(),
+        git_blob_sha1=None,
     )
-    monkeypatch.setitem(data.DATASETS, "toy", Dataset("toy", "synthetic", "", "none", "none", {"train": entry}))
+    monkeypatch.setitem(
+        data.DATASETS,
+        "toy",
+        Dataset("toy", "synthetic", "", "none", "none", {"train": entry}),
+    )
     server.requests.clear()
     return entry, payload
 
@@ -165,7 +197,9 @@ def test_git_blob_sha1_matches_git(tmp_path):
 
 
 def test_unknown_names_list_the_valid_choices():
-    with pytest.raises(UnknownNameError, match=r"'imdb'.*\['squad', 'sst2', 'wikitext2', 'wnut17'\]") as err:
+    with pytest.raises(
+        UnknownNameError, match=r"'imdb'.*\['squad', 'sst2', 'wikitext2', 'wnut17'\]"
+    ) as err:
         fetch("imdb", "train")
     assert isinstance(err.value, ValueError) and isinstance(err.value, KeyError)
     with pytest.raises(ValueError, match=r"'test'.*'sst2'.*\['train', 'dev'\]"):
@@ -203,12 +237,18 @@ def test_registry_is_complete_and_agrees_with_readme():
             for digest in (entry.sha256, entry.git_blob_sha1):
                 if digest:
                     assert re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", digest), digest
-                    assert digest in readme, f"{name}/{split}: {digest} missing from data/README.md"
+                    assert digest in readme, (
+                        f"{name}/{split}: {digest} missing from data/README.md"
+                    )
             assert f"`{entry.mirror_path}`" in readme
             if entry.size is not None:
-                assert f"{entry.size:,}" in readme, f"{name}/{split}: size missing from data/README.md"
+                assert f"{entry.size:,}" in readme, (
+                    f"{name}/{split}: size missing from data/README.md"
+                )
             if not entry.mirrored:
-                assert entry.instead, f"{name}/{split} is not mirrored but says nothing about what to use instead"
+                assert entry.instead, (
+                    f"{name}/{split} is not mirrored but says nothing about what to use instead"
+                )
 
 
 @needs_mirror
@@ -221,7 +261,12 @@ def test_registry_hashes_match_the_mirror_checksums():
             if line.strip():
                 digest, name = line.split()
                 sums[prefix + name] = digest
-    registered = {e.mirror_path: e.sha256 for d in data.DATASETS.values() for e in d.files.values() if e.mirrored}
+    registered = {
+        e.mirror_path: e.sha256
+        for d in data.DATASETS.values()
+        for e in d.files.values()
+        if e.mirrored
+    }
     assert {path: sums.get(path) for path in registered} == registered
     for dataset in data.DATASETS.values():
         for entry in dataset.files.values():
@@ -242,7 +287,9 @@ def test_download_verifies_renames_and_is_cached(toy, server, isolated):
     assert _files_in(isolated) == [path], "no temporary *.part file may be left behind"
     assert server.requests == ["/upstream/hello.txt"]
     assert fetch("toy", "train") == path
-    assert server.requests == ["/upstream/hello.txt"], "a verified cached file is not downloaded again"
+    assert server.requests == ["/upstream/hello.txt"], (
+        "a verified cached file is not downloaded again"
+    )
 
 
 def test_git_blob_hash_is_used_where_no_sha256_is_known(toy, monkeypatch):
@@ -251,7 +298,9 @@ def test_git_blob_hash_is_used_where_no_sha256_is_known(toy, monkeypatch):
     assert fetch("toy", "train").read_bytes() == payload
 
 
-def test_wrong_hash_raises_with_both_hashes_and_leaves_nothing(toy, monkeypatch, isolated):
+def test_wrong_hash_raises_with_both_hashes_and_leaves_nothing(
+    toy, monkeypatch, isolated
+):
     entry, payload = toy
     _set_toy(monkeypatch, sha256="0" * 64)
     with pytest.raises(ChecksumError) as err:
@@ -270,11 +319,24 @@ def test_wrong_size_is_refused(toy, monkeypatch, isolated):
     assert _files_in(isolated) == []
 
 
-@pytest.mark.parametrize("mode, error, message", [
-    ("_truncated", DownloadError, "cut short"),  # Content-Length announced, half sent
-    ("_nolength", ChecksumError, "does not match"),  # no length to compare: the hash catches it
-])
-def test_truncated_transfer_leaves_nothing(toy, server, monkeypatch, isolated, mode, error, message):
+@pytest.mark.parametrize(
+    "mode, error, message",
+    [
+        (
+            "_truncated",
+            DownloadError,
+            "cut short",
+        ),  # Content-Length announced, half sent
+        (
+            "_nolength",
+            ChecksumError,
+            "does not match",
+        ),  # no length to compare: the hash catches it
+    ],
+)
+def test_truncated_transfer_leaves_nothing(
+    toy, server, monkeypatch, isolated, mode, error, message
+):
     entry, payload = toy
     _set_toy(monkeypatch, url=f"{server.url}/{mode}/upstream/hello.txt")
     with pytest.raises(error, match=message):
@@ -303,13 +365,19 @@ def test_corrupt_cached_file_is_replaced_not_trusted(toy, server, isolated):
     assert path.read_bytes() == payload and server.requests == ["/upstream/hello.txt"]
 
 
-def test_upstream_unreachable_names_the_mirror_variable_and_url(toy, monkeypatch, isolated):
+def test_upstream_unreachable_names_the_mirror_variable_and_url(
+    toy, monkeypatch, isolated
+):
     url = f"http://127.0.0.1:{_dead_port()}/hello.txt"
     _set_toy(monkeypatch, url=url)
     with pytest.raises(OfflineError) as err:
         fetch("toy", "train")
     message = str(err.value)
-    assert "BERTMINI_DATA_MIRROR" in message and url in message and "no network" in message.lower()
+    assert (
+        "BERTMINI_DATA_MIRROR" in message
+        and url in message
+        and "no network" in message.lower()
+    )
     assert isinstance(err.value, OSError)
     assert _files_in(isolated) == []
 
@@ -327,7 +395,9 @@ def test_silent_server_times_out(toy, monkeypatch):
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
-        _set_toy(monkeypatch, url=f"http://127.0.0.1:{silent.getsockname()[1]}/hello.txt")
+        _set_toy(
+            monkeypatch, url=f"http://127.0.0.1:{silent.getsockname()[1]}/hello.txt"
+        )
         monkeypatch.setattr(data, "TIMEOUT_S", 0.3)
         start = time.perf_counter()
         with pytest.raises(OfflineError, match="timed out"):
@@ -337,7 +407,10 @@ def test_silent_server_times_out(toy, monkeypatch):
 
 def test_http_mirror_without_the_file_says_it_is_not_mirrored(server, monkeypatch):
     monkeypatch.setenv("BERTMINI_DATA_MIRROR", server.url)
-    with pytest.raises(NotMirroredError, match=r"squad/train-v1\.1\.json.*not mirrored.*articles=slice\(0, 40\)"):
+    with pytest.raises(
+        NotMirroredError,
+        match=r"squad/train-v1\.1\.json.*not mirrored.*articles=slice\(0, 40\)",
+    ):
         fetch("squad", "train")
     assert server.requests[-1] == "/squad/train-v1.1.json"
 
@@ -381,10 +454,14 @@ def test_http_mirror_truncated_real_file_leaves_nothing(server, monkeypatch, iso
 
 
 @needs_mirror
-def test_http_mirror_wrong_registry_hash_deletes_download(server, monkeypatch, isolated):
+def test_http_mirror_wrong_registry_hash_deletes_download(
+    server, monkeypatch, isolated
+):
     monkeypatch.setenv("BERTMINI_DATA_MIRROR", server.url)
     good = data.DATASETS["sst2"].files["dev"]
-    monkeypatch.setitem(data.DATASETS["sst2"].files, "dev", replace(good, sha256="f" * 64))
+    monkeypatch.setitem(
+        data.DATASETS["sst2"].files, "dev", replace(good, sha256="f" * 64)
+    )
     with pytest.raises(ChecksumError) as err:
         fetch("sst2", "dev")
     assert "f" * 64 in str(err.value) and good.sha256 in str(err.value)
@@ -394,12 +471,22 @@ def test_http_mirror_wrong_registry_hash_deletes_download(server, monkeypatch, i
 @needs_mirror
 def test_published_git_blob_ids_verify_the_mirror_files(monkeypatch):
     monkeypatch.setenv("BERTMINI_DATA_MIRROR", str(MIRROR))
-    for name, split in [("wikitext2", "valid"), ("wikitext2", "test"), ("squad", "dev")]:
+    for name, split in [
+        ("wikitext2", "valid"),
+        ("wikitext2", "test"),
+        ("squad", "dev"),
+    ]:
         entry = data.DATASETS[name].files[split]
-        monkeypatch.setitem(data.DATASETS[name].files, split, replace(entry, sha256=None))
+        monkeypatch.setitem(
+            data.DATASETS[name].files, split, replace(entry, sha256=None)
+        )
         assert fetch(name, split) == MIRROR / entry.mirror_path
     entry = data.DATASETS["wikitext2"].files["valid"]
-    monkeypatch.setitem(data.DATASETS["wikitext2"].files, "valid", replace(entry, sha256=None, git_blob_sha1="1" * 40))
+    monkeypatch.setitem(
+        data.DATASETS["wikitext2"].files,
+        "valid",
+        replace(entry, sha256=None, git_blob_sha1="1" * 40),
+    )
     with pytest.raises(ChecksumError, match="git blob sha1"):
         fetch("wikitext2", "valid")
 
@@ -420,12 +507,16 @@ def test_folder_mirror_with_truncated_copy_is_refused(tmp_path, monkeypatch, iso
     monkeypatch.setenv("BERTMINI_DATA_MIRROR", f"file://{bad}")
     with pytest.raises(ChecksumError, match=r"50,000 bytes; expected 94,931"):
         load_sst2("dev")
-    assert (bad / "sst2" / "dev.tsv").read_bytes() == half, "the mirror itself is never modified"
+    assert (bad / "sst2" / "dev.tsv").read_bytes() == half, (
+        "the mirror itself is never modified"
+    )
     assert _files_in(isolated) == []
 
 
 @needs_mirror
-def test_upstream_zip_is_extracted_and_each_member_verified(server, monkeypatch, isolated):
+def test_upstream_zip_is_extracted_and_each_member_verified(
+    server, monkeypatch, isolated
+):
     """SST-2 upstream is GLUE's SST-2.zip: one download gives both splits, each verified."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
@@ -434,12 +525,21 @@ def test_upstream_zip_is_extracted_and_each_member_verified(server, monkeypatch,
     server.routes["/glue/SST-2.zip"] = buffer.getvalue()
     for split in ("train", "dev"):
         entry = data.DATASETS["sst2"].files[split]
-        monkeypatch.setitem(data.DATASETS["sst2"].files, split, replace(entry, url=f"{server.url}/glue/SST-2.zip"))
+        monkeypatch.setitem(
+            data.DATASETS["sst2"].files,
+            split,
+            replace(entry, url=f"{server.url}/glue/SST-2.zip"),
+        )
     server.requests.clear()
     dev = fetch("sst2", "dev")
-    assert _files_in(isolated) == [isolated / "sst2" / "dev.tsv", isolated / "sst2" / "train.tsv"]
+    assert _files_in(isolated) == [
+        isolated / "sst2" / "dev.tsv",
+        isolated / "sst2" / "train.tsv",
+    ]
     assert fetch("sst2", "train") == isolated / "sst2" / "train.tsv"
-    assert server.requests == ["/glue/SST-2.zip"], "the archive is downloaded once for both splits"
+    assert server.requests == ["/glue/SST-2.zip"], (
+        "the archive is downloaded once for both splits"
+    )
     assert data.sha256_file(dev) == data.DATASETS["sst2"].files["dev"].sha256
 
 
@@ -451,7 +551,9 @@ def test_upstream_zip_is_extracted_and_each_member_verified(server, monkeypatch,
 @pytest.fixture
 def folder_mirror(monkeypatch):
     if MIRROR is None:
-        pytest.skip("data mirror not found: set BERTMINI_DATA_MIRROR to a folder holding sst2/, squad/, wikitext2/")
+        pytest.skip(
+            "data mirror not found: set BERTMINI_DATA_MIRROR to a folder holding sst2/, squad/, wikitext2/"
+        )
     monkeypatch.setenv("BERTMINI_DATA_MIRROR", str(MIRROR))
     return MIRROR
 
@@ -459,10 +561,16 @@ def folder_mirror(monkeypatch):
 def test_sst2_counts(folder_mirror):
     dev = load_sst2("dev")
     assert len(dev) == 872 and sum(r["label"] for r in dev) == 444
-    assert dev[0] == {"sentence": "it 's a charming and often affecting journey . ", "label": 1}
+    assert dev[0] == {
+        "sentence": "it 's a charming and often affecting journey . ",
+        "label": 1,
+    }
     train = load_sst2("train")
     assert len(train) == 67_349 and sum(r["label"] for r in train) == 37_569
-    assert all(isinstance(r["sentence"], str) and r["sentence"] and r["label"] in (0, 1) for r in train)
+    assert all(
+        isinstance(r["sentence"], str) and r["sentence"] and r["label"] in (0, 1)
+        for r in train
+    )
 
 
 def test_sst2_limit_is_a_deterministic_sample_without_replacement(folder_mirror):
@@ -470,7 +578,9 @@ def test_sst2_limit_is_a_deterministic_sample_without_replacement(folder_mirror)
     a, b = load_sst2("dev", limit=100, seed=3), load_sst2("dev", limit=100, seed=3)
     assert a == b and len(a) == 100
     positions = [full.index(r) for r in a]  # sentences in dev are unique
-    assert len(set(positions)) == 100 and positions == sorted(positions), "no repeats, file order kept"
+    assert len(set(positions)) == 100 and positions == sorted(positions), (
+        "no repeats, file order kept"
+    )
     assert load_sst2("dev", limit=100, seed=4) != a
     assert load_sst2("dev", limit=0) == []
     assert load_sst2("dev", limit=10_000) == full
@@ -488,19 +598,25 @@ def test_squad_dev_counts_and_record_shape(folder_mirror):
     for r in records[::97]:
         assert len(r["answers"]["text"]) == len(r["answers"]["answer_start"]) >= 1
         for text, start in zip(r["answers"]["text"], r["answers"]["answer_start"]):
-            assert r["context"][start:start + len(text)] == text
+            assert r["context"][start : start + len(text)] == text
 
 
 def test_squad_split_by_article(folder_mirror):
     train = load_squad("dev", articles=slice(0, 40))
     held_out = load_squad("dev", articles=slice(40, None))
     assert (len(train), len(held_out)) == (8_981, 1_589)
-    assert {r["article"] for r in train} == set(range(40)) and {r["article"] for r in held_out} == set(range(40, 48))
+    assert {r["article"] for r in train} == set(range(40)) and {
+        r["article"] for r in held_out
+    } == set(range(40, 48))
     assert not {r["title"] for r in train} & {r["title"] for r in held_out}
     assert [r["id"] for r in train + held_out] == [r["id"] for r in load_squad("dev")]
     picked = load_squad("dev", articles=[47, 0])
-    assert [r["article"] for r in picked][0] == 47 and {r["article"] for r in picked} == {0, 47}
-    assert [r["id"] for r in load_squad("dev", articles=[-1])] == [r["id"] for r in held_out if r["article"] == 47]
+    assert [r["article"] for r in picked][0] == 47 and {
+        r["article"] for r in picked
+    } == {0, 47}
+    assert [r["id"] for r in load_squad("dev", articles=[-1])] == [
+        r["id"] for r in held_out if r["article"] == 47
+    ]
     assert load_squad("dev", limit=5, articles=slice(40, None)) == held_out[:5]
     with pytest.raises(ValueError, match="out of range.*48 articles"):
         load_squad("dev", articles=[48])
@@ -510,40 +626,78 @@ def test_squad_split_by_article(folder_mirror):
         load_squad("dev", articles=3)
 
 
-@pytest.mark.parametrize("split, n_lines, n_articles, n_paragraphs", [
-    ("valid", 3_760, 60, 1_841),
-    ("test", 4_358, 62, 2_185),  # 2 legend lines start with "= " and are text
-])
+@pytest.mark.parametrize(
+    "split, n_lines, n_articles, n_paragraphs",
+    [
+        ("valid", 3_760, 60, 1_841),
+        ("test", 4_358, 62, 2_185),  # 2 legend lines start with "= " and are text
+    ],
+)
 def test_wikitext2_documents(folder_mirror, split, n_lines, n_articles, n_paragraphs):
-    raw = (folder_mirror / "wikitext2" / f"{split}.txt").read_text(encoding="utf-8").splitlines()
-    assert len(raw) == n_lines and sum(len(line.split()) for line in raw) == {"valid": 213_886, "test": 241_211}[split]
+    raw = (
+        (folder_mirror / "wikitext2" / f"{split}.txt")
+        .read_text(encoding="utf-8")
+        .splitlines()
+    )
+    assert (
+        len(raw) == n_lines
+        and sum(len(line.split()) for line in raw)
+        == {"valid": 213_886, "test": 241_211}[split]
+    )
     docs = load_wikitext2(split)
     assert len(docs) == n_articles
     # Independently of the loader's regexes: a heading line has "=" as its first and last token.
-    headings = [line.strip() for line in raw if line.split()[:1] == ["="] and line.split()[-1:] == ["="]]
+    headings = [
+        line.strip()
+        for line in raw
+        if line.split()[:1] == ["="] and line.split()[-1:] == ["="]
+    ]
     titles = [h[2:-2] for h in headings if not h.startswith("= =")]
     assert [d["title"] for d in docs] == titles
     paragraphs = [p for d in docs for p in d["paragraphs"]]
-    body = [line.strip() for line in raw if line.strip() and line.strip() not in headings]
+    body = [
+        line.strip() for line in raw if line.strip() and line.strip() not in headings
+    ]
     assert paragraphs == body and len(paragraphs) == n_paragraphs
     assert all(d["paragraphs"] for d in docs), "every article has text"
     if split == "valid":
         assert docs[0]["title"] == "Homarus gammarus"
-        assert docs[0]["paragraphs"][0].startswith("Homarus gammarus , known as the European lobster")
+        assert docs[0]["paragraphs"][0].startswith(
+            "Homarus gammarus , known as the European lobster"
+        )
 
 
 def test_split_wikitext_documents_on_a_hand_made_example():
-    lines = [" ", " = Cat = ", " ", " A cat @-@ like <unk> . ", " = = Diet = = ", " ", " Mice . ",
-             " = = = Mice = = = ", " = not a heading ", " = Dog = ", " Woof . "]
+    lines = [
+        " ",
+        " = Cat = ",
+        " ",
+        " A cat @-@ like <unk> . ",
+        " = = Diet = = ",
+        " ",
+        " Mice . ",
+        " = = = Mice = = = ",
+        " = not a heading ",
+        " = Dog = ",
+        " Woof . ",
+    ]
     assert data.split_wikitext_documents(lines) == [
-        {"title": "Cat", "paragraphs": ["A cat @-@ like <unk> .", "Mice .", "= not a heading"]},
+        {
+            "title": "Cat",
+            "paragraphs": ["A cat @-@ like <unk> .", "Mice .", "= not a heading"],
+        },
         {"title": "Dog", "paragraphs": ["Woof ."]},
     ]
 
 
-@pytest.mark.parametrize("split, n_sentences, n_tokens", [
-    ("train", 3_394, 62_730), ("dev", 1_009, 15_733), ("test", 1_287, 23_394),
-])
+@pytest.mark.parametrize(
+    "split, n_sentences, n_tokens",
+    [
+        ("train", 3_394, 62_730),
+        ("dev", 1_009, 15_733),
+        ("test", 1_287, 23_394),
+    ],
+)
 def test_wnut17_counts_and_tags(folder_mirror, split, n_sentences, n_tokens):
     if not (folder_mirror / "wnut17").is_dir():
         pytest.skip("this data mirror has no wnut17/")
@@ -552,7 +706,9 @@ def test_wnut17_counts_and_tags(folder_mirror, split, n_sentences, n_tokens):
     assert sum(len(s["tokens"]) for s in sentences) == n_tokens
     assert all(len(s["tokens"]) == len(s["tags"]) > 0 for s in sentences)
     types = {"person", "location", "corporation", "product", "creative-work", "group"}
-    assert {t for s in sentences for t in s["tags"]} == {"O"} | {f"{p}-{k}" for k in types for p in "BI"}
+    assert {t for s in sentences for t in s["tags"]} == {"O"} | {
+        f"{p}-{k}" for k in types for p in "BI"
+    }
     if split == "train":
         assert sentences[0]["tokens"][:3] == ["@paulwalk", "It", "'s"]
         assert sentences[0]["tags"][14:17] == ["B-location", "I-location", "I-location"]

@@ -27,7 +27,9 @@ def figure_cells() -> dict[str, list[str]]:
     for path in sorted((ROOT / "chapters").glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "markdown":
-                for name in re.findall(r"```\{figure\} figures/([\w.-]+\.svg)", cell.source):
+                for name in re.findall(
+                    r"```\{figure\} figures/([\w.-]+\.svg)", cell.source
+                ):
                     found.setdefault(name, []).append(cell.source)
     return found
 
@@ -41,25 +43,42 @@ def test_figure_is_svg_with_a_title_and_a_description(path):
     root = ET.parse(path).getroot()
     assert root.tag == f"{SVG}svg" and root.get("viewBox"), "an <svg> with a viewBox"
     assert (root.findtext(f"{SVG}title") or "").strip(), "a <title>"
-    assert len((root.findtext(f"{SVG}desc") or "").strip()) > 80, "a <desc> that describes it"
+    assert len((root.findtext(f"{SVG}desc") or "").strip()) > 80, (
+        "a <desc> that describes it"
+    )
     text = ET.tostring(root, encoding="unicode")
-    assert "<image" not in text and "href=\"http" not in text, "self-contained: nothing loaded"
+    assert "<image" not in text and 'href="http' not in text, (
+        "self-contained: nothing loaded"
+    )
 
 
 @pytest.mark.parametrize("path", FIGURES, ids=[p.name for p in FIGURES])
 def test_figure_labels_are_names_the_package_defines(path):
-    labels = [e.text or "" for e in ET.parse(path).getroot().iter(f"{SVG}text")
-              if {"code", "bold"} <= set((e.get("class") or "").split())]
-    names = {n for label in labels if not label.startswith("[")  # [CLS], [MASK]: tokens
-             for n in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", label)}
-    unknown = sorted(n for n in names if not re.search(rf"\b{re.escape(n)}\b", PACKAGE_SOURCE))
+    labels = [
+        e.text or ""
+        for e in ET.parse(path).getroot().iter(f"{SVG}text")
+        if {"code", "bold"} <= set((e.get("class") or "").split())
+    ]
+    names = {
+        n
+        for label in labels
+        if not label.startswith("[")  # [CLS], [MASK]: tokens
+        for n in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", label)
+    }
+    unknown = sorted(
+        n for n in names if not re.search(rf"\b{re.escape(n)}\b", PACKAGE_SOURCE)
+    )
     assert not unknown, f"{path.name}: labels the package does not define: {unknown}"
 
 
 @pytest.mark.parametrize("path", FIGURES, ids=[p.name for p in FIGURES])
 def test_figure_is_shown_in_a_chapter_with_alt_text(path):
     cells = figure_cells().get(path.name)
-    assert cells, f"no chapter shows {path.name} (a ```{{figure}} figures/{path.name} cell)"
+    assert cells, (
+        f"no chapter shows {path.name} (a ```{{figure}} figures/{path.name} cell)"
+    )
     for source in cells:
         alt = re.search(r"^:alt:(.*)$", source, re.MULTILINE)
-        assert alt and len(alt.group(1).strip()) > 40, f"{path.name}: a figure cell without :alt: text"
+        assert alt and len(alt.group(1).strip()) > 40, (
+            f"{path.name}: a figure cell without :alt: text"
+        )

@@ -24,7 +24,9 @@ def student_notebook(path: Path) -> None:
         "check('mha_parameters', lambda h: 4 * h * h)   # forgot the biases",
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    solution = nbformat.v4.new_code_cell("check('mha_parameters', lambda h: 4 * (h * h + h))")
+    solution = nbformat.v4.new_code_cell(
+        "check('mha_parameters', lambda h: 4 * (h * h + h))"
+    )
     solution.metadata["tags"] = ["solution"]
     nb.cells.append(solution)  # the notebook's own solution cell is not counted
     nbformat.write(nb, path)
@@ -55,6 +57,7 @@ def test_grade_cli_writes_csv(tmp_path, capsys):
 
 def test_grade_rejects_a_missing_notebook(tmp_path, capsys):
     import pytest
+
     with pytest.raises(SystemExit):
         grade.main([str(tmp_path / "nobody.ipynb")])
     assert "no such notebook" in capsys.readouterr().err
@@ -72,11 +75,17 @@ def chapter_exercises(path: Path) -> tuple[int, list[str]]:
     A box that says "No checker" is an open question (compare with a classmate) and is not graded.
     """
     nb = nbformat.read(path, as_version=4)
-    boxes = sum(len(EXERCISE_DIRECTIVE.findall(c.source)) - len(NO_CHECKER.findall(c.source))
-                for c in nb.cells if c.cell_type == "markdown")
-    names = [name for c in nb.cells
-             if c.cell_type == "code" and "solution" not in c.metadata.get("tags", [])
-             for name in CHECK_CALL.findall(c.source)]
+    boxes = sum(
+        len(EXERCISE_DIRECTIVE.findall(c.source)) - len(NO_CHECKER.findall(c.source))
+        for c in nb.cells
+        if c.cell_type == "markdown"
+    )
+    names = [
+        name
+        for c in nb.cells
+        if c.cell_type == "code" and "solution" not in c.metadata.get("tags", [])
+        for name in CHECK_CALL.findall(c.source)
+    ]
     return boxes, names
 
 
@@ -88,17 +97,30 @@ def test_every_exercise_cell_is_graded(capsys):
     seen: list[str] = []
     for path in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb")):
         boxes, names = chapter_exercises(path)
-        assert len(names) >= boxes, f"{path.name}: {boxes} exercises but {len(names)} check() cells"
+        assert len(names) >= boxes, (
+            f"{path.name}: {boxes} exercises but {len(names)} check() cells"
+        )
         for name in names:
             assert name in ex.EXERCISES, f"{path.name} checks unknown exercise {name!r}"
             exercise = ex.EXERCISES[name]
-            for answer, verdict in [(None, "not attempted"), (exercise.reference, "passed")]:
+            for answer, verdict in [
+                (None, "not attempted"),
+                (exercise.reference, "passed"),
+            ]:
                 capsys.readouterr()
                 ex.check(name, answer)
-                output = nbformat.v4.new_output("stream", name="stdout", text=capsys.readouterr().out)
-                cell = nbformat.v4.new_code_cell(f"check({name!r}, answer)", outputs=[output])
+                output = nbformat.v4.new_output(
+                    "stream", name="stdout", text=capsys.readouterr().out
+                )
+                cell = nbformat.v4.new_code_cell(
+                    f"check({name!r}, answer)", outputs=[output]
+                )
                 got = grade.results_from_outputs(nbformat.v4.new_notebook(cells=[cell]))
-                assert [(r.exercise, r.verdict) for r in got] == [(exercise.title, verdict)], name
+                assert [(r.exercise, r.verdict) for r in got] == [
+                    (exercise.title, verdict)
+                ], name
         seen += names
     assert len(seen) == len(set(seen)), "an exercise is checked by two student cells"
-    assert set(seen) == set(ex.EXERCISES), f"exercises no chapter uses: {set(ex.EXERCISES) - set(seen)}"
+    assert set(seen) == set(ex.EXERCISES), (
+        f"exercises no chapter uses: {set(ex.EXERCISES) - set(seen)}"
+    )

@@ -43,7 +43,11 @@ def tokenizer():
 
 def _squad_dev_path() -> Path | None:
     mirror = os.environ.get("BERTMINI_DATA_MIRROR")
-    base = Path(mirror) if mirror and "://" not in mirror else REPO_ROOT.parent / "shared" / "data"
+    base = (
+        Path(mirror)
+        if mirror and "://" not in mirror
+        else REPO_ROOT.parent / "shared" / "data"
+    )
     path = base / "squad" / "dev-v1.1.json"
     return path if path.exists() else None
 
@@ -53,22 +57,26 @@ def squad_slice():
     """The first 1,500 questions of SQuAD v1.1 dev as flat records (like bertmini.data.load_squad)."""
     path = _squad_dev_path()
     if path is None:
-        pytest.skip("SQuAD dev-v1.1.json not found (set BERTMINI_DATA_MIRROR to the data mirror)")
+        pytest.skip(
+            "SQuAD dev-v1.1.json not found (set BERTMINI_DATA_MIRROR to the data mirror)"
+        )
     with open(path, encoding="utf-8") as f:
         articles = json.load(f)["data"]
     records = []
     for article in articles:
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
-                records.append({
-                    "id": qa["id"],
-                    "context": paragraph["context"],
-                    "question": qa["question"],
-                    "answers": {
-                        "text": [a["text"] for a in qa["answers"]],
-                        "answer_start": [a["answer_start"] for a in qa["answers"]],
-                    },
-                })
+                records.append(
+                    {
+                        "id": qa["id"],
+                        "context": paragraph["context"],
+                        "question": qa["question"],
+                        "answers": {
+                            "text": [a["text"] for a in qa["answers"]],
+                            "answer_start": [a["answer_start"] for a in qa["answers"]],
+                        },
+                    }
+                )
                 if len(records) == 1500:
                     return records
     return records
@@ -80,12 +88,26 @@ def squad_features(squad_slice, tokenizer):
     return prepare_features(squad_slice, tokenizer, max_length=128, stride=32)
 
 
-def _toy_example(qid="q0", question="Where is the Eiffel Tower?", answer_text="Paris", prefix_sentences=60):
-    filler = " ".join(f"Sentence number {i} talks about nothing in particular." for i in range(prefix_sentences))
-    context = f"{filler} The Eiffel Tower stands in Paris, the capital of France. {filler}"
+def _toy_example(
+    qid="q0",
+    question="Where is the Eiffel Tower?",
+    answer_text="Paris",
+    prefix_sentences=60,
+):
+    filler = " ".join(
+        f"Sentence number {i} talks about nothing in particular."
+        for i in range(prefix_sentences)
+    )
+    context = (
+        f"{filler} The Eiffel Tower stands in Paris, the capital of France. {filler}"
+    )
     start = context.index(answer_text)
-    return {"id": qid, "question": question, "context": context,
-            "answers": {"text": [answer_text], "answer_start": [start]}}
+    return {
+        "id": qid,
+        "question": question,
+        "context": context,
+        "answers": {"text": [answer_text], "answer_start": [start]},
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,11 +143,17 @@ def test_normalize_answer(raw, expected):
 
 
 def test_exact_match_cases():
-    assert exact_match_score("The Denver Broncos.", "denver broncos")  # article, case, punctuation
+    assert exact_match_score(
+        "The Denver Broncos.", "denver broncos"
+    )  # article, case, punctuation
     assert exact_match_score("Denver   Broncos", "denver broncos")  # white space
     assert not exact_match_score("naïve", "naive")  # unicode accents are not folded
-    assert not exact_match_score("\u201cHello\u201d", "hello")  # curly quotes are not ASCII punctuation
-    assert exact_match_score("", "the")  # both normalize to "" (quirk of the official script)
+    assert not exact_match_score(
+        "\u201cHello\u201d", "hello"
+    )  # curly quotes are not ASCII punctuation
+    assert exact_match_score(
+        "", "the"
+    )  # both normalize to "" (quirk of the official script)
 
 
 def test_f1_cases():
@@ -166,14 +194,22 @@ def test_squad_metrics_multiple_golds_and_missing_prediction():
 
 
 def test_squad_metrics_perfect_and_input_checks():
-    references = {"a": {"text": ["x"], "answer_start": [0]}, "b": ["y z"]}  # answers dicts accepted
+    references = {
+        "a": {"text": ["x"], "answer_start": [0]},
+        "b": ["y z"],
+    }  # answers dicts accepted
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # all answered: no warning
-        assert squad_metrics({"a": "X", "b": "Y Z."}, references) == {"exact_match": 100.0, "f1": 100.0}
+        assert squad_metrics({"a": "X", "b": "Y Z."}, references) == {
+            "exact_match": 100.0,
+            "f1": 100.0,
+        }
     with pytest.raises(ValueError, match="empty"):
         squad_metrics({}, {})
     with pytest.raises(TypeError, match="list of gold answer strings"):
-        squad_metrics({"a": "x"}, {"a": "x"})  # a bare string would be iterated char by char
+        squad_metrics(
+            {"a": "x"}, {"a": "x"}
+        )  # a bare string would be iterated char by char
     with pytest.raises(ValueError, match="no gold answer"):
         squad_metrics({"a": "x"}, {"a": []})
 
@@ -194,21 +230,33 @@ def test_every_label_decodes_to_the_gold_answer(squad_slice, squad_features):
         assert all(f.example_ids[r] == ex["id"] for r in rows)
         labelled = [r for r in rows if starts[r] != 0]
         assert labelled, f"{ex['id']}: no window is labelled with the answer"
-        char_spans = {(offsets[r, starts[r], 0], offsets[r, ends[r], 1]) for r in labelled}
-        assert len(char_spans) == 1, f"{ex['id']}: windows disagree on the answer span {char_spans}"
-        (char_start, char_end), = char_spans
+        char_spans = {
+            (offsets[r, starts[r], 0], offsets[r, ends[r], 1]) for r in labelled
+        }
+        assert len(char_spans) == 1, (
+            f"{ex['id']}: windows disagree on the answer span {char_spans}"
+        )
+        ((char_start, char_end),) = char_spans
         for r in rows:
             s, e = int(starts[r]), int(ends[r])
-            ctx = offsets[r][offsets[r, :, 0] >= 0]  # (C, 2) context tokens of this window
+            ctx = offsets[r][
+                offsets[r, :, 0] >= 0
+            ]  # (C, 2) context tokens of this window
             window_has_answer = ctx[0, 0] <= char_start and ctx[-1, 1] >= char_end
             if s == 0:  # [CLS]: only when the window does not hold the whole answer
-                assert e == 0 and not window_has_answer, f"{ex['id']} row {r}: answer in window but [CLS]"
+                assert e == 0 and not window_has_answer, (
+                    f"{ex['id']} row {r}: answer in window but [CLS]"
+                )
                 continue
             n_labelled += 1
             assert 0 < s <= e < f.attention_mask[r].sum()
-            assert f.token_type_ids[r, s] == 1 and f.token_type_ids[r, e] == 1  # context segment
+            assert (
+                f.token_type_ids[r, s] == 1 and f.token_type_ids[r, e] == 1
+            )  # context segment
         golds = ex["answers"]["text"]
-        if normalize_answer(ex["context"][char_start:char_end]) in {normalize_answer(g) for g in golds}:
+        if normalize_answer(ex["context"][char_start:char_end]) in {
+            normalize_answer(g) for g in golds
+        }:
             n_exact += len(labelled)
         else:
             # Every gold boundary falls inside a word piece (e.g. gold "8" marked inside "18"):
@@ -219,10 +267,14 @@ def test_every_label_decodes_to_the_gold_answer(squad_slice, squad_features):
             assert char_start <= gold_start < offsets[r, starts[r], 1]
             assert offsets[r, ends[r], 0] < gold_end <= char_end
     assert n_labelled > 1000
-    assert n_exact / n_labelled > 0.995, f"only {n_exact}/{n_labelled} labels decode exactly"
+    assert n_exact / n_labelled > 0.995, (
+        f"only {n_exact}/{n_labelled} labels decode exactly"
+    )
 
 
-def test_windows_slide_with_stride_and_cover_the_context(squad_slice, squad_features, tokenizer):
+def test_windows_slide_with_stride_and_cover_the_context(
+    squad_slice, squad_features, tokenizer
+):
     f = squad_features
     assert f.input_ids.shape[1] <= 128
     assert len(f) > len(squad_slice) * 1.3  # many paragraphs needed several windows
@@ -236,13 +288,23 @@ def test_windows_slide_with_stride_and_cover_the_context(squad_slice, squad_feat
         rows = np.nonzero(example_index == ex_i)[0]
         windows = [offsets[r][offsets[r, :, 0] >= 0] for r in rows]
         for left, right in zip(windows, windows[1:]):
-            np.testing.assert_array_equal(left[-32:], right[:32])  # stride = shared context tokens
+            np.testing.assert_array_equal(
+                left[-32:], right[:32]
+            )  # stride = shared context tokens
         covered = np.concatenate(windows)
-        assert covered[0, 0] == 0 or squad_slice[ex_i]["context"][: covered[0, 0]].isspace()
+        assert (
+            covered[0, 0] == 0
+            or squad_slice[ex_i]["context"][: covered[0, 0]].isspace()
+        )
         # the last window reaches the last non-space character of the context
         assert covered[-1, 1] == len(squad_slice[ex_i]["context"].rstrip())
         # the question is repeated at the start of every window
-        question_ids = [f.input_ids[r][(f.token_type_ids[r] == 0) & (f.attention_mask[r] == 1)].tolist() for r in rows]
+        question_ids = [
+            f.input_ids[r][
+                (f.token_type_ids[r] == 0) & (f.attention_mask[r] == 1)
+            ].tolist()
+            for r in rows
+        ]
         assert all(q == question_ids[0] for q in question_ids)
 
 
@@ -252,15 +314,29 @@ def test_features_selection_and_batches(squad_features):
     sub = f.select(mask)
     assert isinstance(sub, QAFeatures) and len(sub) == int(mask.sum())
     assert bool((sub.start_positions > 0).all())
-    assert sub.example_ids == [f.example_ids[i] for i in mask.nonzero().flatten().tolist()]
+    assert sub.example_ids == [
+        f.example_ids[i] for i in mask.nonzero().flatten().tolist()
+    ]
     batches = list(f.batches(batch_size=256, answerable_only=True))
     assert sum(len(b["input_ids"]) for b in batches) == len(sub)
-    assert set(batches[0]) == {"input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions"}
+    assert set(batches[0]) == {
+        "input_ids",
+        "attention_mask",
+        "token_type_ids",
+        "start_positions",
+        "end_positions",
+    }
     for b in batches:  # trimmed: the widest window of the batch has no padding column
         assert b["attention_mask"][:, -1].any()
         assert bool((b["end_positions"] < b["input_ids"].shape[1]).all())
-    shuffled = list(f.batches(batch_size=len(f), shuffle=True, generator=torch.Generator().manual_seed(0)))
-    assert len(shuffled) == 1 and sorted(shuffled[0]["start_positions"].tolist()) == sorted(f.start_positions.tolist())
+    shuffled = list(
+        f.batches(
+            batch_size=len(f), shuffle=True, generator=torch.Generator().manual_seed(0)
+        )
+    )
+    assert len(shuffled) == 1 and sorted(
+        shuffled[0]["start_positions"].tolist()
+    ) == sorted(f.start_positions.tolist())
 
 
 def test_prepare_features_input_errors(tokenizer):
@@ -280,21 +356,36 @@ def test_prepare_features_input_errors(tokenizer):
 
 def test_features_match_the_tokenizer_windows(squad_slice, tokenizer):
     """Same windows as bertmini.Tokenizer's own overflow API, and a bare backend works too."""
-    examples = [ex for ex in squad_slice[:200:7] if ex["question"] == ex["question"].lstrip()]
+    examples = [
+        ex for ex in squad_slice[:200:7] if ex["question"] == ex["question"].lstrip()
+    ]
     f = prepare_features(examples, tokenizer, max_length=128, stride=32)
-    enc = tokenizer([ex["question"] for ex in examples], [ex["context"] for ex in examples],
-                    max_length=128, truncation="only_second", stride=32,
-                    return_overflowing_tokens=True, return_offsets_mapping=True)
+    enc = tokenizer(
+        [ex["question"] for ex in examples],
+        [ex["context"] for ex in examples],
+        max_length=128,
+        truncation="only_second",
+        stride=32,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
     assert enc["overflow_to_sample_mapping"].tolist() == f.example_index.tolist()
     for row in range(len(f)):
         n = int(f.attention_mask[row].sum())
         assert int(enc["attention_mask"][row].sum()) == n
         assert enc["input_ids"][row, :n].tolist() == f.input_ids[row, :n].tolist()
         context = [i for i, s in enumerate(enc.sequence_ids(row)) if s == 1]
-        assert context == (f.offset_mapping[row, :, 0] >= 0).nonzero().flatten().tolist()
-        assert enc["offset_mapping"][row, context].tolist() == f.offset_mapping[row, context].tolist()
+        assert (
+            context == (f.offset_mapping[row, :, 0] >= 0).nonzero().flatten().tolist()
+        )
+        assert (
+            enc["offset_mapping"][row, context].tolist()
+            == f.offset_mapping[row, context].tolist()
+        )
     bare = prepare_features(examples, tokenizer.backend, max_length=128, stride=32)
-    assert torch.equal(bare.input_ids, f.input_ids) and torch.equal(bare.start_positions, f.start_positions)
+    assert torch.equal(bare.input_ids, f.input_ids) and torch.equal(
+        bare.start_positions, f.start_positions
+    )
 
 
 def test_tokenizer_settings_are_restored(tokenizer):
@@ -306,8 +397,12 @@ def test_tokenizer_settings_are_restored(tokenizer):
     backend.enable_padding(length=100)
     try:
         f = prepare_features([_toy_example()], tokenizer, max_length=64, stride=16)
-        assert f.input_ids.shape[1] == 64 and len(f) > 1  # the caller's settings did not leak in
-        assert backend.truncation["max_length"] == 100 and backend.padding["length"] == 100
+        assert (
+            f.input_ids.shape[1] == 64 and len(f) > 1
+        )  # the caller's settings did not leak in
+        assert (
+            backend.truncation["max_length"] == 100 and backend.padding["length"] == 100
+        )
     finally:
         backend.no_truncation()
         backend.no_padding()
@@ -319,8 +414,12 @@ def test_tokenizer_settings_are_restored(tokenizer):
 
 def test_long_question_is_truncated(tokenizer):
     ex = _toy_example(question="why " * 300 + "where is the tower?")
-    f = prepare_features([ex], tokenizer, max_length=128, stride=32, max_question_tokens=64)
-    assert int((f.token_type_ids[0] == 0).sum()) == 64 + 2  # [CLS] + 64 question pieces + [SEP]
+    f = prepare_features(
+        [ex], tokenizer, max_length=128, stride=32, max_question_tokens=64
+    )
+    assert (
+        int((f.token_type_ids[0] == 0).sum()) == 64 + 2
+    )  # [CLS] + 64 question pieces + [SEP]
     assert bool(f.answerable().any())
 
 
@@ -329,7 +428,9 @@ def test_long_question_is_truncated(tokenizer):
 # ---------------------------------------------------------------------------------------------
 
 
-def _one_hot_logits(features: QAFeatures, high: float = 10.0) -> tuple[torch.Tensor, torch.Tensor]:
+def _one_hot_logits(
+    features: QAFeatures, high: float = 10.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     n, t = features.input_ids.shape
     start, end = torch.zeros(n, t), torch.zeros(n, t)
     rows = torch.arange(n)
@@ -367,8 +468,8 @@ def test_postprocess_respects_span_rules(tokenizer):
 
     # Huge logits on question tokens and [CLS] must be ignored: only context tokens are answers.
     start, end = torch.zeros(1, t), torch.zeros(1, t)
-    start[0, :ctx[0]] = 1e6
-    end[0, :ctx[0]] = 1e6
+    start[0, : ctx[0]] = 1e6
+    end[0, : ctx[0]] = 1e6
     start[0, paris], end[0, paris] = 5, 5
     assert postprocess(f, start, end, [ex]) == {"q0": "Paris"}
 
@@ -378,14 +479,22 @@ def test_postprocess_respects_span_rules(tokenizer):
     start[0, paris + 1], end[0, paris - 1] = 100, 100
     start[0, paris], end[0, paris] = 1, 1
     rich = postprocess_with_scores(f, start, end, [ex])["q0"]
-    assert rich == {"text": "Paris", "score": 2.0, "start": ex["answers"]["answer_start"][0],
-                    "end": ex["answers"]["answer_start"][0] + 5}
+    assert rich == {
+        "text": "Paris",
+        "score": 2.0,
+        "start": ex["answers"]["answer_start"][0],
+        "end": ex["answers"]["answer_start"][0] + 5,
+    }
 
     # A span longer than max_answer_length is never chosen.
     start, end = torch.zeros(1, t), torch.zeros(1, t)
     start[0, ctx[0]], end[0, ctx[40]] = 100, 100
     rich = postprocess_with_scores(f, start, end, [ex], max_answer_length=30)["q0"]
-    tokens_in_span = [i for i in ctx if rich["start"] <= offsets[i, 0] and offsets[i, 1] <= rich["end"]]
+    tokens_in_span = [
+        i
+        for i in ctx
+        if rich["start"] <= offsets[i, 0] and offsets[i, 1] <= rich["end"]
+    ]
     assert 1 <= len(tokens_in_span) <= 30
     assert rich["score"] == 100.0  # one of the two big logits, paired with a 0
 
@@ -398,26 +507,56 @@ def test_postprocess_respects_span_rules(tokenizer):
 @pytest.mark.parametrize("seed", range(12))
 def test_postprocess_random_logits_never_fail(seed, tokenizer):
     rng = np.random.default_rng(seed)
-    words = ["Beyoncé", "naïve", "1,165", "co-operate", "(see", "above).", "\u201cquoted\u201d", "the",
-             "tokenization", "Zürich", "\t", "x", "--", "日本", "U.S.", "a"]
+    words = [
+        "Beyoncé",
+        "naïve",
+        "1,165",
+        "co-operate",
+        "(see",
+        "above).",
+        "\u201cquoted\u201d",
+        "the",
+        "tokenization",
+        "Zürich",
+        "\t",
+        "x",
+        "--",
+        "日本",
+        "U.S.",
+        "a",
+    ]
     examples = [_toy_example(qid="long", prefix_sentences=40)]
-    for i in range(30):  # random contexts of 1 to 300 words, odd spacing and unicode included
+    for i in range(
+        30
+    ):  # random contexts of 1 to 300 words, odd spacing and unicode included
         context = " ".join(rng.choice(words, size=int(rng.integers(1, 300))))
-        examples.append({"id": f"r{i}", "question": " ".join(rng.choice(words, size=5)), "context": context})
+        examples.append(
+            {
+                "id": f"r{i}",
+                "question": " ".join(rng.choice(words, size=5)),
+                "context": context,
+            }
+        )
     examples.append({"id": "empty-context", "question": "what?", "context": "   "})
-    f = prepare_features(examples, tokenizer, max_length=64 + 8 * seed, stride=16, with_labels=False)
+    f = prepare_features(
+        examples, tokenizer, max_length=64 + 8 * seed, stride=16, with_labels=False
+    )
     n, t = f.input_ids.shape
     scale = [1.0, 1e4, 1e30, 3.4e38][seed % 4]
     start = rng.standard_normal((n, t)) * scale
     end = rng.standard_normal((n, t)) * scale
-    if seed % 3 == 0:  # infinities too (but never NaN): +inf start with -inf end sums to NaN
+    if (
+        seed % 3 == 0
+    ):  # infinities too (but never NaN): +inf start with -inf end sums to NaN
         start[rng.random((n, t)) < 0.1] = np.inf
         end[rng.random((n, t)) < 0.1] = -np.inf
     if seed % 3 == 1:
         with np.errstate(over="ignore"):  # 3.4e38 * N(0, 1) overflows float32 to +-inf
             start, end = start.astype(np.float32), end.astype(np.float32)
     n_best, max_len = int(rng.integers(1, 25)), int(rng.integers(1, 40))
-    rich = postprocess_with_scores(f, start, end, examples, n_best=n_best, max_answer_length=max_len)
+    rich = postprocess_with_scores(
+        f, start, end, examples, n_best=n_best, max_answer_length=max_len
+    )
     assert set(rich) == {ex["id"] for ex in examples}
     for ex in examples:
         pred = rich[ex["id"]]
@@ -426,9 +565,9 @@ def test_postprocess_random_logits_never_fail(seed, tokenizer):
         assert context[pred["start"] : pred["end"]] == pred["text"]
         assert pred["text"] in context
     assert rich["empty-context"]["text"] == ""
-    assert postprocess(f, start, end, examples, n_best=n_best, max_answer_length=max_len) == {
-        k: v["text"] for k, v in rich.items()
-    }
+    assert postprocess(
+        f, start, end, examples, n_best=n_best, max_answer_length=max_len
+    ) == {k: v["text"] for k, v in rich.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,7 +592,9 @@ def test_answer_finds_span_in_a_late_window(tokenizer):
     ex = _toy_example(prefix_sentences=80)  # ~1,600 tokens: many windows of 128
     backend = getattr(tokenizer, "backend", tokenizer)
     model = _KeywordPointer(backend.token_to_id("paris")).train()
-    result = answer(ex["question"], ex["context"], model, tokenizer, max_length=128, stride=32)
+    result = answer(
+        ex["question"], ex["context"], model, tokenizer, max_length=128, stride=32
+    )
     assert result["text"] == "Paris"
     assert ex["context"][result["start"] : result["end"]] == "Paris"
     assert result["start"] == ex["answers"]["answer_start"][0]
@@ -467,10 +608,14 @@ def test_answer_with_a_real_qa_head(tokenizer):
     from bertmini import BertConfig, BertForQuestionAnswering  # noqa: PLC0415
 
     torch.manual_seed(0)
-    config = BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    config = BertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
     model = BertForQuestionAnswering(config)
     ex = _toy_example(prefix_sentences=30)
-    result = answer(ex["question"], ex["context"], model, tokenizer, max_length=128, stride=32)
+    result = answer(
+        ex["question"], ex["context"], model, tokenizer, max_length=128, stride=32
+    )
     assert result["text"] == ex["context"][result["start"] : result["end"]]
     assert math.isfinite(result["score"])
 
@@ -484,9 +629,14 @@ def test_sentence_overlap_baseline():
     assert sentence_overlap_baseline("Where was the game played?", context) == (
         "The game was played at Levi's Stadium in Santa Clara, California."
     )
-    assert sentence_overlap_baseline("Which team defeated the Panthers?", context).startswith("The Denver Broncos")
+    assert sentence_overlap_baseline(
+        "Which team defeated the Panthers?", context
+    ).startswith("The Denver Broncos")
     # no shared word: the first sentence (ties go to the earliest); always a substring
-    assert sentence_overlap_baseline("Quantum?", context) == "Super Bowl 50 was an American football game."
+    assert (
+        sentence_overlap_baseline("Quantum?", context)
+        == "Super Bowl 50 was an American football game."
+    )
     assert sentence_overlap_baseline("anything", "   ") == ""
 
 
@@ -499,8 +649,14 @@ def _tiny_qa_model(seed: int = 0):
     from bertmini import BertConfig, BertForQuestionAnswering  # noqa: PLC0415
 
     torch.manual_seed(seed)
-    config = BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config = BertConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     return BertForQuestionAnswering(config)
 
 
@@ -514,22 +670,36 @@ from bertmini.qa import evaluate_qa, length_grouped_batches, predict_logits, tra
 
 def test_length_grouped_batches_cover_every_window_once(squad_features):
     f = squad_features.select(torch.arange(600))
-    batches = length_grouped_batches(f, batch_size=32, generator=torch.Generator().manual_seed(0))
+    batches = length_grouped_batches(
+        f, batch_size=32, generator=torch.Generator().manual_seed(0)
+    )
     assert sum(len(b["input_ids"]) for b in batches) == len(f)
-    seen = sorted(tuple(row[m.bool()].tolist()) + tuple([int(s)]) for b in batches
-                  for row, m, s in zip(b["input_ids"], b["attention_mask"], b["start_positions"]))
-    expected = sorted(tuple(f.input_ids[i][f.attention_mask[i].bool()].tolist()) + (int(f.start_positions[i]),)
-                      for i in range(len(f)))
+    seen = sorted(
+        tuple(row[m.bool()].tolist()) + tuple([int(s)])
+        for b in batches
+        for row, m, s in zip(b["input_ids"], b["attention_mask"], b["start_positions"])
+    )
+    expected = sorted(
+        tuple(f.input_ids[i][f.attention_mask[i].bool()].tolist())
+        + (int(f.start_positions[i]),)
+        for i in range(len(f))
+    )
     assert seen == expected  # the same windows with the same labels, none twice
     widths = [b["input_ids"].shape[1] for b in batches]
     assert widths == sorted(widths)  # shortest windows first
     for b in batches:
-        assert b["attention_mask"][:, -1].any()  # trimmed to the longest window of the batch
+        assert b["attention_mask"][
+            :, -1
+        ].any()  # trimmed to the longest window of the batch
     padded = sum(b["attention_mask"].numel() for b in batches)
     random_width = sum(f.attention_mask.shape[1] * len(b["input_ids"]) for b in batches)
     assert padded < random_width  # less work than full-width batches
-    again = length_grouped_batches(f, batch_size=32, generator=torch.Generator().manual_seed(0))
-    assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(batches, again))
+    again = length_grouped_batches(
+        f, batch_size=32, generator=torch.Generator().manual_seed(0)
+    )
+    assert all(
+        torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(batches, again)
+    )
     with pytest.raises(ValueError, match="batch_size"):
         length_grouped_batches(f, batch_size=0)
 
@@ -537,7 +707,9 @@ def test_length_grouped_batches_cover_every_window_once(squad_features):
 def test_predict_logits_matches_one_window_at_a_time(tokenizer):
     model = _tiny_qa_model().train()
     examples = _toy_set()
-    f = prepare_features(examples, tokenizer, max_length=96, stride=24, with_labels=False)
+    f = prepare_features(
+        examples, tokenizer, max_length=96, stride=24, with_labels=False
+    )
     lengths = f.attention_mask.sum(1)
     assert lengths.min() < lengths.max()  # padded windows are part of the test
     start, end = predict_logits(model, f, batch_size=4)
@@ -549,23 +721,38 @@ def test_predict_logits_matches_one_window_at_a_time(tokenizer):
             n = int(lengths[row])
             inputs = {k: v[:, :n] for k, v in f.model_inputs([row], trim=False).items()}
             out = model(**inputs)
-            torch.testing.assert_close(start[row, :n], out.start_logits[0], atol=1e-5, rtol=1e-4)
-            torch.testing.assert_close(end[row, :n], out.end_logits[0], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(
+                start[row, :n], out.start_logits[0], atol=1e-5, rtol=1e-4
+            )
+            torch.testing.assert_close(
+                end[row, :n], out.end_logits[0], atol=1e-5, rtol=1e-4
+            )
     # beyond its batch's width a window holds -inf: never a candidate
     assert bool(torch.isneginf(start[lengths.argmin(), -1]))
 
 
 def test_evaluate_qa_scores_a_perfect_pointer(tokenizer):
     examples = _toy_set()
-    model = _KeywordPointer(getattr(tokenizer, "backend", tokenizer).token_to_id("paris"))
-    result = evaluate_qa(model, tokenizer, examples, max_length=64, stride=16, batch_size=3)
+    model = _KeywordPointer(
+        getattr(tokenizer, "backend", tokenizer).token_to_id("paris")
+    )
+    result = evaluate_qa(
+        model, tokenizer, examples, max_length=64, stride=16, batch_size=3
+    )
     assert result["exact_match"] == 100.0 and result["f1"] == 100.0
     assert result["predictions"] == {ex["id"]: "Paris" for ex in examples}
-    features = prepare_features(examples, tokenizer, max_length=64, stride=16, with_labels=False)
+    features = prepare_features(
+        examples, tokenizer, max_length=64, stride=16, with_labels=False
+    )
     assert evaluate_qa(model, tokenizer, examples, features=features) == result
     # a pointer to another word scores 0
-    wrong = _KeywordPointer(getattr(tokenizer, "backend", tokenizer).token_to_id("france"))
-    assert evaluate_qa(wrong, tokenizer, examples, max_length=64, stride=16)["exact_match"] == 0.0
+    wrong = _KeywordPointer(
+        getattr(tokenizer, "backend", tokenizer).token_to_id("france")
+    )
+    assert (
+        evaluate_qa(wrong, tokenizer, examples, max_length=64, stride=16)["exact_match"]
+        == 0.0
+    )
     with pytest.raises(ValueError, match="at least one"):
         evaluate_qa(model, tokenizer, [])
 
@@ -594,7 +781,9 @@ def test_train_qa_learns_and_times_training_alone(tokenizer):
         time.sleep(pause)
         return {"loss": loss_on_answerable(m)}
 
-    config = TrainConfig(lr=3e-3, batch_size=4, epochs=6, warmup_ratio=0.1, progress=False, device="cpu")
+    config = TrainConfig(
+        lr=3e-3, batch_size=4, epochs=6, warmup_ratio=0.1, progress=False, device="cpu"
+    )
     history = train_qa(model, f, config, eval_fn=slow_eval, eval_steps=[3, 6])
     steps_per_epoch = math.ceil(n_answerable / 4)  # answerable windows only
     assert history.step == list(range(1, 6 * steps_per_epoch + 1))
@@ -617,6 +806,8 @@ def test_train_qa_input_errors(tokenizer):
         train_qa(model, f, {"lr": 1e-3})
     config = TrainConfig(progress=False, device="cpu")
     with pytest.raises(ValueError, match="labelled"):
-        train_qa(model, prepare_features(_toy_set(2), tokenizer, with_labels=False), config)
+        train_qa(
+            model, prepare_features(_toy_set(2), tokenizer, with_labels=False), config
+        )
     with pytest.raises(ValueError, match="eval_fn"):
         train_qa(model, f, config, eval_steps=[1])

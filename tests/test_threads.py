@@ -25,8 +25,12 @@ def test_idle_cpus_is_a_count_of_our_cores_or_unknown():
         assert 0.0 <= idle <= len(__import__("os").sched_getaffinity(0))
 
 
-@pytest.mark.parametrize("idle, expected", [(2.0, 2), (1.1, 1), (0.6, 1), (0.0, 1), (7.0, 2), (None, 2)])
-def test_default_threads_caps_torch_default_at_idle_cores(monkeypatch, two_threads, idle, expected):
+@pytest.mark.parametrize(
+    "idle, expected", [(2.0, 2), (1.1, 1), (0.6, 1), (0.0, 1), (7.0, 2), (None, 2)]
+)
+def test_default_threads_caps_torch_default_at_idle_cores(
+    monkeypatch, two_threads, idle, expected
+):
     monkeypatch.setattr(device, "idle_cpus", lambda interval=0.1: idle)
     assert default_threads() == expected
 
@@ -42,18 +46,28 @@ def test_num_threads_restores_the_setting_even_after_an_error(two_threads):
             pass
 
 
-@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError),
-                                        ("2", TypeError)])
+@pytest.mark.parametrize(
+    "bad, error",
+    [(0, ValueError), (-1, ValueError), (1.5, TypeError), ("2", TypeError)],
+)
 def test_train_config_rejects_bad_threads(bad, error):
     with pytest.raises(error, match="TrainConfig.threads"):
         TrainConfig(threads=bad)
 
 
-@pytest.mark.parametrize("asked, idle, expected", [(1, 2.0, 1), (None, 1.0, 1), (None, 2.0, 2)])
-def test_fit_trains_with_the_chosen_threads_then_restores(monkeypatch, two_threads, asked, idle, expected):
+@pytest.mark.parametrize(
+    "asked, idle, expected", [(1, 2.0, 1), (None, 1.0, 1), (None, 2.0, 2)]
+)
+def test_fit_trains_with_the_chosen_threads_then_restores(
+    monkeypatch, two_threads, asked, idle, expected
+):
     monkeypatch.setattr(device, "idle_cpus", lambda interval=0.1: idle)
     seen = []
-    fit(tiny_model(), tiny_data(16), quiet(threads=asked, device="cpu"),
-        callbacks=[lambda step, logs: seen.append(torch.get_num_threads())])
+    fit(
+        tiny_model(),
+        tiny_data(16),
+        quiet(threads=asked, device="cpu"),
+        callbacks=[lambda step, logs: seen.append(torch.get_num_threads())],
+    )
     assert seen and set(seen) == {expected}
     assert torch.get_num_threads() == 2

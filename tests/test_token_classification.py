@@ -171,12 +171,12 @@ def test_alignment_refuses_bad_inputs(tokenizer):
 
 # ------------------------------------------------------------------ entities and scores
 seqeval = pytest.importorskip("seqeval")
-from seqeval.metrics import (
+from seqeval.metrics import (  # noqa: E402
     classification_report,
     f1_score,
     precision_score,
     recall_score,
-)  # noqa: E402
+)
 from seqeval.metrics.sequence_labeling import get_entities  # noqa: E402
 
 HAND_MADE = [

@@ -18,17 +18,36 @@ import torch
 from torch import nn
 
 from bertmini import BertConfig, BertForPreTraining, BertForSequenceClassification
-from bertmini.train import (History, StopTraining, TrainConfig, TrainingDivergedError, epoch_batches,
-                            evaluate_loss, fit, latest_checkpoint, linear_schedule, load_checkpoint,
-                            param_groups, predict, save_checkpoint)
+from bertmini.train import (
+    History,
+    StopTraining,
+    TrainConfig,
+    TrainingDivergedError,
+    epoch_batches,
+    evaluate_loss,
+    fit,
+    latest_checkpoint,
+    linear_schedule,
+    load_checkpoint,
+    param_groups,
+    predict,
+    save_checkpoint,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_config(dropout: float = 0.0) -> BertConfig:
-    return BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                      intermediate_size=64, max_position_embeddings=32, hidden_dropout_prob=dropout,
-                      attention_probs_dropout_prob=dropout)
+    return BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=32,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
 
 
 def tiny_model(dropout: float = 0.0, seed: int = 0) -> BertForSequenceClassification:
@@ -43,8 +62,13 @@ def tiny_data(n: int = 32, length: int = 8, seed: int = 0) -> list[dict]:
     for _ in range(n):
         ids = torch.randint(5, 100, (length,), generator=g)
         ids[0] = 2  # [CLS]
-        data.append({"input_ids": ids, "attention_mask": torch.ones(length, dtype=torch.long),
-                     "labels": torch.tensor(int(ids[1]) % 2)})
+        data.append(
+            {
+                "input_ids": ids,
+                "attention_mask": torch.ones(length, dtype=torch.long),
+                "labels": torch.tensor(int(ids[1]) % 2),
+            }
+        )
     return data
 
 
@@ -57,7 +81,7 @@ def test_loss_falls_on_a_tiny_overfit_task():
     data = tiny_data()
     history = fit(tiny_model(), data, quiet(lr=3e-3, epochs=15, warmup_ratio=0.1))
     assert len(history.loss) == 15 * 4
-    assert history.loss[0] > 0.6                       # chance level is ln 2 = 0.69
+    assert history.loss[0] > 0.6  # chance level is ln 2 = 0.69
     assert sum(history.loss[-4:]) / 4 < 0.15
     assert all(math.isfinite(x) for x in history.loss)
 
@@ -67,7 +91,12 @@ def test_no_weight_decay_on_biases_and_layernorms():
     decay, no_decay = param_groups(model, 0.01)
     assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
     ids = lambda group: {id(p) for p in group["params"]}  # noqa: E731
-    norm_params = {id(p) for m in model.modules() if isinstance(m, nn.LayerNorm) for p in m.parameters()}
+    norm_params = {
+        id(p)
+        for m in model.modules()
+        if isinstance(m, nn.LayerNorm)
+        for p in m.parameters()
+    }
     biases = {id(p) for n, p in model.named_parameters() if n.endswith("bias")}
     assert norm_params and norm_params <= ids(no_decay)
     assert biases <= ids(no_decay)
@@ -88,10 +117,28 @@ def test_warmup_then_linear_decay():
         lrs.append(sched.get_last_lr()[0])
         opt.step()
         sched.step()
-    expected = [0, .25, .5, .75, 1, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8, 0]
+    expected = [
+        0,
+        0.25,
+        0.5,
+        0.75,
+        1,
+        7 / 8,
+        6 / 8,
+        5 / 8,
+        4 / 8,
+        3 / 8,
+        2 / 8,
+        1 / 8,
+        0,
+    ]
     assert lrs == pytest.approx(expected)
     # fit records the lr of every step: warmup_ratio 0.25 of 16 steps = 4 warmup steps
-    history = fit(tiny_model(), tiny_data(16), quiet(lr=0.1, epochs=4, batch_size=4, warmup_ratio=0.25))
+    history = fit(
+        tiny_model(),
+        tiny_data(16),
+        quiet(lr=0.1, epochs=4, batch_size=4, warmup_ratio=0.25),
+    )
     expected = [0.1 * (s / 4 if s < 4 else (16 - s) / 12) for s in range(16)]
     assert history.lr == pytest.approx(expected)
 
@@ -100,7 +147,9 @@ def test_gradient_accumulation_equals_the_big_batch():
     data = tiny_data(32)
     big, accum = tiny_model(), tiny_model()
     h_big = fit(big, data, quiet(epochs=2, batch_size=8, warmup_steps=2))
-    h_acc = fit(accum, data, quiet(epochs=2, batch_size=4, grad_accum_steps=2, warmup_steps=2))
+    h_acc = fit(
+        accum, data, quiet(epochs=2, batch_size=4, grad_accum_steps=2, warmup_steps=2)
+    )
     assert len(h_big.loss) == len(h_acc.loss) == 8
     assert h_acc.loss == pytest.approx(h_big.loss, abs=1e-5)
     for p, q in zip(big.parameters(), accum.parameters()):
@@ -115,24 +164,42 @@ def interrupt_at(k: int):
     def callback(step: int, logs: dict) -> None:
         if step == k:
             raise Interrupt(f"simulated crash after step {step}")
+
     return callback
 
 
 def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path):
     data = tiny_data(32)
     # dropout on, so the restored RNG state matters; 4 steps per epoch, so resuming mid-epoch
-    config = quiet(max_steps=12, warmup_steps=3, checkpoint_dir=str(tmp_path / "a"), checkpoint_every=3,
-                   eval_every=4)
+    config = quiet(
+        max_steps=12,
+        warmup_steps=3,
+        checkpoint_dir=str(tmp_path / "a"),
+        checkpoint_every=3,
+        eval_every=4,
+    )
     full = fit(tiny_model(dropout=0.1), data, config, eval_data=data[:8])
 
     config_b = dataclasses.replace(config, checkpoint_dir=str(tmp_path / "b"))
     with pytest.raises(Interrupt):
-        fit(tiny_model(dropout=0.1), data, config_b, eval_data=data[:8], callbacks=[interrupt_at(5)])
+        fit(
+            tiny_model(dropout=0.1),
+            data,
+            config_b,
+            eval_data=data[:8],
+            callbacks=[interrupt_at(5)],
+        )
     assert latest_checkpoint(tmp_path / "b").name == "step-00000003"
     # A different initialisation: every weight must come from the checkpoint.
-    resumed = fit(tiny_model(dropout=0.1, seed=123), data, config_b, eval_data=data[:8], resume=True)
+    resumed = fit(
+        tiny_model(dropout=0.1, seed=123),
+        data,
+        config_b,
+        eval_data=data[:8],
+        resume=True,
+    )
     assert resumed.step == list(range(1, 13))
-    assert resumed.loss == full.loss                    # bit-exact on CPU
+    assert resumed.loss == full.loss  # bit-exact on CPU
     assert resumed.lr == full.lr
     assert resumed.eval == full.eval and resumed.eval_step == [4, 8, 12]
     assert latest_checkpoint(tmp_path / "b").name == "step-00000012"
@@ -142,7 +209,12 @@ def test_resume_rejects_a_different_batch_size(tmp_path):
     config = quiet(max_steps=2, checkpoint_dir=str(tmp_path))
     fit(tiny_model(), tiny_data(16), config)
     with pytest.raises(ValueError, match="batch_size"):
-        fit(tiny_model(), tiny_data(16), dataclasses.replace(config, batch_size=4, max_steps=4), resume=True)
+        fit(
+            tiny_model(),
+            tiny_data(16),
+            dataclasses.replace(config, batch_size=4, max_steps=4),
+            resume=True,
+        )
 
 
 class PoisonedModel(nn.Module):
@@ -198,7 +270,9 @@ def test_checkpoint_survives_sigkill_during_save(tmp_path):
             time.sleep(0.01)
         while time.time() < deadline and not killed_mid_write:
             tmp = [p for p in root.iterdir() if ".tmp-" in p.name]
-            if tmp and any(f.stat().st_size > 0 for t in tmp for f in t.glob("*") if f.exists()):
+            if tmp and any(
+                f.stat().st_size > 0 for t in tmp for f in t.glob("*") if f.exists()
+            ):
                 child.send_signal(signal.SIGKILL)
                 killed_mid_write = True
             time.sleep(0.001)
@@ -212,7 +286,9 @@ def test_checkpoint_survives_sigkill_during_save(tmp_path):
     assert last is not None and last.name.startswith("step-")
     step = int(last.name.split("-")[1])
     model = nn.Linear(2048, 2048)
-    state = load_checkpoint(root, model)  # a root directory resolves to its newest checkpoint
+    state = load_checkpoint(
+        root, model
+    )  # a root directory resolves to its newest checkpoint
     assert state == {"step": step, "note": [step, "x"]}
     assert torch.all(model.weight == step) and torch.all(model.bias == step)
     # The next save replaces only the checkpoint it is told it supersedes; hidden leftovers of the
@@ -238,7 +314,9 @@ def test_config_validation():
 
 
 def test_bf16_autocast_on_cpu_trains():
-    history = fit(tiny_model(), tiny_data(16), quiet(precision="bf16", device="cpu", epochs=2))
+    history = fit(
+        tiny_model(), tiny_data(16), quiet(precision="bf16", device="cpu", epochs=2)
+    )
     assert len(history.loss) == 4 and all(math.isfinite(x) for x in history.loss)
 
 
@@ -252,18 +330,32 @@ def test_eval_callbacks_stop_and_history():
             raise StopTraining
 
     calls = []
-    history = fit(tiny_model(), data, quiet(epochs=3, eval_every=4), callbacks=[stop_at_6],
-                  eval_fn=lambda m: calls.append(m.training) or {"acc": 0.5})
-    assert [s for s, _ in seen] == list(range(1, 7)) and history.step == list(range(1, 7))
-    assert calls == [False] and history.eval_step == [4] and history.eval == {"acc": [0.5]}
+    history = fit(
+        tiny_model(),
+        data,
+        quiet(epochs=3, eval_every=4),
+        callbacks=[stop_at_6],
+        eval_fn=lambda m: calls.append(m.training) or {"acc": 0.5},
+    )
+    assert [s for s, _ in seen] == list(range(1, 7)) and history.step == list(
+        range(1, 7)
+    )
+    assert (
+        calls == [False] and history.eval_step == [4] and history.eval == {"acc": [0.5]}
+    )
     model = tiny_model()
     h = fit(model, data, quiet(epochs=1, eval_every=3), eval_data=data[:8])
-    assert h.eval_step == [3, 4] and len(h.eval["eval_loss"]) == 2      # every 3 steps, and at the end
-    assert h.eval["eval_loss"][-1] == pytest.approx(evaluate_loss(model, data[:8], batch_size=3))
+    assert (
+        h.eval_step == [3, 4] and len(h.eval["eval_loss"]) == 2
+    )  # every 3 steps, and at the end
+    assert h.eval["eval_loss"][-1] == pytest.approx(
+        evaluate_loss(model, data[:8], batch_size=3)
+    )
     again = History.from_dict(json.loads(json.dumps(h.to_dict())))
     assert again == h
     pytest.importorskip("matplotlib")
     import matplotlib
+
     matplotlib.use("Agg")
     ax = h.plot()
     assert ax.get_xlabel() == "step"
@@ -276,10 +368,19 @@ def test_pretraining_losses_are_recorded_and_predict_batches():
     for row in tiny_data(8):
         labels = torch.full_like(row["input_ids"], -100)
         labels[3] = row["input_ids"][3]
-        data.append({"input_ids": row["input_ids"], "labels": labels, "next_sentence_label": row["labels"]})
+        data.append(
+            {
+                "input_ids": row["input_ids"],
+                "labels": labels,
+                "next_sentence_label": row["labels"],
+            }
+        )
     history = fit(model, data, quiet(epochs=2, batch_size=4))
     assert set(history.components) == {"mlm_loss", "nsp_loss"}
-    total = [a + b for a, b in zip(history.components["mlm_loss"], history.components["nsp_loss"])]
+    total = [
+        a + b
+        for a, b in zip(history.components["mlm_loss"], history.components["nsp_loss"])
+    ]
     assert total == pytest.approx(history.loss, abs=1e-5)
     out = predict(model, data, batch_size=3)
     assert out["seq_relationship_logits"].shape == (8, 2)
@@ -288,22 +389,27 @@ def test_pretraining_losses_are_recorded_and_predict_batches():
     def shorten(rows):  # dynamic padding: batches of different lengths
         n = 3 + len(rows)
         return {"input_ids": torch.stack([r["input_ids"][:n] for r in rows])}
-    out = predict(model, data, collate_fn=shorten, batch_size=3)   # lengths 6, 6, 5
+
+    out = predict(model, data, collate_fn=shorten, batch_size=3)  # lengths 6, 6, 5
     logits = out["prediction_logits"]
     assert logits.shape == (8, 6, 100)
     assert torch.isinf(logits[6:, 5]).all() and torch.isfinite(logits[:6]).all()
     model.eval()
     with torch.no_grad():
-        direct = model(torch.stack([d["input_ids"][:5] for d in data[6:]])).prediction_logits
+        direct = model(
+            torch.stack([d["input_ids"][:5] for d in data[6:]])
+        ).prediction_logits
     torch.testing.assert_close(logits[6:, :5], direct)
 
 
 def test_epoch_batches_shard_the_same_order():
     single = epoch_batches(20, 8, seed=3, epoch=1)
-    shards = [epoch_batches(20, 4, seed=3, epoch=1, rank=r, world_size=2) for r in range(2)]
+    shards = [
+        epoch_batches(20, 4, seed=3, epoch=1, rank=r, world_size=2) for r in range(2)
+    ]
     for k, batch in enumerate(single):
         assert sorted(shards[0][k] + shards[1][k]) == sorted(batch)
-    assert epoch_batches(20, 8, seed=3, epoch=2) != single   # a new order every epoch
+    assert epoch_batches(20, 8, seed=3, epoch=2) != single  # a new order every epoch
     assert sorted(sum(single, [])) == list(range(20))
 
 
@@ -330,21 +436,43 @@ def free_port() -> int:
 @pytest.mark.enable_socket  # gloo talks over loopback (pytest-socket would block it)
 def test_two_process_ddp_matches_one_process_with_the_global_batch(tmp_path):
     reference_model = tiny_model()
-    reference = fit(reference_model, tiny_data(32), quiet(epochs=2, batch_size=8, warmup_steps=2, device="cpu"))
+    reference = fit(
+        reference_model,
+        tiny_data(32),
+        quiet(epochs=2, batch_size=8, warmup_steps=2, device="cpu"),
+    )
     out = tmp_path / "rank0.json"
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2",
-           "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([sys.executable, "-c", DDP_WORKER, str(out), str(REPO / "tests")], cwd=REPO,
-                              env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for r in range(2)]
+    env = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(free_port()),
+        "WORLD_SIZE": "2",
+        "GLOO_SOCKET_IFNAME": "lo",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO),
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", DDP_WORKER, str(out), str(REPO / "tests")],
+            cwd=REPO,
+            env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for r in range(2)
+    ]
     logs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(logs)
     result = json.loads(out.read_text())
     assert len(result["loss"]) == len(reference.loss) == 8
     assert result["loss"] == pytest.approx(reference.loss, abs=1e-5)
-    torch.testing.assert_close(torch.tensor(result["weight"]), reference_model.classifier.weight.detach(),
-                               atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        torch.tensor(result["weight"]),
+        reference_model.classifier.weight.detach(),
+        atol=1e-5,
+        rtol=1e-4,
+    )
 
 
 @pytest.mark.cuda
@@ -353,8 +481,19 @@ def test_two_process_ddp_matches_one_process_with_the_global_batch(tmp_path):
 def test_mixed_precision_on_cuda_trains_and_resumes(precision, tmp_path):
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bf16")
-    config = quiet(precision=precision, device="cuda", epochs=4, checkpoint_dir=str(tmp_path), checkpoint_every=2)
+    config = quiet(
+        precision=precision,
+        device="cuda",
+        epochs=4,
+        checkpoint_dir=str(tmp_path),
+        checkpoint_every=2,
+    )
     history = fit(tiny_model(), tiny_data(32), config)
-    assert all(math.isfinite(x) for x in history.loss) and history.loss[-1] < history.loss[0]
+    assert (
+        all(math.isfinite(x) for x in history.loss)
+        and history.loss[-1] < history.loss[0]
+    )
     state = load_checkpoint(latest_checkpoint(tmp_path), tiny_model())
-    assert bool(state["scaler"]) == (precision == "fp16")   # the GradScaler's scale is checkpointed
+    assert bool(state["scaler"]) == (
+        precision == "fp16"
+    )  # the GradScaler's scale is checkpointed

@@ -72,36 +72,45 @@ def test_layers_and_heads_keep_their_place():
 def test_token_kind_masks():
     to_cls = torch.zeros(T, T)
     to_cls[:, 0] = 1.0
-    masks = {"cls": torch.tensor([[True] + [False] * (T - 1)]),
-             "sep": torch.tensor([[False] * (T - 1) + [True]])}
+    masks = {
+        "cls": torch.tensor([[True] + [False] * (T - 1)]),
+        "sep": torch.tensor([[False] * (T - 1) + [True]]),
+    }
     s = viz.head_statistics(layers(to_cls), masks=masks)
     assert s["cls"].item() == pytest.approx(1.0)
     assert s["sep"].item() == pytest.approx(0.0)
     with pytest.raises(ValueError, match="shape"):
-        viz.head_statistics(layers(to_cls), masks={"cls": torch.ones(2, T, dtype=torch.bool)})
+        viz.head_statistics(
+            layers(to_cls), masks={"cls": torch.ones(2, T, dtype=torch.bool)}
+        )
 
 
 def test_padding_is_ignored():
     """A padded row gives the same statistics as the same sentence unpadded."""
     n = 4
-    real = torch.softmax(torch.randn(n, n, generator=torch.Generator().manual_seed(0)), -1)
-    padded = torch.full((T, T), 1 / T)            # garbage at padding queries
+    real = torch.softmax(
+        torch.randn(n, n, generator=torch.Generator().manual_seed(0)), -1
+    )
+    padded = torch.full((T, T), 1 / T)  # garbage at padding queries
     padded[:n, :n] = real
-    padded[:n, n:] = 0.0                           # what the mask does to padding keys
+    padded[:n, n:] = 0.0  # what the mask does to padding keys
     mask = torch.tensor([[1] * n + [0] * (T - n)])
     got = viz.head_statistics(layers(padded), mask)
     want = viz.head_statistics(layers(real))
     for name in want:
         assert got[name].item() == pytest.approx(want[name].item(), abs=1e-6), name
     # Without the mask the padding queries count, and the numbers change.
-    assert viz.head_statistics(layers(padded))["entropy"].item() > want["entropy"].item() + 0.1
+    assert (
+        viz.head_statistics(layers(padded))["entropy"].item()
+        > want["entropy"].item() + 0.1
+    )
 
 
 def test_batches_average_over_tokens():
     """Statistics of a batch = token-weighted mean of the rows: a 2-token row counts less."""
     a = torch.zeros(2, 1, 3, 3)
-    a[0, 0] = torch.eye(3)                         # 3 real tokens, all self
-    a[1, 0, :2, 1] = 1.0                           # 2 real tokens, both on token 1
+    a[0, 0] = torch.eye(3)  # 3 real tokens, all self
+    a[1, 0, :2, 1] = 1.0  # 2 real tokens, both on token 1
     mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
     s = viz.head_statistics((a,), mask)
     assert s["self"].item() == pytest.approx((3 + 1) / 5)
@@ -112,7 +121,7 @@ def test_rollout():
     assert torch.allclose(viz.attention_rollout(layers(eye, eye, eye))[0], eye)
     u = torch.full((T, T), 1 / T)
     r = viz.attention_rollout(layers(u))[0]
-    assert torch.allclose(r, (u + eye) / 2)        # identity added, rows renormalised
+    assert torch.allclose(r, (u + eye) / 2)  # identity added, rows renormalised
     r2 = viz.attention_rollout(layers(u, u))[0]
     assert torch.allclose(r2, ((u + eye) / 2) @ ((u + eye) / 2))
     assert torch.allclose(viz.attention_rollout(layers(u, u), layers=1)[0], r)
@@ -128,7 +137,9 @@ def test_rollout():
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
-    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    config = BertConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64
+    )
     model = BertModel(config).eval()
     tok = Tokenizer.from_pretrained("all-MiniLM-L6-v2")
     return model, tok
@@ -140,7 +151,9 @@ def test_measure_heads_matches_one_batch(tiny):
     enc = tok(texts)
     with torch.no_grad():
         out = model(**enc, output_attentions=True)
-    one = viz.head_statistics(out, enc["attention_mask"], viz.token_masks(enc["input_ids"], tok))
+    one = viz.head_statistics(
+        out, enc["attention_mask"], viz.token_masks(enc["input_ids"], tok)
+    )
     many = viz.measure_heads(model, tok, texts, batch_size=2)
     assert set(many) == set(viz.STATISTICS)
     for name in one:
@@ -157,12 +170,12 @@ def test_norm_weighted_attentions(tiny):
     # Brute force for layer 1, head 2: push token j's head-2 value alone through the output projection.
     attn = model.encoder.layer[1].attention
     x = out.hidden_states[1]
-    v = attn.split_heads(attn.value(x))[0, 2]     # (T, d_k)
+    v = attn.split_heads(attn.value(x))[0, 2]  # (T, d_k)
     d = attn.head_size
     with torch.no_grad():
         for j in range(v.shape[0]):
             ctx = torch.zeros(1, attn.num_heads * d)
-            ctx[0, 2 * d:3 * d] = v[j]
+            ctx[0, 2 * d : 3 * d] = v[j]
             f_j = attn.out(ctx) - attn.out.bias
             want = out.attentions[1][0, 2, :, j] * f_j.norm()
             assert torch.allclose(raw[1][0, 2, :, j], want, atol=1e-5)
@@ -196,30 +209,48 @@ def test_head_view_html_offline_first(tiny, monkeypatch):
     model, tok = tiny
     enc = tok(["The cat sat.", "A dog barked at the cat."], ["It was happy.", "Why?"])
     out = model(**enc, output_attentions=True)
-    tokens, b_start = viz.tokens_for_view(tok, enc, 0)   # the shorter row: padding is cut off
+    tokens, b_start = viz.tokens_for_view(
+        tok, enc, 0
+    )  # the shorter row: padding is cut off
     assert tokens[b_start - 1] == "[SEP]" and tokens[-1] == "[SEP]"
-    html = viz.head_view(out, tokens, b_start, index=0, js_base="../_static/vendor").data
+    html = viz.head_view(
+        out, tokens, b_start, index=0, js_base="../_static/vendor"
+    ).data
     d3 = re.search(r"d3:\s*\[(.*?)\]", html).group(1)
     local, cdn = [s.strip() for s in d3.split(",")]
     assert local == 'local("../_static/vendor/d3.min")'
     assert cdn.startswith('"https://cdnjs.cloudflare.com/') and "d3" in cdn
-    assert re.search(r'jquery:\s*\[local\("../_static/vendor/jquery.min"\), "https://', html)
+    assert re.search(
+        r'jquery:\s*\[local\("../_static/vendor/jquery.min"\), "https://', html
+    )
     # The probabilities are written once (bertviz also pasted them into a comment), to 3 decimals.
     assert html.count('"name":"All"') == 1 and "PYTHON_PARAMS" not in html
     assert not re.search(r"\d\.\d{4}", html.split("const params")[1].split(";")[0])
     # require.js: no bare CDN script tag; the loader tries the local copy first.
     assert '<script src="https://cdnjs' not in html
     sources = re.search(r"var sources = (\[.*?\])", html).group(1)
-    assert sources.index("../_static/vendor/require.min.js") < sources.index("https://cdnjs")
+    assert sources.index("../_static/vendor/require.min.js") < sources.index(
+        "https://cdnjs"
+    )
     # The base is configurable: argument, module attribute, environment variable; by default
     # the library knows no folder of the website's and uses the CDNs only.
-    assert viz.JS_BASE == "" and 'local("' not in viz.head_view(out, tokens, index=0).data.split("var sources")[1]
-    assert 'local("/static/js/d3.min")' in viz.head_view(out, tokens, index=0, js_base="/static/js/").data
+    assert (
+        viz.JS_BASE == ""
+        and 'local("'
+        not in viz.head_view(out, tokens, index=0).data.split("var sources")[1]
+    )
+    assert (
+        'local("/static/js/d3.min")'
+        in viz.head_view(out, tokens, index=0, js_base="/static/js/").data
+    )
     monkeypatch.setattr(viz, "JS_BASE", "vendor")
     assert 'local("vendor/d3.min")' in viz.model_view(out, tokens, index=0).data
     monkeypatch.setattr(viz, "JS_BASE", "")
     cdn_only = viz.head_view(out, tokens, index=0).data
-    assert "local(\"" not in cdn_only.split("var sources")[1] and "d3: 'https://" in cdn_only
+    assert (
+        'local("' not in cdn_only.split("var sources")[1]
+        and "d3: 'https://" in cdn_only
+    )
     monkeypatch.setenv("BERTMINI_VIZ_JS_BASE", "https://example.org/js")
     try:
         assert importlib.reload(viz).JS_BASE == "https://example.org/js"
@@ -233,16 +264,21 @@ def test_two_views_have_distinct_ids(tiny):
     enc = tok("The cat sat.", "It was happy.")
     out = model(**enc, output_attentions=True)
     tokens, b_start = viz.tokens_for_view(tok, enc)
-    pages = [viz.head_view(out, tokens, b_start).data, viz.head_view(out, tokens, b_start).data,
-             viz.model_view(out, tokens, b_start).data]
+    pages = [
+        viz.head_view(out, tokens, b_start).data,
+        viz.head_view(out, tokens, b_start).data,
+        viz.model_view(out, tokens, b_start).data,
+    ]
     ids = [set(re.findall(r'\bid="([^"]+)"', p)) for p in pages]
     assert all(len(s) >= 3 for s in ids[:2])  # root, layer select, filter select, vis
     assert not (ids[0] & ids[1]) and not (ids[0] & ids[2])
     for page in pages:
         root = re.search(r'<div id="(bertviz-[0-9a-f]+)"', page).group(1)
-        assert all(i.startswith(root) for i in re.findall(r'\bid=["\']([^"\']+)["\']', page))
+        assert all(
+            i.startswith(root) for i in re.findall(r'\bid=["\']([^"\']+)["\']', page)
+        )
         # ids created by the JavaScript are prefixed too, and selected with the prefix
-        assert ".attr(\"id\", config.rootDivId + \"-\" + (" in page
+        assert '.attr("id", config.rootDivId + "-" + (' in page
         assert not re.search(r"""select\(["']#[a-z]""", page)
 
 
@@ -273,13 +309,17 @@ def test_explorer_mask_and_widget(tiny):
     masked, tokens = viz.explorer_attention(model, tok, "The cat sat.", pad_to=10)
     assert len(tokens) == 10 and tokens[-1] == "[PAD]"
     n = tokens.index("[PAD]")
-    assert masked[..., :n, n:].abs().max() == 0             # the mask hides the padding
-    unmasked, _ = viz.explorer_attention(model, tok, "The cat sat.", pad_to=10, use_mask=False)
-    assert unmasked[..., :n, n:].sum(-1).min() > 0.01       # without it, tokens attend to [PAD]
+    assert masked[..., :n, n:].abs().max() == 0  # the mask hides the padding
+    unmasked, _ = viz.explorer_attention(
+        model, tok, "The cat sat.", pad_to=10, use_mask=False
+    )
+    assert (
+        unmasked[..., :n, n:].sum(-1).min() > 0.01
+    )  # without it, tokens attend to [PAD]
     _, pair_tokens = viz.explorer_attention(model, tok, "The cat sat.", "It purred.")
     assert pair_tokens.count("[SEP]") == 2
     box = viz.explore(model, tok)
     layer_slider = box.children[2].children[0]
-    layer_slider.value = 1                                 # redraws without error, headless
+    layer_slider.value = 1  # redraws without error, headless
     box.children[0].value = ""
     assert model.training is False

@@ -53,32 +53,72 @@ class Asset:
 ASSETS = (
     # MathJax 3: the combined TeX+MathML->CHTML bundle, plus the folders it loads lazily from its
     # own location (TeX extensions, fonts, the menu, the accessibility/speech modules).
-    Asset("mathjax", ("es5/tex-mml-chtml.js", "es5/input", "es5/output", "es5/ui", "es5/a11y",
-                      "es5/sre", "es5/adaptors"),
-          "mathjax", "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"),
-    Asset("requirejs", ("require.js:require.min.js",), "",
-          "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.6/require.min.js"),
+    Asset(
+        "mathjax",
+        (
+            "es5/tex-mml-chtml.js",
+            "es5/input",
+            "es5/output",
+            "es5/ui",
+            "es5/a11y",
+            "es5/sre",
+            "es5/adaptors",
+        ),
+        "mathjax",
+        "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js",
+    ),
+    Asset(
+        "requirejs",
+        ("require.js:require.min.js",),
+        "",
+        "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.6/require.min.js",
+    ),
     # ipywidgets 8's embed manager; its font files are loaded relative to the script.
-    Asset("@jupyter-widgets/html-manager", ("dist/embed-amd.js", "dist/*.woff", "dist/*.woff2",
-                                            "dist/*.ttf", "dist/*.eot", "dist/*.svg"),
-          "html-manager", "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1/dist/embed-amd.js"),
-    Asset("d3", ("dist/d3.min.js",), "", "https://cdnjs.cloudflare.com/ajax/libs/d3/5.7.0/d3.min"),
-    Asset("jquery", ("dist/jquery.min.js",), "", "https://cdnjs.cloudflare.com/ajax/libs/jquery/2.0.0/jquery.min"),
+    Asset(
+        "@jupyter-widgets/html-manager",
+        (
+            "dist/embed-amd.js",
+            "dist/*.woff",
+            "dist/*.woff2",
+            "dist/*.ttf",
+            "dist/*.eot",
+            "dist/*.svg",
+        ),
+        "html-manager",
+        "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1/dist/embed-amd.js",
+    ),
+    Asset(
+        "d3",
+        ("dist/d3.min.js",),
+        "",
+        "https://cdnjs.cloudflare.com/ajax/libs/d3/5.7.0/d3.min",
+    ),
+    Asset(
+        "jquery",
+        ("dist/jquery.min.js",),
+        "",
+        "https://cdnjs.cloudflare.com/ajax/libs/jquery/2.0.0/jquery.min",
+    ),
 )
 
 CDN = {asset.package: asset.cdn for asset in ASSETS}
-WIDGETS_CDN = "https://cdn.jsdelivr.net/npm/"  # for third-party widget modules the bundle lacks
+WIDGETS_CDN = (
+    "https://cdn.jsdelivr.net/npm/"  # for third-party widget modules the bundle lacks
+)
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 
 # bertviz (head_view, model_view, neuron_view) writes this tag into its HTML output.
 CDN_REQUIREJS_TAG = re.compile(
-    r'<script\s+src="https?://cdnjs\.cloudflare\.com/ajax/libs/require\.js/[^"]*"\s*>\s*</script>')
+    r'<script\s+src="https?://cdnjs\.cloudflare\.com/ajax/libs/require\.js/[^"]*"\s*>\s*</script>'
+)
 
 
 def find_node_modules(app: Sphinx) -> Path | None:
     """node_modules/ of the repository, found from this file (also when the book is a staged copy
     whose `book/` is a symlink) or from the source folder upwards; None when `npm ci` never ran."""
-    configured = app.config.offline_assets_node_modules or os.environ.get("BERTMINI_NODE_MODULES")
+    configured = app.config.offline_assets_node_modules or os.environ.get(
+        "BERTMINI_NODE_MODULES"
+    )
     candidates = [Path(configured)] if configured else []
     candidates.append(Path(__file__).resolve().parents[2] / "node_modules")
     src = Path(app.srcdir).resolve()
@@ -100,16 +140,22 @@ def configure(app: Sphinx, config) -> None:
     local = node_modules is not None
     base = f"{STATIC_SUBDIR}/"
     if local:
-        versions = ", ".join(f"{a.package}@{package_version(node_modules, a.package)}" for a in ASSETS)
+        versions = ", ".join(
+            f"{a.package}@{package_version(node_modules, a.package)}" for a in ASSETS
+        )
         logger.info(f"offline_assets: serving {versions} from _static/{STATIC_SUBDIR}/")
         config.mathjax_path = base + "mathjax/tex-mml-chtml.js"
-        require_js, embed_js = base + "require.min.js", base + "html-manager/embed-amd.js"
+        require_js, embed_js = (
+            base + "require.min.js",
+            base + "html-manager/embed-amd.js",
+        )
     else:
         logger.warning(
             "offline_assets: node_modules with the course's JavaScript (MathJax, require.js, "
             "@jupyter-widgets/html-manager, d3, jquery) not found; the site will load them from "
             "CDNs and will NOT work offline. Run `npm ci` in the repository (make does it when "
-            "node and npm are installed).")
+            "node and npm are installed)."
+        )
         require_js, embed_js = CDN["requirejs"], CDN["@jupyter-widgets/html-manager"]
     # require.js after every other script (UMD scripts such as clipboard.min.js would otherwise
     # call its `define` anonymously and throw), then its configuration, then the widget manager.
@@ -133,17 +179,22 @@ def requirejs_config(local: bool) -> str:
     - ipywidgets' label typesetting calls MathJax 2's `MathJax.Hub.Queue`; the site has MathJax 3,
       so `Hub.Queue` is provided on top of `MathJax.typesetPromise` (a no-op without MathJax).
     """
-    find_base = ("var s = document.querySelector('script[src*=\"%s/require.min.js\"]');\n"
-                 "  var base = s ? s.src.replace(/require\\.min\\.js(\\?.*)?$/, '') : null;" % STATIC_SUBDIR
-                 if local else "var base = null;")
+    find_base = (
+        "var s = document.querySelector('script[src*=\"%s/require.min.js\"]');\n"
+        "  var base = s ? s.src.replace(/require\\.min\\.js(\\?.*)?$/, '') : null;"
+        % STATIC_SUBDIR
+        if local
+        else "var base = null;"
+    )
     widget_paths = "".join(
         f"\n  if (base) paths['@jupyter-widgets/{name}'] = base + 'html-manager/{name}';"
-        for name in ("base", "base7", "controls", "controls7", "html-manager"))
+        for name in ("base", "base7", "controls", "controls7", "html-manager")
+    )
     return f"""(function () {{
   {find_base}
   function localFirst(name, cdn) {{ return base ? [base + name, cdn] : [cdn]; }}
-  var paths = {{'bertmini-d3': localFirst('d3.min', '{CDN['d3']}'),
-               'bertmini-jquery': localFirst('jquery.min', '{CDN['jquery']}')}};{widget_paths}
+  var paths = {{'bertmini-d3': localFirst('d3.min', '{CDN["d3"]}'),
+               'bertmini-jquery': localFirst('jquery.min', '{CDN["jquery"]}')}};{widget_paths}
   if (base) paths['@jupyter-widgets/html-manager/dist'] = base + 'html-manager';
   require.config({{
     map: {{'*': {{d3: 'bertmini-d3', jquery: 'bertmini-jquery'}}}},
@@ -161,26 +212,43 @@ def requirejs_config(local: bool) -> str:
 }})();"""
 
 
-def fix_page(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+def fix_page(
+    app: Sphinx, pagename: str, templatename: str, context: dict, doctree
+) -> None:
     """html-page-context: add the widget manager where needed, drop duplicate inline scripts and
     bertviz's CDN require.js tag."""
     scripts = context.get("script_files")
     if isinstance(scripts, list):
-        if any(getattr(s, "attributes", {}).get("type") == WIDGET_STATE_MIME for s in scripts):
-            app.add_js_file(app.offline_assets_embed_js, priority=902,  # type: ignore[attr-defined]
-                            **{"data-jupyter-widgets-cdn": WIDGETS_CDN})
+        if any(
+            getattr(s, "attributes", {}).get("type") == WIDGET_STATE_MIME
+            for s in scripts
+        ):
+            app.add_js_file(
+                app.offline_assets_embed_js,
+                priority=902,  # type: ignore[attr-defined]
+                **{"data-jupyter-widgets-cdn": WIDGETS_CDN},
+            )
         # Sphinx re-reads its registry after sphinx-thebe and sphinx-togglebutton added their
         # inline scripts, so they appear twice (filename None and ''); `const` twice is an error.
         seen, unique = set(), []
         for script in scripts:
-            key = (getattr(script, "filename", str(script)) or "",
-                   tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())))
+            key = (
+                getattr(script, "filename", str(script)) or "",
+                tuple(
+                    sorted(
+                        (k, str(v))
+                        for k, v in getattr(script, "attributes", {}).items()
+                    )
+                ),
+            )
             if key not in seen:
                 seen.add(key)
                 unique.append(script)
         scripts[:] = unique
     if "body" in context and context["body"]:
-        context["body"] = CDN_REQUIREJS_TAG.sub("<!-- require.js is loaded by the page -->", context["body"])
+        context["body"] = CDN_REQUIREJS_TAG.sub(
+            "<!-- require.js is loaded by the page -->", context["body"]
+        )
 
 
 def copy_assets(app: Sphinx, exception: Exception | None) -> None:
@@ -198,9 +266,12 @@ def copy_assets(app: Sphinx, exception: Exception | None) -> None:
             if not matches:
                 raise FileNotFoundError(
                     f"offline_assets: {asset.package} has no {pattern!r} in {package}; the pinned "
-                    f"version changed its layout. Update ASSETS in {__file__}.")
+                    f"version changed its layout. Update ASSETS in {__file__}."
+                )
             for source in matches:
-                copied += copy_tree(source, target_root / asset.dest / (rename or source.name))
+                copied += copy_tree(
+                    source, target_root / asset.dest / (rename or source.name)
+                )
     logger.info(f"offline_assets: {copied} files updated in {target_root}")
 
 
