@@ -543,3 +543,24 @@ def test_package_code_the_book_includes_fits_the_column():
     assert not wide, (
         "lines the book shows that are wider than 88 characters: " + ", ".join(wide)
     )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_cells_fit_the_column(path):
+    """The site's code column holds 88 characters (85 inside a solution box or a toggle):
+    tests/test_site.py measures it in a browser; this catches a long line without one."""
+    hidden = ("solution", "hide-input", "hide-cell", "hide-output")
+    wide = []
+    for cell in read(path).cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.get("metadata", {}).get("tags", [])
+        limit = 85 if any(t in tags for t in hidden) else 88
+        wide += [
+            f"{len(line)}: {line.strip()[:60]}"
+            for line in cell.source.split("\n")
+            if len(line) > limit
+        ]
+    assert not wide, f"{path.name}: code lines wider than the column:\n" + "\n".join(
+        wide
+    )
