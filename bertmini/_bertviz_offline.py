@@ -2,12 +2,10 @@
 second.
 
 bertviz 1.4.1 writes a `<script src=...require.min.js>` tag and a `require.config` whose
-paths
-point at CDNs, and gives the elements of every view the same ids. `offline_view`
-rewrites that
-HTML with regular expressions: it is tied to bertviz's output format (the tests pin it),
-which is
-why it is kept apart from `bertmini.viz`, whose functions only call `offline_view`.
+paths point at CDNs, and gives the elements of every view the same ids. `offline_view`
+rewrites that HTML with regular expressions: it is tied to bertviz's output format (the
+tests pin it), which is why it is kept apart from `bertmini.viz`, whose functions only
+call `offline_view`.
 """
 
 from __future__ import annotations
@@ -28,11 +26,9 @@ def require_fallback_paths(js: str, base: str) -> str:
     fallbacks.
 
     require.js tries the next address of a path array when a script fails to load, so
-    the local
-    copy is used when it is there and the CDN otherwise. `local(...)` (defined by
-    `offline_view`)
-    resolves a relative base against the page's address, because a page may set
-    require's baseUrl.
+    the local copy is used when it is there and the CDN otherwise. `local(...)` (defined
+    by `offline_view`) resolves a relative base against the page's address, because a
+    page may set require's baseUrl.
     """
 
     def entry(match: re.Match) -> str:
@@ -60,12 +56,10 @@ def unique_ids(html: str, root_id: str) -> str:
     inlined JS.
 
     bertviz gives each view a random root id, but the elements inside ("vis", "layer",
-    "filter",
-    and the SVG groups "left", "right", "attention", ...) have the same ids in every
-    view: invalid
-    HTML with several views on a page (bertviz#45), and a trap for any selector not
-    scoped to the
-    root. After this, each view's ids start with its own root id.
+    "filter", and the SVG groups "left", "right", "attention", ...) have the same ids in
+    every view: invalid HTML with several views on a page (bertviz#45), and a trap for
+    any selector not scoped to the root. After this, each view's ids start with its own
+    root id.
     """
     html = re.sub(
         r"""id=(['"])(vis|layer|filter)\1""",
@@ -97,8 +91,7 @@ def compact_params(js: str) -> str:
     """Write bertviz's parameters once, without spaces.
 
     bertviz substitutes its JSON for the marker PYTHON_PARAMS, which also appears in the
-    comment
-    after it, so every probability is written twice; the comment goes.
+    comment after it, so every probability is written twice; the comment goes.
     """
     start = js.find("const params = ")
     if start < 0:

@@ -4,12 +4,10 @@ subspaces at once.
     Attention(Q, K, V) = softmax(Q Kᵀ / √d_k + mask) V
 
 BERT's mask only hides padding: attention is bidirectional, never causal. Two
-implementations of
-the same formula live here. `attention_probs` spells it out and returns the
-probabilities (the
-chapters plot them, bertviz draws them); the fused path calls PyTorch's
-`scaled_dot_product_attention`, which computes the same numbers without storing the (T,
-T) matrix.
+implementations of the same formula live here. `attention_probs` spells it out and
+returns the probabilities (the chapters plot them, bertviz draws them); the fused path
+calls PyTorch's `scaled_dot_product_attention`, which computes the same numbers without
+storing the (T, T) matrix.
 """
 
 from __future__ import annotations
@@ -30,12 +28,9 @@ def padding_mask_to_bias(
     (B, 1, 1, T).
 
     Adding a very negative number to a score before the softmax makes its probability 0,
-    so no
-    query attends to a padding key. The bias broadcasts over heads and over query
-    positions:
-    the same keys are hidden from every query (that is what makes it a padding mask, not
-    a
-    causal one).
+    so no query attends to a padding key. The bias broadcasts over heads and over query
+    positions: the same keys are hidden from every query (that is what makes it a
+    padding mask, not a causal one).
     """
     bias = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
     return bias  # (B, 1, 1, T)
@@ -48,10 +43,8 @@ def attention_probs(
     query.
 
     Dividing by √d_k keeps the scores' spread independent of the head size: a dot
-    product of two
-    d_k-dimensional random vectors has variance d_k, and without the scaling the softmax
-    would
-    saturate to a one-hot and pass almost no gradient.
+    product of two d_k-dimensional random vectors has variance d_k, and without the
+    scaling the softmax would saturate to a one-hot and pass almost no gradient.
     """
     d_k = q.size(-1)
     scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (B, H, T, T)
@@ -120,8 +113,7 @@ class MultiHeadSelfAttention(nn.Module):
         probabilities if asked.
 
         The fused kernel gives the same numbers without storing the (T, T) matrix; only
-        a caller
-        who wants to look at the probabilities pays for them.
+        a caller who wants to look at the probabilities pays for them.
         """
         if (
             bias is not None and bias.dtype != q.dtype

@@ -8,10 +8,8 @@ below it
 - a **bag of words**: TF-IDF weights of the words and word pairs of a sentence, then a
 logistic
   regression. It knows which words are positive ("wonderful") or negative ("dull") but
-  not their
-  order, so "not good" is just "not" + "good". The gap between it and BERT is what
-  reading the
-  whole sentence in context is worth.
+  not their order, so "not good" is just "not" + "good". The gap between it and BERT is
+  what reading the whole sentence in context is worth.
 
 scikit-learn is imported inside the functions, so importing `bertmini` stays light.
 """
@@ -81,12 +79,9 @@ def fit_bag_of_words(
 
     Returns a fitted scikit-learn `Pipeline` ("vectorizer" then "classifier"): call
     `.predict(texts)` or `.predict_proba(texts)` on raw strings. `ngram_range=(1, 2)`
-    adds word
-    pairs, which is the only way a bag of words can see "not good" as one feature. `C`
-    is the
-    inverse regularisation strength; with a few thousand short sentences a weak penalty
-    (C = 10)
-    works better than sklearn's default of 1.
+    adds word pairs, which is the only way a bag of words can see "not good" as one
+    feature. `C` is the inverse regularisation strength; with a few thousand short
+    sentences a weak penalty (C = 10) works better than sklearn's default of 1.
     """
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -120,8 +115,8 @@ def top_features(pipeline, k: int = 10) -> dict[str, list[tuple[str, float]]]:
     of words.
 
     Returns {"negative": [(word, weight), ...], "positive": [...]}, strongest first;
-    "negative"
-    means towards class 0. This is what the baseline *is*: a signed weight per word.
+    "negative" means towards class 0. This is what the baseline *is*: a signed weight
+    per word.
     """
     vectorizer = pipeline.named_steps["vectorizer"]
     classifier = pipeline.named_steps["classifier"]

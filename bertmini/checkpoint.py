@@ -1,13 +1,10 @@
 """Reading and writing Hugging Face BERT checkpoints, both ways.
 
 bertmini names its modules after the ideas they teach (`attention_norm`, `ffn.up`);
-Hugging Face
-names them after the original TensorFlow code (`attention.output.LayerNorm`,
-`intermediate.dense`).
-`HF_NAMES` is the whole dictionary between the two. Weights are read only from
-safetensors, or from
-`pytorch_model.bin` with `torch.load(weights_only=True)`, which cannot run code hidden
-in a pickle.
+Hugging Face names them after the original TensorFlow code
+(`attention.output.LayerNorm`, `intermediate.dense`). `HF_NAMES` is the whole dictionary
+between the two. Weights are read only from safetensors, or from `pytorch_model.bin`
+with `torch.load(weights_only=True)`, which cannot run code hidden in a pickle.
 """
 
 from __future__ import annotations
@@ -199,8 +196,8 @@ def save_pretrained(
     Everything is written into a hidden temporary sibling that then replaces `directory`
     as a
     whole (see `_validate.write_dir`): a crash at any byte leaves the previous
-    checkpoint, complete,
-    or the new one. Files of `directory` that are not rewritten (a README) are kept.
+    checkpoint, complete, or the new one. Files of `directory` that are not rewritten (a
+    README) are kept.
     """
     from safetensors.torch import save_file
 

@@ -2,10 +2,9 @@
 predicting.
 
 Fine-tuning itself is `bertmini.train.fit`, the same loop that pretrains: a classifier
-is just a
-model whose output has a `loss`. What is specific to classification lives here: turning
-records
-such as `{"sentence": ..., "label": ...}` into padded batches, and the metrics.
+is just a model whose output has a `loss`. What is specific to classification lives
+here: turning records such as `{"sentence": ..., "label": ...}` into padded batches, and
+the metrics.
 """
 
 from __future__ import annotations
@@ -26,9 +25,8 @@ class ClassificationCollator:
     it.
 
     Padding is dynamic (to the longest text in the batch, at most `max_length`), so
-    short
-    sentences cost little. With `pair_key`, records are sentence pairs ([CLS] A [SEP] B
-    [SEP]).
+    short sentences cost little. With `pair_key`, records are sentence pairs ([CLS] A
+    [SEP] B [SEP]).
     """
 
     tokenizer: Tokenizer

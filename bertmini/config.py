@@ -1,10 +1,9 @@
 """The numbers that define a BERT: sizes, dropout rates and the activation.
 
 The field names are Hugging Face's on purpose: a `config.json` written by `transformers`
-loads here
-unchanged, and one written here loads there. Impossible values are rejected when the
-config is made,
-not deep inside a forward pass where the error would name a tensor instead of the field.
+loads here unchanged, and one written here loads there. Impossible values are rejected
+when the config is made, not deep inside a forward pass where the error would name a
+tensor instead of the field.
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """Public data sets by name: download once, verify, cache, or read from a mirror.
 
 The course uses four public data sets: SST-2 (sentiment), SQuAD v1.1 (question
-answering),
-WikiText-2 (language modelling) and WNUT-17 (named entities). Every file is listed in
-`registry.json` beside this module with
-its upstream URL, size and hash, so a download that was cut short, tampered with, or
-quietly
-changed upstream is refused instead of silently producing different numbers.
+answering), WikiText-2 (language modelling) and WNUT-17 (named entities). Every file is
+listed in `registry.json` beside this module with its upstream URL, size and hash, so a
+download that was cut short, tampered with, or quietly changed upstream is refused
+instead of silently producing different numbers.
 
 Where a file comes from, in order:
 
@@ -16,22 +14,19 @@ example
 2. The **cache** (`$BERTMINI_CACHE`, default `~/.cache/bertmini`): a file there is used
 only if
    it still matches its hash. Files only ever appear there under their final name after
-   they
-   were verified (download to a temporary file, check, then an atomic rename), so an
-   interrupted
-   transfer never leaves anything a later run would trust.
+   they were verified (download to a temporary file, check, then an atomic rename), so
+   an interrupted transfer never leaves anything a later run would trust.
 3. `BERTMINI_DATA_MIRROR` set to an `http://` base URL (a classroom server): downloaded
 from
    `<url>/<mirror path>` into the cache.
 4. Otherwise the **upstream URL** pinned in the registry, downloaded into the cache.
 
 A mirror holds only some files (the SQuAD and WikiText-2 train files are not mirrored);
-asking a
-mirror for one it lacks raises `NotMirroredError`, which says what to use instead.
+asking a mirror for one it lacks raises `NotMirroredError`, which says what to use
+instead.
 
 Only the standard library is used for HTTP (`urllib`), with a timeout on every request,
-so
-importing this module stays light.
+so importing this module stays light.
 """
 
 from __future__ import annotations
@@ -226,8 +221,7 @@ def git_blob_sha1(data: bytes) -> str:
     """The id git gives a file's content: `sha1(b"blob <len>\\0" + data)`.
 
     Published for every file in a git repository, so a file known only by its commit can
-    still be
-    verified after a download from anywhere.
+    still be verified after a download from anywhere.
     """
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
@@ -249,9 +243,8 @@ def verify(path: str | Path, entry: DataFile, *, source: str | None = None) -> N
     """Raise `ChecksumError` unless `path` has the registry's size and hash.
 
     The strongest known hash is used (sha256, else git blob sha1). A file checked once
-    in this
-    process is not hashed again while its size, modification time and inode stay the
-    same.
+    in this process is not hashed again while its size, modification time and inode stay
+    the same.
     """
     path = Path(path)
     if entry.sha256:
@@ -598,8 +591,7 @@ def load_sst2(
 
     `limit` keeps a random sample of that many rows, drawn without replacement with
     `random.Random(seed)` - the same rows for the same seed on every machine - still in
-    file
-    order. `limit` at least the number of rows keeps them all.
+    file order. `limit` at least the number of rows keeps them all.
     """
     _check_limit(limit)
     path = fetch("sst2", split)
@@ -646,11 +638,9 @@ def load_squad(
 ) -> list[dict[str, Any]]:
     """SQuAD v1.1 as flat question records, one per question, in file order.
 
-    Each record: `{"id", "title", "article", "context", "question",
-    "answers": {"text": [...], "answer_start": [...]}}` where `article` is the index of
-    the
-    article in the file (so records can be grouped or split by article) and
-    `answer_start` is a
+    Each record: `{"id", "title", "article", "context", "question", "answers": {"text":
+    [...], "answer_start": [...]}}` where `article` is the index of the article in the
+    file (so records can be grouped or split by article) and `answer_start` is a
     character offset into `context`.
 
     Args:
@@ -702,11 +692,9 @@ def split_wikitext_documents(lines: Sequence[str]) -> list[dict[str, Any]]:
     """Group WikiText lines into articles at their top-level ` = Title = ` headings.
 
     Sub-headings and empty lines are dropped; every other line becomes one paragraph,
-    with the
-    single space WikiText puts around each line stripped and the tokens (`<unk>`, ` @-@
-    `)
-    left exactly as they are. Lines before the first heading, if any, form an article
-    titled "".
+    with the single space WikiText puts around each line stripped and the tokens
+    (`<unk>`, ` @-@ `) left exactly as they are. Lines before the first heading, if any,
+    form an article titled "".
     """
     documents: list[dict[str, Any]] = []
     for line in lines:
@@ -740,9 +728,8 @@ def read_conll(text: str, source: str = "text") -> list[dict[str, list[str]]]:
     One token and its tag per line, separated by a TAB; a sentence ends at a line that
     is empty
     *or holds only white space* (WNUT-17's files use both). A line without exactly one
-    TAB is an
-    error, not something to guess around: a silently shifted column would shift every
-    label.
+    TAB is an error, not something to guess around: a silently shifted column would
+    shift every label.
     """
     sentences: list[dict[str, list[str]]] = []
     tokens: list[str] = []
@@ -770,8 +757,7 @@ def load_wnut17(split: str) -> list[dict[str, list[str]]]:
     ...]`.
 
     `split` is "train" (3,394 sentences), "dev" (1,009) or "test" (1,287), all mirrored.
-    Tags
-    are BIO over six types: person, location, corporation, product, creative-work,
+    Tags are BIO over six types: person, location, corporation, product, creative-work,
     group.
     """
     path = fetch("wnut17", split)

@@ -66,10 +66,8 @@ def idle_cpus(interval: float = 0.1) -> float | None:
     `interval` s.
 
     Busy time of the cores we may run on (/proc/stat), minus our own CPU time over the
-    same
-    interval. None where this cannot be measured (not Linux). A busy-looping neighbour
-    on one of
-    two cores gives about 1.0; a quiet machine about 2.0.
+    same interval. None where this cannot be measured (not Linux). A busy-looping
+    neighbour on one of two cores gives about 1.0; a quiet machine about 2.0.
     """
     try:
         cpus = os.sched_getaffinity(0)
@@ -93,12 +91,10 @@ def default_threads() -> int:
     """Compute threads for a CPU run: torch's default, but no more than the idle cores.
 
     PyTorch starts one thread per core and its threads wait for each other at the end of
-    every
-    operation; if another program holds one of two cores, each step waits for the thread
-    that
-    shares it, and a training run can take several times longer than with one thread
-    (benchmarks/bench_threads.py measures it). Counting the idle cores first avoids
-    that.
+    every operation; if another program holds one of two cores, each step waits for the
+    thread that shares it, and a training run can take several times longer than with
+    one thread (benchmarks/bench_threads.py measures it). Counting the idle cores first
+    avoids that.
     """
     idle = idle_cpus()
     wanted = torch.get_num_threads()
@@ -140,10 +136,8 @@ def autocast(
     off on CPU.
 
     On the CPU autocast is off unless a dtype is asked for explicitly: fp32 is usually
-    as fast
-    there, and exact. Matrix multiplies run in low precision; softmax, LayerNorm and the
-    losses
-    stay in fp32.
+    as fast there, and exact. Matrix multiplies run in low precision; softmax, LayerNorm
+    and the losses stay in fp32.
     """
     device = torch.device(device)
     if isinstance(dtype, str) and dtype != "auto":
@@ -180,8 +174,7 @@ def evaluating(model: torch.nn.Module):
     its mode after.
 
     Every evaluation loop of the package uses it, so a model that was training goes back
-    to
-    training even when the block raises (a Ctrl-C in a notebook, a bad batch).
+    to training even when the block raises (a Ctrl-C in a notebook, a bad batch).
     """
     was_training = model.training
     model.eval()

@@ -1,12 +1,9 @@
 """Token + position + segment embeddings: how BERT turns ids into vectors.
 
 Self-attention by itself ignores order (permute the tokens and the outputs permute with
-them), so
-BERT adds a learned vector for each position 0..511. A second learned table, the token
-type
-(segment) embedding, tells sentence A from sentence B in a pair. The sum is normalised
-with
-LayerNorm and passed through dropout.
+them), so BERT adds a learned vector for each position 0..511. A second learned table,
+the token type (segment) embedding, tells sentence A from sentence B in a pair. The sum
+is normalised with LayerNorm and passed through dropout.
 """
 
 from __future__ import annotations

@@ -38,9 +38,8 @@ class MaskedLMHead(nn.Module):
     embeddings.
 
     Tying the output matrix to the word embeddings means a token's input vector and the
-    vector
-    that predicts it are the same: 23M fewer parameters in BERT-base, and a better
-    start.
+    vector that predicts it are the same: 23M fewer parameters in BERT-base, and a
+    better start.
     """
 
     def __init__(self, config: BertConfig, word_embeddings: nn.Embedding):
@@ -83,8 +82,7 @@ def regression_targets(labels: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     one output.
 
     Never broadcast: (B,) targets against (B, 1) logits would silently compare every
-    example with
-    every other one and train on the wrong loss.
+    example with every other one and train on the wrong loss.
     """
     if not isinstance(labels, torch.Tensor):
         raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
@@ -116,8 +114,7 @@ def masked_lm_loss(
 
     Averaging over every position instead would reward copying the unmasked input. With
     `only_labelled` the vocabulary projection runs only where a label exists: ~15% of
-    the
-    tokens, so the largest matrix multiply of pretraining shrinks about 6x.
+    the tokens, so the largest matrix multiply of pretraining shrinks about 6x.
     """
     if labels is None:
         return head(sequence), None
@@ -171,9 +168,8 @@ class BertForMaskedLM(BertPreTrainedModel):
         all_logits: bool = False,
     ) -> MaskedLMOutput:
         """Without `labels`: logits (B, T, V) at every position. With `labels`: the
-        loss, and logits
-        (N, V) only at the N labelled positions, since the loss needs no others (as
-        nanoGPT decides
+        loss, and logits (N, V) only at the N labelled positions, since the loss needs
+        no others (as nanoGPT decides
         from its targets); `all_logits=True` gives (B, T, V) there too, as transformers does."""
         out = self.bert(
             input_ids,
@@ -260,8 +256,7 @@ def with_labels(
     """A copy of `config` with the task's classes: the caller's config is never changed.
 
     Two classifiers built from one config must not share (or overwrite) each other's
-    classes,
-    and a checkpoint must keep the names it was trained with.
+    classes, and a checkpoint must keep the names it was trained with.
     """
     if num_labels is not None and (
         isinstance(num_labels, bool)
@@ -358,8 +353,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
     score.
 
     The whole head is one (H, 2) matrix: a "start vector" and an "end vector" dotted
-    with every
-    token. The answer is the span (i, j), i <= j, with the largest start_i + end_j.
+    with every token. The answer is the span (i, j), i <= j, with the largest start_i +
+    end_j.
     """
 
     def __init__(self, config: BertConfig):

@@ -73,8 +73,7 @@ class BertPreTrainedModel(nn.Module):
         ("all-MiniLM-L6-v2") or a hub id.
 
         A base checkpoint loads into a task model: the new head is initialised and named
-        in one
-        warning. `head_args` go to the constructor, e.g. `num_labels=2`.
+        in one warning. `head_args` go to the constructor, e.g. `num_labels=2`.
         """
         from .checkpoint import load_pretrained
 
@@ -206,13 +205,10 @@ class BertModel(BertPreTrainedModel):
         """Encode a batch: (B, T) ids -> (B, T, H) vectors, and the pooled [CLS] vector.
 
         With `skip_padding` (the default) a padded batch runs through
-        `bertmini.unpadded`: the
-        same numbers at every real token, no work on padding, and zeros at padding
-        positions
-        instead of the meaningless values transformers computes there. A caller whose
-        loss looks
-        at padding positions (question answering's softmax over all positions) passes
-        False.
+        `bertmini.unpadded`: the same numbers at every real token, no work on padding,
+        and zeros at padding positions instead of the meaningless values transformers
+        computes there. A caller whose loss looks at padding positions (question
+        answering's softmax over all positions) passes False.
         """
         check_inputs(self.config, input_ids, attention_mask, token_type_ids)
         if token_type_ids is None:

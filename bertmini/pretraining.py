@@ -45,20 +45,17 @@ def mask_tokens(
     special_token_ids: set[int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Choose `mlm_probability` of the ordinary tokens; replace 80% of those by [MASK],
-    10% by a
-    random ordinary token, leave 10% unchanged. Returns (masked_input_ids, labels), both
-    (B, T).
+    10% by a random ordinary token, leave 10% unchanged. Returns (masked_input_ids,
+    labels), both (B, T).
 
     Why not always [MASK]? [MASK] never occurs when the model is fine-tuned; sometimes
-    keeping or
-    swapping the token forces the model to build a good representation of *every* input
-    token.
+    keeping or swapping the token forces the model to build a good representation of
+    *every* input token.
 
     The second argument is a Tokenizer (its special tokens, padding included, are never
-    chosen) or
-    a bool (B, T) mask of positions that must not be chosen; the latter needs
-    `mask_token_id` and
-    `vocab_size` (and `special_token_ids`, never used as random replacements).
+    chosen) or a bool (B, T) mask of positions that must not be chosen; the latter needs
+    `mask_token_id` and `vocab_size` (and `special_token_ids`, never used as random
+    replacements).
     """
     if not isinstance(input_ids, torch.Tensor) or input_ids.dtype != torch.long:
         raise TypeError("input_ids must be a LongTensor of token ids")
@@ -139,15 +136,11 @@ class MLMCollator:
     masked inputs.
 
     Masking happens here, at batch time, so every epoch sees a different mask of the
-    same text
-    (RoBERTa's "dynamic masking"). With a `seed` the masks come from a private generator
-    whose
-    state `fit` checkpoints (`state_dict`), so a resumed run masks exactly as the
-    original did;
-    without one they come from torch's global RNG. (With DataLoader workers each worker
-    masks
-    with its own copy of the generator; use num_workers=0 where exact resumption
-    matters.)
+    same text (RoBERTa's "dynamic masking"). With a `seed` the masks come from a private
+    generator whose state `fit` checkpoints (`state_dict`), so a resumed run masks
+    exactly as the original did; without one they come from torch's global RNG. (With
+    DataLoader workers each worker masks with its own copy of the generator; use
+    num_workers=0 where exact resumption matters.)
     """
 
     def __init__(
@@ -278,15 +271,12 @@ def make_nsp_pairs(
     data.
 
     Sentences of a document are packed greedily into a chunk of about max_length - 3
-    tokens
-    (sometimes shorter, with `short_seq_prob`, so the model also sees short inputs); the
-    chunk is
-    split at a random sentence boundary into A and B. With probability 1/2, B is
-    replaced by text
-    from a random *other* document (label 1 = NotNext) and the unused sentences are put
-    back.
-    Each example: input_ids ([CLS] A [SEP] B [SEP]), token_type_ids (0 ... 0 1 ... 1),
-    next_sentence_label, and doc_a / doc_b (the documents the segments came from).
+    tokens (sometimes shorter, with `short_seq_prob`, so the model also sees short
+    inputs); the chunk is split at a random sentence boundary into A and B. With
+    probability 1/2, B is replaced by text from a random *other* document (label 1 =
+    NotNext) and the unused sentences are put back. Each example: input_ids ([CLS] A
+    [SEP] B [SEP]), token_type_ids (0 ... 0 1 ... 1), next_sentence_label, and doc_a /
+    doc_b (the documents the segments came from).
     """
     check_int("max_length", max_length)
     if max_length < 8:
@@ -456,9 +446,8 @@ WIKITEXT_ESCAPES = [(" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."), ("<unk>", "[
 
 def clean_wikitext(text: str) -> str:
     """Undo WikiText's tokenization escapes ("1 @,@ 000" -> "1,000") and write its
-    rare-word marker
-    <unk> as BERT's [UNK] (one special token, never masked) instead of three pieces "<",
-    "unk",
+    rare-word marker <unk> as BERT's [UNK] (one special token, never masked) instead of
+    three pieces "<", "unk",
     ">" that would be the easiest tokens to predict and inflate the masked-token accuracy."""
     for escaped, plain in WIKITEXT_ESCAPES:
         text = text.replace(escaped, plain)
@@ -495,8 +484,8 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
     """The Wilson score interval of a proportion (95% for z=1.96).
 
     Better than p ± z·sqrt(p(1-p)/n) for small n or p near 0 or 1: it never leaves [0,
-    1] and its
-    coverage is close to the nominal 95%. An accuracy "above chance" needs low > 0.5.
+    1] and its coverage is close to the nominal 95%. An accuracy "above chance" needs
+    low > 0.5.
     """
     if n <= 0 or not 0 <= correct <= n:
         raise ValueError(
@@ -523,17 +512,15 @@ def evaluate_pretraining(
     (with a 95% interval).
 
     The pairs and the masks are a pure function of `seed`, so two models are scored on
-    exactly the
-    same masked tokens. The baseline always predicts the most frequent token among the
-    masked
+    exactly the same masked tokens. The baseline always predicts the most frequent token
+    among the masked
     targets: a model that only learned "the" reaches it, so accuracy is judged against
     it, not 0.
 
     With `only_mask` (the default) every chosen token is replaced by [MASK], instead of
-    the 80/10/10
-    of training: the 10% left unchanged would let a model score by copying its input
-    (about 10
-    points of accuracy for free), which is not what "predicting a hidden word" means.
+    the 80/10/10 of training: the 10% left unchanged would let a model score by copying
+    its input (about 10 points of accuracy for free), which is not what "predicting a
+    hidden word" means.
     """
     check_int("batch_size", batch_size, minimum=1)
     examples = make_nsp_pairs(documents, tokenizer, max_length=max_length, seed=seed)
@@ -673,23 +660,16 @@ def small_bert_config(vocab_size: int = 2000, max_length: int = 128):
     """2 layers, hidden 128, 2 heads: small enough to learn something in ~3 CPU minutes.
 
     Why a 2,000-piece vocabulary? In a run this short each piece's embedding is trained
-    only when
-    the piece is masked, so fewer pieces are each seen more often. Measured on the
-    held-out
-    articles (lr 2e-3, batch 32 x 128, `evaluate_pretraining(..., only_mask=False)`,
-    i.e. the usual
-    80/10/10 metric), the ratio of masked-token accuracy to the most-frequent-token
-    baseline was
+    only when the piece is masked, so fewer pieces are each seen more often. Measured on
+    the held-out articles (lr 2e-3, batch 32 x 128, `evaluate_pretraining(...,
+    only_mask=False)`, i.e. the usual 80/10/10 metric), the ratio of masked-token
+    accuracy to the most-frequent-token baseline was
     2.4x with 8,000 pieces (900 steps), 2.7-2.9x with 4,000 (1,000-1,400 steps) and 3.2x
-    with
-    2,000 (900-1,200 steps). Scored strictly (every chosen token shown as [MASK]), every
-    run we
-    tried in this budget stayed within 1.05-1.14x of the baseline, up to 3,000 steps,
-    whatever the
-    learning rate (1e-3, 2e-3; 3e-3 diverged to always "the"), dropout (0, 0.1),
-    sequence length
-    (64, 128), heads (2, 4) or initializer_range (0.02-0.08): see chapter 5 for what
-    that means.
+    with 2,000 (900-1,200 steps). Scored strictly (every chosen token shown as [MASK]),
+    every run we tried in this budget stayed within 1.05-1.14x of the baseline, up to
+    3,000 steps, whatever the learning rate (1e-3, 2e-3; 3e-3 diverged to always "the"),
+    dropout (0, 0.1), sequence length (64, 128), heads (2, 4) or initializer_range
+    (0.02-0.08): see chapter 5 for what that means.
     """
     from .config import BertConfig
 
@@ -720,16 +700,13 @@ def small_bert(
     progress: bool = True,
 ):
     """Pretrain a small BERT with MLM + NSP on WikiText-2, or load the one trained
-    before with the
-    same settings. Returns (model, tokenizer, history).
+    before with the same settings. Returns (model, tokenizer, history).
 
     Offline the default `split` is every mirrored article except the held-out
-    HELD_OUT_SPLIT; pass
-    split="train" online for the official training split. The cache key hashes every
-    setting that
-    changes the result (the split as a canonical string included), so changing any of
-    them trains
-    a new model instead of returning a stale one.
+    HELD_OUT_SPLIT; pass split="train" online for the official training split. The cache
+    key hashes every setting that changes the result (the split as a canonical string
+    included), so changing any of them trains a new model instead of returning a stale
+    one.
     """
     from .heads import BertForPreTraining
     from .tokenizer import Tokenizer

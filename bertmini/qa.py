@@ -1,16 +1,14 @@
 """Extractive question answering (SQuAD-style) around `BertForQuestionAnswering`.
 
 The model only ever sees fixed-size windows of token ids and predicts, for every token,
-a
-"this is where the answer starts" logit and a "this is where it ends" logit. Everything
-that
-turns *strings* into those windows and the logits back into *strings* lives here:
+a "this is where the answer starts" logit and a "this is where it ends" logit.
+Everything that turns *strings* into those windows and the logits back into *strings*
+lives here:
 
 1. `prepare_features` - `[CLS] question [SEP] context-window [SEP]` windows that slide
    over long contexts, with the character offset of every context token and start/end
-   token
-   labels for training (the `[CLS]` index 0 when the window does not hold the whole
-   answer).
+   token labels for training (the `[CLS]` index 0 when the window does not hold the
+   whole answer).
 2. `postprocess` - the best answer span over all windows of a question, mapped back to
    characters of the original context.
 3. `squad_metrics` - exact match and F1 exactly as the official SQuAD v1.1 script
@@ -78,8 +76,8 @@ class QAFeatures:
 
     One *example* (a question with its context) becomes one or more *features* (windows)
     when the context is longer than `max_length`; `example_index` says which example
-    each
-    window came from, so predictions from every window of a question can be compared.
+    each window came from, so predictions from every window of a question can be
+    compared.
     """
 
     input_ids: torch.Tensor  # (N, T) long
@@ -121,8 +119,7 @@ class QAFeatures:
         """A subset of the windows (a boolean mask or integer indices).
 
         `example_index` keeps pointing into the *original* examples list, so a subset
-        can
-        still be post-processed against the same examples.
+        can still be post-processed against the same examples.
         """
         idx = torch.as_tensor(index)
         if idx.dtype == torch.bool:
@@ -151,8 +148,7 @@ class QAFeatures:
         present).
 
         `trim` drops padding columns that are padding in every selected window: on a CPU
-        the
-        cost of attention grows with T^2, so short contexts should not pay for long
+        the cost of attention grows with T^2, so short contexts should not pay for long
         ones.
         """
         batch = {
@@ -222,9 +218,8 @@ def _truncate_question(
     max_query_length).
 
     Truncation must be done on the string: the tokenizer's only_second strategy never
-    shortens
-    the question, and a question longer than the window would leave no room for the
-    context.
+    shortens the question, and a question longer than the window would leave no room for
+    the context.
     """
     enc = backend.encode(question, add_special_tokens=False)
     if len(enc.ids) <= max_question_tokens:
@@ -250,10 +245,8 @@ def _answer_char_span(example: Mapping[str, Any]) -> tuple[int, int] | None:
     """Character span [start, end) of the gold answer to train on, whitespace trimmed.
 
     The first gold answer is used, unless it cuts through a word and a later one does
-    not:
-    SQuAD has a few annotations such as "8" marked inside "18", which no word-piece span
-    can
-    reproduce. None when the example has no answer.
+    not: SQuAD has a few annotations such as "8" marked inside "18", which no word-piece
+    span can reproduce. None when the example has no answer.
     """
     answers = example.get("answers") or {}
     texts, starts = answers.get("text", []), answers.get("answer_start", [])
@@ -296,10 +289,9 @@ def _label_window(offsets: np.ndarray, span: tuple[int, int] | None) -> tuple[in
     inside.
 
     offsets: (T, 2) character spans, `NO_OFFSET` for non-context tokens. The label is
-    the
-    smallest run of context tokens that covers the answer's characters: the first token
-    ending
-    after the answer starts, the last token starting before the answer ends.
+    the smallest run of context tokens that covers the answer's characters: the first
+    token ending after the answer starts, the last token starting before the answer
+    ends.
     """
     if span is None:
         return CLS_INDEX, CLS_INDEX
@@ -335,11 +327,10 @@ def prepare_features(
     """Turn `{"id", "question", "context", "answers"}` records into model windows.
 
     Each window is `[CLS] question [SEP] part-of-context [SEP]`: the question is
-    repeated in
-    every window and only the context is cut (`truncation="only_second"`). Consecutive
-    windows share `stride` context tokens (the Hugging Face meaning of stride: the
-    overlap),
-    so an answer cut by one window boundary is whole in the next one.
+    repeated in every window and only the context is cut (`truncation="only_second"`).
+    Consecutive windows share `stride` context tokens (the Hugging Face meaning of
+    stride: the overlap), so an answer cut by one window boundary is whole in the next
+    one.
 
     Args:
         examples: records as returned by `bertmini.data.load_squad`; `answers` may be
@@ -506,9 +497,8 @@ def _best_span_in_window(
     """Best (score, char_start, char_end) in one window, or None if no span is valid.
 
     start, end: (T,) logits; offsets: (T, 2). Candidates are the `n_best` highest start
-    and
-    end logits among *context* tokens; a span is valid if end >= start and it is at most
-    `max_answer_length` tokens long. Its score is start_logit + end_logit.
+    and end logits among *context* tokens; a span is valid if end >= start and it is at
+    most `max_answer_length` tokens long. Its score is start_logit + end_logit.
     """
     width = min(len(start), len(end), len(offsets))
     context_tokens = np.nonzero(offsets[:width, 0] != NO_OFFSET)[0]  # (C,)
@@ -551,13 +541,11 @@ def postprocess_with_scores(
     """Best answer per example with its score and character span.
 
     Returns `{id: {"text", "score", "start", "end"}}` where `context[start:end] ==
-    text`.
-    An example with no valid span in any window (or no window at all) gets
+    text`. An example with no valid span in any window (or no window at all) gets
     `{"text": "", "score": -inf, "start": 0, "end": 0}`.
 
     start_logits, end_logits: (N, T) for the N windows of `features`, or a list of
-    per-batch
-    (B_i, T_i) pieces in feature order.
+    per-batch (B_i, T_i) pieces in feature order.
     """
     check_int("n_best", n_best, minimum=1)
     check_int("max_answer_length", max_answer_length, minimum=1)
@@ -638,8 +626,7 @@ def normalize_answer(s: str) -> str:
     space.
 
     Same steps in the same order as the official script; the order matters: punctuation
-    goes
-    first, so "the-end" -> "theend" keeps its "the", while "the end" -> "end".
+    goes first, so "the-end" -> "theend" keeps its "the", while "the end" -> "end".
     """
 
     def lower(text: str) -> str:
@@ -782,8 +769,7 @@ def answer(
     """Answer one question from one context of any length.
 
     Returns `{"text", "score", "start", "end"}` with `context[start:end] == text`; the
-    score
-    is start_logit + end_logit of the chosen span (higher is more confident, not a
+    score is start_logit + end_logit of the chosen span (higher is more confident, not a
     probability).
     """
     check_str("question", question)
@@ -861,16 +847,12 @@ def length_grouped_batches(
     """Batches of windows of similar length, each trimmed to its longest window.
 
     Why: a batch is as wide as its longest window, and the model pays for every column.
-    Random
-    batches of SQuAD windows are nearly always full width (128 of 128 tokens) although
-    the last
-    window of a paragraph is often short; sorting by length first removes most of the
-    padding
-    (about 15% of the work at max_length=128). The windows of each length come in random
-    order
-    (`generator`) and the training loop shuffles the order of the batches, so batches
-    are
-    still random samples of the windows of one length.
+    Random batches of SQuAD windows are nearly always full width (128 of 128 tokens)
+    although the last window of a paragraph is often short; sorting by length first
+    removes most of the padding (about 15% of the work at max_length=128). The windows
+    of each length come in random order (`generator`) and the training loop shuffles the
+    order of the batches, so batches are still random samples of the windows of one
+    length.
     """
     check_int("batch_size", batch_size, minimum=1)
     order = _length_order(features, generator)
@@ -887,10 +869,9 @@ def predict_logits(
     """Start and end logits (N, T) for every window, in the order of `features`.
 
     Windows are run shortest first in length-grouped batches (less padding), then put
-    back in
-    order; columns beyond a window's batch width hold -inf, which `postprocess` never
-    picks.
-    The model runs in eval mode (no dropout) and its mode is restored afterwards.
+    back in order; columns beyond a window's batch width hold -inf, which `postprocess`
+    never picks. The model runs in eval mode (no dropout) and its mode is restored
+    afterwards.
     """
     check_int("batch_size", batch_size, minimum=1)
     n, width = features.input_ids.shape
@@ -924,9 +905,8 @@ def evaluate_qa(
 ) -> dict[str, Any]:
     """`{"exact_match", "f1", "predictions"}`: the official SQuAD v1.1 score of `model`.
 
-    Pass `features` (built from these `examples` by `prepare_features`) to evaluate
-    the same questions many times without tokenizing again; `max_length`/`stride` are
-    then
+    Pass `features` (built from these `examples` by `prepare_features`) to evaluate the
+    same questions many times without tokenizing again; `max_length`/`stride` are then
     not used. `predictions` maps each question id to its answer text.
     """
     if isinstance(examples, (str, Mapping)) or len(examples) == 0:
@@ -960,20 +940,17 @@ def train_qa(
 
     `config` is a `bertmini.train.TrainConfig`; `config.batch_size` windows make one
     micro-batch. Windows are grouped by length (`length_grouped_batches`, drawn once
-    with
-    `config.seed`); `fit` shuffles the order of the batches every epoch.
+    with `config.seed`); `fit` shuffles the order of the batches every epoch.
 
     answerable_only: train only on windows that hold the whole answer. A window labelled
         `[CLS]` teaches "no answer here", which SQuAD v1.1 never asks at test time, and
-        on a
-        small budget those windows take half the steps.
+        on a small budget those windows take half the steps.
     eval_fn, eval_steps: `eval_fn(model) -> {name: number}` is run (in eval mode) after
     each
         optimizer step listed in `eval_steps`; results go to `history.eval`/`eval_step`.
         The time spent evaluating is taken out of `history.time`, which therefore
-        measures
-        training alone: a curve of a metric against it shows what more training time
-        buys.
+        measures training alone: a curve of a metric against it shows what more training
+        time buys.
 
     Returns the `History` of the run.
     """

@@ -2,10 +2,9 @@
 format.
 
 A sentence becomes `[CLS] tokens [SEP]`, a pair `[CLS] A [SEP] B [SEP]` with token type
-(segment)
-ids 0 for A and 1 for B. Words outside the vocabulary are split greedily into the
-longest known
-pieces, continuation pieces marked `##` ("tokenization" -> "token", "##ization").
+(segment) ids 0 for A and 1 for B. Words outside the vocabulary are split greedily into
+the longest known pieces, continuation pieces marked `##` ("tokenization" -> "token",
+"##ization").
 """
 
 from __future__ import annotations
@@ -251,10 +250,9 @@ class Tokenizer:
         """Write tokenizer.json and vocab.txt (the format BertTokenizer(Fast) reads).
 
         Named as in transformers, so `tokenizer.save_pretrained(folder)` works on
-        either. Atomic,
-        like a model's `save_pretrained`: the directory is rebuilt in a temporary
-        sibling and
-        swapped in whole; its other files (a model's weights) are kept.
+        either. Atomic, like a model's `save_pretrained`: the directory is rebuilt in a
+        temporary sibling and swapped in whole; its other files (a model's weights) are
+        kept.
         """
         return write_dir(target_dir("directory", directory), self.write_files)
 
@@ -350,11 +348,9 @@ class Tokenizer:
         """Encode one text (or pair) or a batch into padded LongTensors of shape (B, T).
 
         With `return_overflowing_tokens`, a text too long for `max_length` becomes
-        several windows
-        that overlap by `stride` tokens; `overflow_to_sample_mapping` says which input
-        each window
-        came from. This is how question answering reads contexts longer than the model's
-        limit.
+        several windows that overlap by `stride` tokens; `overflow_to_sample_mapping`
+        says which input each window came from. This is how question answering reads
+        contexts longer than the model's limit.
         """
         single = isinstance(text, str)
         if not single and not isinstance(text, (list, tuple)):

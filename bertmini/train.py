@@ -1,18 +1,15 @@
 """One training loop for pretraining and fine-tuning alike.
 
 `fit(model, data, TrainConfig(...))` is the whole recipe of the BERT paper: AdamW with
-no weight
-decay on biases and LayerNorms, a linear warmup then linear decay of the learning rate,
-gradient
-clipping, gradient accumulation, mixed precision, periodic evaluation, and checkpoints
-that resume
+no weight decay on biases and LayerNorms, a linear warmup then linear decay of the
+learning rate, gradient clipping, gradient accumulation, mixed precision, periodic
+evaluation, and checkpoints that resume
 *exactly* (the same losses, to the last bit on CPU). Under `torchrun` it runs
 data-parallel unchanged.
 
 Every batch is a dict of tensors handed to the model as `model(**batch)`; the output's
-`.loss` is
-what gets minimised, and any other `*_loss` field (e.g. `mlm_loss`, `nsp_loss`) is
-recorded too.
+`.loss` is what gets minimised, and any other `*_loss` field (e.g. `mlm_loss`,
+`nsp_loss`) is recorded too.
 """
 
 from __future__ import annotations
@@ -247,11 +244,9 @@ def epoch_batches(
     epoch).
 
     That is what makes resuming exact (recompute the order, skip what was consumed) and
-    data
-    parallelism equivalent to one process: rank r takes every world_size-th index of the
-    same
-    order, so the N ranks' k-th batches together are the k-th batch of size N *
-    batch_size.
+    data parallelism equivalent to one process: rank r takes every world_size-th index
+    of the same order, so the N ranks' k-th batches together are the k-th batch of size
+    N * batch_size.
     """
     if shuffle:
         g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -355,9 +350,8 @@ def predict(
     concatenated on CPU.
 
     Targets in the batches (labels, next_sentence_label, start/end positions) are not
-    passed to
-    the model: predictions need none, and an MLM model given labels scores only those
-    positions.
+    passed to the model: predictions need none, and an MLM model given labels scores
+    only those positions.
     """
     check_eval_args(model, data, batch_size, "predict")
     device = get_device(device) if device else next(model.parameters()).device
@@ -440,14 +434,11 @@ def save_checkpoint(
     """Write `root/step-XXXXXXXX/` atomically: model.safetensors + trainer_state.pt.
 
     Everything goes into a hidden temp dir first, is fsynced, and is renamed into place
-    in one
-    step (an existing checkpoint of the same step is swapped out atomically). A crash at
-    any
-    moment leaves either the old checkpoints or the new one, never half a checkpoint.
-    Only
-    `replaces` (the checkpoint this run wrote before, if any) is deleted, and only once
-    the new
-    one is safely on disk: nothing else in `root` is ever removed.
+    in one step (an existing checkpoint of the same step is swapped out atomically). A
+    crash at any moment leaves either the old checkpoints or the new one, never half a
+    checkpoint. Only `replaces` (the checkpoint this run wrote before, if any) is
+    deleted, and only once the new one is safely on disk: nothing else in `root` is ever
+    removed.
     """
     from safetensors.torch import save_model
 
@@ -625,10 +616,9 @@ def fit(
     """Train `model` on `train_data` and return its History.
 
     `callbacks` are called as `cb(step, logs)` after every optimizer step (raise
-    StopTraining to end
-    early). `resume=True` continues from the newest checkpoint in
-    `config.checkpoint_dir` (if any);
-    `resume_from` names a checkpoint (or a directory of them) explicitly.
+    StopTraining to end early). `resume=True` continues from the newest checkpoint in
+    `config.checkpoint_dir` (if any); `resume_from` names a checkpoint (or a directory
+    of them) explicitly.
     """
     from torch.utils.data import DataLoader, default_collate
     from tqdm.auto import tqdm
@@ -862,10 +852,9 @@ def train_step(
     update.
 
     Each micro-batch loss is divided by the number of micro-batches, so the summed
-    gradients are
-    those of the mean loss over the whole group: accumulation = one big batch, in less
-    memory.
-    The update is skipped (and the caller raises) if the loss is not finite.
+    gradients are those of the mean loss over the whole group: accumulation = one big
+    batch, in less memory. The update is skipped (and the caller raises) if the loss is
+    not finite.
     """
     totals: dict[str, torch.Tensor] = {}
     for i, batch in enumerate(group):

@@ -2,16 +2,12 @@
 padding.
 
 Everything in a BERT layer except attention treats tokens one by one: the linear maps,
-the
-LayerNorms and the feed-forward block. So they can run on the N real tokens of a padded
-(B, T)
-batch, stacked as (N, H), and skip the padding; only attention needs the (B, T) layout
-back, to
-know which tokens share a sentence. With SST-2-like sentences padded to 128, N is about
-a fifth of
-B*T. This module computes exactly what `EncoderLayer` computes, at every real token,
-with the
-layer's own weights; outputs at padding positions are zeros (they mean nothing).
+the LayerNorms and the feed-forward block. So they can run on the N real tokens of a
+padded (B, T) batch, stacked as (N, H), and skip the padding; only attention needs the
+(B, T) layout back, to know which tokens share a sentence. With SST-2-like sentences
+padded to 128, N is about a fifth of B*T. This module computes exactly what
+`EncoderLayer` computes, at every real token, with the layer's own weights; outputs at
+padding positions are zeros (they mean nothing).
 """
 
 from __future__ import annotations
@@ -30,12 +26,10 @@ class TokenIndex:
     """Where the N real tokens of a padded (B, T) batch live.
 
     Everything in a BERT layer except attention treats tokens one by one, so the linear
-    layers,
-    LayerNorms and the feed-forward block can run on the (N, H) real tokens alone and
-    skip the
-    padding. Only attention needs the (B, T) layout back, to know which tokens share a
-    sentence.
-    With SST-2-like sentences padded to 128, N is about a fifth of B*T.
+    layers, LayerNorms and the feed-forward block can run on the (N, H) real tokens
+    alone and skip the padding. Only attention needs the (B, T) layout back, to know
+    which tokens share a sentence. With SST-2-like sentences padded to 128, N is about a
+    fifth of B*T.
     """
 
     index: torch.Tensor  # (N,): flat positions b*T + t of the real tokens
@@ -98,8 +92,7 @@ def encode(
     padding.
 
     Columns that are padding in every row are cut off first (a batch padded to a fixed
-    length
-    often has many); then the layers see only the real tokens.
+    length often has many); then the layers see only the real tokens.
     """
     T = input_ids.size(1)
     used = (

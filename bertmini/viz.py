@@ -2,9 +2,8 @@
 views.
 
 Everything here starts from what `BertModel(..., output_attentions=True)` returns: a
-tuple with
-one (B, heads, T, T) tensor per layer, where row i of a head's matrix is the probability
-distribution of query token i over the keys. Three ways to look at it:
+tuple with one (B, heads, T, T) tensor per layer, where row i of a head's matrix is the
+probability distribution of query token i over the keys. Three ways to look at it:
 
 - pictures of single heads and layers (`plot_head`, `plot_layer`), and bertviz's
 interactive
@@ -12,35 +11,24 @@ interactive
 - numbers per head, averaged over many sentences (`head_statistics`, `measure_heads`):
 how
   spread out a head is (entropy), how far it looks (mean distance), and where its
-  attention goes
-  ([CLS], [SEP], punctuation, the previous or next token, itself). Clark et al. (2019)
-  found
-  BERT's heads by exactly these measurements;
+  attention goes ([CLS], [SEP], punctuation, the previous or next token, itself). Clark
+  et al. (2019) found BERT's heads by exactly these measurements;
 - `attention_rollout` (Abnar & Zuidema, 2020), which follows attention through all the
 layers,
   and `norm_weighted_attentions` (Kobayashi et al., 2020), which weighs each attention
-  weight by
-  the size of the vector it actually moves. Both are reminders that one layer's
-  attention map
-  is not an explanation of the model's output.
+  weight by the size of the vector it actually moves. Both are reminders that one
+  layer's attention map is not an explanation of the model's output.
 
 matplotlib, bertviz, IPython and ipywidgets are imported inside the functions that use
-them, so
-`import bertmini` stays light.
+them, so `import bertmini` stays light.
 
 Offline bertviz. bertviz's HTML loads require.js, d3 and jQuery from CDNs, so on a
-machine with
-no network its views stay blank. `head_view` and `model_view` rewrite that HTML (the
-private
-module `_bertviz_offline` does it) so that every library is looked for first under
-`js_base`
-and only then on the CDN. `js_base` defaults to `JS_BASE`, which is the environment
-variable
-`BERTMINI_VIZ_JS_BASE` or "" (CDNs only); a web page that serves `require.min.js`,
-`d3.min.js`
-(d3 v5) and `jquery.min.js` (jQuery 2) sets it to that folder. A relative base is
-resolved
-against the page's address.
+machine with no network its views stay blank. `head_view` and `model_view` rewrite that
+HTML (the private module `_bertviz_offline` does it) so that every library is looked for
+first under `js_base` and only then on the CDN. `js_base` defaults to `JS_BASE`, which
+is the environment variable `BERTMINI_VIZ_JS_BASE` or "" (CDNs only); a web page that
+serves `require.min.js`, `d3.min.js` (d3 v5) and `jquery.min.js` (jQuery 2) sets it to
+that folder. A relative base is resolved against the page's address.
 """
 
 from __future__ import annotations
@@ -193,10 +181,9 @@ def head_statistic_sums(
     Sums rather than means so that batches can be added up (`measure_heads`). Only real
     tokens
     count: padding queries are skipped, and attention on padding keys is left out (with
-    the mask
-    it is 0 anyway). The previous-token share is averaged over queries that have a real
-    previous
-    token, the next-token share over queries that have a real next token.
+    the mask it is 0 anyway). The previous-token share is averaged over queries that
+    have a real previous token, the next-token share over queries that have a real next
+    token.
     """
     A = stack_attentions(output_or_attentions)  # (L, B, h, T, T)
     L, B, h, T, _ = A.shape
@@ -246,8 +233,7 @@ def head_statistics(
     of the batch.
 
     `masks` (e.g. from `token_masks`) adds one "share of attention on these tokens" per
-    entry.
-    See `STATISTICS` for what each name means.
+    entry. See `STATISTICS` for what each name means.
     """
     sums = head_statistic_sums(output_or_attentions, attention_mask, masks)
     return {name: s / max(n, 1.0) for name, (s, n) in sums.items()}
@@ -266,9 +252,8 @@ def measure_heads(
     tokens.
 
     Each token counts once whichever batch it is in (sums and counts are added over
-    batches).
-    The model runs in eval mode (no dropout) and is put back in its previous mode
-    afterwards.
+    batches). The model runs in eval mode (no dropout) and is put back in its previous
+    mode afterwards.
     """
     if isinstance(texts, str) or not texts:
         raise ValueError("texts must be a non-empty list of strings")
@@ -328,13 +313,11 @@ def attention_rollout(
     T).
 
     Abnar & Zuidema (2020): average the heads of a layer, add the identity for the
-    residual
-    connection (a token also keeps its own vector), renormalise the rows, and multiply
-    the layers'
+    residual connection (a token also keeps its own vector), renormalise the rows, and
+    multiply the layers'
     matrices: R = Â_L ··· Â_2 Â_1. Row i of R is a distribution over input tokens. It
-    ignores the
-    value vectors, the feed-forward blocks and LayerNorm: a picture of information flow,
-    not a proof.
+    ignores the value vectors, the feed-forward blocks and LayerNorm: a picture of
+    information flow, not a proof.
     """
     A = stack_attentions(output_or_attentions)  # (L, B, h, T, T)
     L, B, _, T, _ = A.shape
@@ -362,12 +345,10 @@ def norm_weighted_attentions(
     layer.
 
     A head's output for token i is Σ_j α_ij f(x_j), with f(x) = (x W_V + b_V) W_O
-    restricted to
-    the head. A large weight on a vector of length ~0 moves nothing: [SEP] and [CLS]
-    receive much
-    attention but their value vectors are short, so their share shrinks here. With
-    `normalize`
-    each row is rescaled to sum to 1, to compare with the attention map itself.
+    restricted to the head. A large weight on a vector of length ~0 moves nothing: [SEP]
+    and [CLS] receive much attention but their value vectors are short, so their share
+    shrinks here. With `normalize` each row is rescaled to sum to 1, to compare with the
+    attention map itself.
 
     `output` must come from the same model called with output_attentions=True and
     output_hidden_states=True (the layers' inputs are needed to recompute the values).
@@ -636,13 +617,10 @@ def head_view(
 
     `output_or_attentions`: the model output (called with output_attentions=True) or its
     `.attentions` tuple; for a batch, `index` picks the row. `tokens` are that row's
-    tokens
-    (padding may be left out: see `tokens_for_view`). Extra keyword arguments (layer,
-    heads,
-    include_layers) go to bertviz. `js_base`: the folder the page serves require.js, d3
-    and jQuery
-    from (default `JS_BASE`). Show it as a cell's last expression or with
-    `display(...)`.
+    tokens (padding may be left out: see `tokens_for_view`). Extra keyword arguments
+    (layer, heads, include_layers) go to bertviz. `js_base`: the folder the page serves
+    require.js, d3 and jQuery from (default `JS_BASE`). Show it as a cell's last
+    expression or with `display(...)`.
     """
     return _bertviz_html(
         "head_view",
@@ -698,10 +676,8 @@ def explorer_attention(
     and its tokens.
 
     With use_mask=False the padding is fed to the model as if it were text
-    (attention_mask all 1):
-    the real tokens then spend attention on [PAD] and their vectors change. That is what
-    the mask
-    prevents.
+    (attention_mask all 1): the real tokens then spend attention on [PAD] and their
+    vectors change. That is what the mask prevents.
     """
     ids = tokenizer.encode(text, text_pair or None)
     types = [0] * len(ids)
@@ -733,8 +709,7 @@ def explore(
     the mask.
 
     Returns the widget box (show it as a cell's last expression). On a static page it
-    shows the
-    first picture only; in a live notebook it redraws at every change.
+    shows the first picture only; in a live notebook it redraws at every change.
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt

@@ -9,16 +9,13 @@ then split
 2. `wordpiece_tokenize` cuts each word into *pieces* of a fixed vocabulary, greedily
 taking the
    longest piece that matches at the current position. Pieces after the first carry a
-   `##` prefix,
-   so "tokenization" -> ["token", "##ization"] and the words can be glued back together.
+   `##` prefix, so "tokenization" -> ["token", "##ization"] and the words can be glued
+   back together.
 
 A word that cannot be covered by pieces (a character missing from the vocabulary), or
-one longer
-than `max_chars`, becomes a single unknown token. `bertmini.Tokenizer` (Hugging Face
-`tokenizers`)
-gives exactly the same tokens; the tests check it. Use it for real work: it is much
-faster and also
-returns character offsets.
+one longer than `max_chars`, becomes a single unknown token. `bertmini.Tokenizer`
+(Hugging Face `tokenizers`) gives exactly the same tokens; the tests check it. Use it
+for real work: it is much faster and also returns character offsets.
 """
 
 from __future__ import annotations
@@ -70,15 +67,13 @@ def basic_tokenize(text: str, lowercase: bool = True) -> list[str]:
 
     The order matters and follows the Rust `BertNormalizer` and `BertPreTokenizer`:
     "Héllo, wörld!" -> ["hello", ",", "world", "!"]. Accents are stripped only when
-    lower-casing
-    (as the uncased BERT models were trained): decompose each letter (NFD) and drop the
-    marks.
+    lower-casing (as the uncased BERT models were trained): decompose each letter (NFD)
+    and drop the marks.
 
     Two things `tokenizers` does that this sketch leaves out: it keeps special tokens
-    written in
-    the text ("[MASK]") whole, and its Unicode tables may be newer than Python's
-    `unicodedata`
-    (a character unassigned in one and assigned in the other is treated differently).
+    written in the text ("[MASK]") whole, and its Unicode tables may be newer than
+    Python's `unicodedata` (a character unassigned in one and assigned in the other is
+    treated differently).
     """
     if not isinstance(text, str):
         raise TypeError(f"basic_tokenize takes a string, got {type(text).__name__}")
@@ -118,14 +113,11 @@ def wordpiece_tokenize(
     continuations.
 
     Greedy longest-match-first: at each position try the whole rest of the word, then
-    one
-    character shorter, and so on, until a piece is in the vocabulary. If no piece
-    matches at some
-    position, the *whole word* becomes `unk` (not just the bad character): BERT never
-    mixes known
-    pieces with an unknown one inside a word. Words longer than `max_chars` are `unk`
-    straight away
-    (the search is quadratic in the word's length).
+    one character shorter, and so on, until a piece is in the vocabulary. If no piece
+    matches at some position, the *whole word* becomes `unk` (not just the bad
+    character): BERT never mixes known pieces with an unknown one inside a word. Words
+    longer than `max_chars` are `unk` straight away (the search is quadratic in the
+    word's length).
     """
     if not isinstance(word, str):
         raise TypeError(

@@ -2,29 +2,22 @@
 mistakes.
 
 Every chapter ends with a few exercises. The student writes a function (or computes a
-value) and
-calls `check("attention", my_attention)`. `check` runs the answer on hidden cases,
-compares it
-with a reference solution, prints a short pass/fail summary and returns True or False.
-It never
-raises because of the answer (see `checker.check_answer`).
+value) and calls `check("attention", my_attention)`. `check` runs the answer on hidden
+cases, compares it with a reference solution, prints a short pass/fail summary and
+returns True or False. It never raises because of the answer (see
+`checker.check_answer`).
 
 Why hints from *wrong implementations*? The mistakes students make with attention and
-MLM are few
-and well known (no √d_k, softmax over the wrong axis, mask added after the softmax, a
-loss over
-every position). Each exercise lists them as small functions. When an answer fails,
-`check` runs
-each known mistake on the same cases; if the answer behaves exactly like one of them,
-the hint for
-that mistake is printed. That is more useful than "wrong at index [0, 2, 1]".
+MLM are few and well known (no √d_k, softmax over the wrong axis, mask added after the
+softmax, a loss over every position). Each exercise lists them as small functions. When
+an answer fails, `check` runs each known mistake on the same cases; if the answer
+behaves exactly like one of them, the hint for that mistake is printed. That is more
+useful than "wrong at index [0, 2, 1]".
 
 Layout: `checker` is the machinery; `chNN_*` holds one chapter's exercises (references,
-cases,
-mistakes) and lists them in its `EXERCISES`; the table below collects every chapter's.
-The
-library modules know nothing of exercises. A teacher adds an exercise of their own with
-`add(Exercise(...))`.
+cases, mistakes) and lists them in its `EXERCISES`; the table below collects every
+chapter's. The library modules know nothing of exercises. A teacher adds an exercise of
+their own with `add(Exercise(...))`.
 """
 
 from __future__ import annotations

@@ -32,10 +32,9 @@ def _either_gelu(case: Case):
     """Accept the exact (erf) GELU and its tanh approximation: both are BERT's GELU.
 
     Hugging Face's hidden_act="gelu" is the erf form, Google's modeling.py the tanh one;
-    they
-    differ by at most about 5e-4 per activation (measured in Chapter 2, Section 2.2),
-    more than
-    the checker's tolerance, so the approximation gets its own comparison.
+    they differ by at most about 5e-4 per activation (measured in Chapter 2, Section
+    2.2), more than the checker's tolerance, so the approximation gets its own
+    comparison.
     """
     exact = default_verify(case)
 

@@ -91,8 +91,8 @@ def mlm_loss_reference(
     """Cross-entropy averaged over the masked positions only.
 
     logits (B, T, V); original_ids (B, T) the uncorrupted tokens; masked (B, T) bool,
-    True where a
-    token was chosen for prediction (replaced by [MASK], a random token, or kept).
+    True where a token was chosen for prediction (replaced by [MASK], a random token, or
+    kept).
     """
     return F.cross_entropy(
         logits[masked], original_ids[masked]

@@ -2,10 +2,8 @@
 texts.
 
 Exercise 4.1 is `bertmini.wordpiece.wordpiece_tokenize` itself. Exercises 4.2 and 4.3
-prepare
-question answering: from an answer's characters to its tokens, and how many windows a
-long text
-needs. Their reference solutions live here, not in the library.
+prepare question answering: from an answer's characters to its tokens, and how many
+windows a long text needs. Their reference solutions live here, not in the library.
 """
 
 from __future__ import annotations
@@ -31,12 +29,10 @@ def char_span_to_token_span(
     [start_char, end_char).
 
     `offsets[i]` is token i's (start, end) character span in *its own* text, so only
-    tokens with
-    `sequence_ids[i] == 1` (the context of a question/context pair) can hold the answer.
-    The first
-    token is the first one ending after the answer starts; the last, the last one
-    starting before
-    the answer ends (end_char is exclusive, as in Python slices).
+    tokens with `sequence_ids[i] == 1` (the context of a question/context pair) can hold
+    the answer. The first token is the first one ending after the answer starts; the
+    last, the last one starting before the answer ends (end_char is exclusive, as in
+    Python slices).
     """
     context = [i for i, s in enumerate(sequence_ids) if s == 1]
     first = next(i for i in context if offsets[i][1] > start_char)
@@ -49,10 +45,9 @@ def count_windows(n_tokens: int, max_length: int, stride: int) -> int:
     return_overflowing_tokens=True)` makes.
 
     Each window holds `max_length - 2` text tokens ([CLS] and [SEP] take two places) and
-    repeats
-    the last `stride` tokens of the window before it, so a window moves `max_length - 2
-    - stride`
-    tokens forward.
+    repeats the last `stride` tokens of the window before it, so a window moves
+    `max_length - 2
+    - stride` tokens forward.
     """
     room = max_length - 2
     if n_tokens <= room:

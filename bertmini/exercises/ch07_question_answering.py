@@ -217,8 +217,7 @@ def qa_f1_by_hand_reference() -> float:
     """F1 of "The Broncos beat the Panthers." against the gold answer "Denver Broncos".
 
     Normalised: prediction [broncos, beat, panthers], gold [denver, broncos]; 1 common
-    token:
-    precision 1/3, recall 1/2, F1 = 2 * (1/3 * 1/2) / (1/3 + 1/2) = 0.4.
+    token: precision 1/3, recall 1/2, F1 = 2 * (1/3 * 1/2) / (1/3 + 1/2) = 0.4.
     """
     from ..qa import f1_score
 

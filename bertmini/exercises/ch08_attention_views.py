@@ -1,10 +1,8 @@
 """The exercises of chapter 8: statistics of one head, and attention rollout by hand.
 
 The references are `bertmini.viz`'s own functions, so a student's answer is held to the
-code
-that drew the chapter's plots. Cases are seeded random maps plus maps with a known
-answer (a
-one-hot previous-token head, the identity).
+code that drew the chapter's plots. Cases are seeded random maps plus maps with a known
+answer (a one-hot previous-token head, the identity).
 """
 
 from __future__ import annotations

@@ -2,23 +2,17 @@
 mistakes.
 
 `check_answer(exercise, answer)` runs the answer on the cases, compares each result with
-the
-reference solution's, prints a short pass/fail summary and returns True or False. It
-never
-raises because of the answer: a notebook must still run top to bottom while an exercise
-is
-unfinished, so `None` or a function that raises `NotImplementedError` just prints "not
-attempted".
+the reference solution's, prints a short pass/fail summary and returns True or False. It
+never raises because of the answer: a notebook must still run top to bottom while an
+exercise is unfinished, so `None` or a function that raises `NotImplementedError` just
+prints "not attempted".
 
 Why hints from *wrong implementations*? The mistakes students make with attention and
-MLM are few
-and well known (no √d_k, softmax over the wrong axis, mask added after the softmax, a
-loss over
-every position). Each exercise lists them as small functions. When an answer fails,
-`check` runs
-each known mistake on the same cases; if the answer behaves exactly like one of them,
-the hint for
-that mistake is printed. That is more useful than "wrong at index [0, 2, 1]".
+MLM are few and well known (no √d_k, softmax over the wrong axis, mask added after the
+softmax, a loss over every position). Each exercise lists them as small functions. When
+an answer fails, `check` runs each known mistake on the same cases; if the answer
+behaves exactly like one of them, the hint for that mistake is printed. That is more
+useful than "wrong at index [0, 2, 1]".
 """
 
 from __future__ import annotations
@@ -39,12 +33,10 @@ class Case:
     """One hidden test case.
 
     `make_args` builds fresh arguments each time it is called (tensors from a seeded
-    generator),
-    so the answer, the reference and every known mistake see identical, unmodified
-    inputs.
-    `verify(result, expected, args)` returns None when the result is right, else a
-    message; the
-    default compares with the reference's result to `atol`/`rtol`.
+    generator), so the answer, the reference and every known mistake see identical,
+    unmodified inputs. `verify(result, expected, args)` returns None when the result is
+    right, else a message; the default compares with the reference's result to
+    `atol`/`rtol`.
     """
 
     description: str
@@ -69,10 +61,9 @@ class Exercise:
     """An exercise: its cases, the reference solution, and the usual mistakes with their
     hints.
 
-    kind = "function": the answer is a callable, run on every case's arguments.
-    kind = "value": the answer is a value; `reference` is a zero-argument function
-    computing the
-    right one, and there is a single implicit case.
+    kind = "function": the answer is a callable, run on every case's arguments. kind =
+    "value": the answer is a value; `reference` is a zero-argument function computing
+    the right one, and there is a single implicit case.
     """
 
     name: str
@@ -98,8 +89,7 @@ def close(a: Any, b: Any, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
     of them.
 
     Never raises: anything that cannot be compared (an object whose `==` fails or
-    returns an
-    array, a ragged list) is simply not equal.
+    returns an array, a ragged list) is simply not equal.
     """
     try:
         return _close(a, b, atol, rtol)
@@ -293,9 +283,8 @@ def check_answer(exercise: Exercise, answer: Any) -> bool:
     True/False.
 
     `answer` is a function for function exercises and a value for value exercises.
-    `None`, or a
-    function raising NotImplementedError, counts as "not attempted": a message, no
-    exception.
+    `None`, or a function raising NotImplementedError, counts as "not attempted": a
+    message, no exception.
     """
     name = exercise.name
     if answer is None or answer is NotImplemented:
