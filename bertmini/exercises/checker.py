@@ -7,12 +7,7 @@ never raises because of the answer: a notebook must still run top to bottom whil
 exercise is unfinished, so `None` or a function that raises `NotImplementedError` just
 prints "not attempted".
 
-Why hints from *wrong implementations*? The mistakes students make with attention and
-MLM are few and well known (no √d_k, softmax over the wrong axis, mask added after the
-softmax, a loss over every position). Each exercise lists them as small functions. When
-an answer fails, `check` runs each known mistake on the same cases; if the answer
-behaves exactly like one of them, the hint for that mistake is printed. That is more
-useful than "wrong at index [0, 2, 1]".
+The package's docstring (`bertmini.exercises`) says why hints come from known mistakes.
 """
 
 from __future__ import annotations
