@@ -382,8 +382,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         output_hidden_states: bool = False,
     ) -> QuestionAnsweringOutput:
         # The span loss is a softmax over *all* positions, padding included (as in
-        # transformers),
-        # so padding positions are computed exactly: QA windows are nearly full anyway.
+        # transformers), so padding positions are computed exactly: QA windows are
+        # nearly full anyway.
         out = self.bert(
             input_ids,
             attention_mask,
