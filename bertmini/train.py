@@ -72,6 +72,8 @@ class TrainConfig:
     seed: int = 0
     shuffle: bool = True
     eval_every: int | None = None  # steps; evaluation also runs once at the end
+    # ... or after exactly these steps (and then not at the end)
+    eval_steps: Sequence[int] | None = None
     log_every: int = 10  # steps between progress-bar updates
     checkpoint_dir: str | None = None
     checkpoint_every: int | None = (
@@ -114,6 +116,22 @@ class TrainConfig:
                 raise ValueError(
                     f"TrainConfig.{name} must be a positive integer, got {value!r}"
                 )
+        if self.eval_steps is not None:
+            if isinstance(self.eval_steps, (str, int)) or not isinstance(
+                self.eval_steps, Sequence
+            ):
+                raise TypeError(
+                    "TrainConfig.eval_steps must be a list of step numbers, "
+                    f"got {type(self.eval_steps).__name__}"
+                )
+            for s in self.eval_steps:
+                check_int("TrainConfig.eval_steps (each step)", s, minimum=1)
+            if self.eval_every is not None:
+                raise ValueError(
+                    "TrainConfig takes eval_every or eval_steps, not both: "
+                    f"got eval_every={self.eval_every} and eval_steps={self.eval_steps}"
+                )
+            self.eval_steps = tuple(sorted(set(self.eval_steps)))
         check_number("TrainConfig.weight_decay", self.weight_decay, 0.0)
         check_number(
             "TrainConfig.warmup_ratio", self.warmup_ratio, 0.0, 1.0, high_open=True
@@ -150,7 +168,11 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """What happened, step by step: one entry per optimizer step, one per evaluation."""
+    """What happened, step by step: one entry per optimizer step, one per evaluation.
+
+    `time` is training time: the seconds since the run began, less those spent
+    evaluating, so that a metric plotted against it shows what training time buys.
+    """
 
     step: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
@@ -615,8 +637,12 @@ def fit(
 ) -> History:
     """Train `model` on `train_data` and return its History.
 
-    `callbacks` are called as `cb(step, logs)` after every optimizer step (raise
-    StopTraining to end early). `resume=True` continues from the newest checkpoint in
+    `eval_fn(model) -> {name: number}` (by default, the mean loss on `eval_data`) runs
+    in eval mode after the steps that `config.eval_every` or `config.eval_steps`
+    choose, and at the end unless `config.eval_steps` is given; its results go to
+    `history.eval`, and the time it takes is kept out of `history.time`. `callbacks`
+    are called as `cb(step, logs)` after every optimizer step (raise StopTraining to
+    end early). `resume=True` continues from the newest checkpoint in
     `config.checkpoint_dir` (if any); `resume_from` names a checkpoint (or a directory
     of them) explicitly.
     """
@@ -636,6 +662,15 @@ def fit(
         raise ValueError("train_data is empty")
     if eval_fn is not None and not callable(eval_fn):
         raise TypeError(f"eval_fn must be callable, got {type(eval_fn).__name__}")
+    if (
+        (config.eval_every or config.eval_steps)
+        and eval_fn is None
+        and eval_data is None
+    ):
+        raise ValueError(
+            "TrainConfig.eval_every/eval_steps ask for evaluations: pass fit an eval_fn "
+            "or eval_data"
+        )
     checkpoint_dir = (
         as_path("checkpoint_dir", config.checkpoint_dir)
         if config.checkpoint_dir
@@ -687,6 +722,11 @@ def fit(
     scheduler = linear_schedule(optimizer, warmup, total_steps)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     history, step, elapsed_before = History(), 0, 0.0
+    if config.eval_steps and config.eval_steps[-1] > total_steps:
+        raise ValueError(
+            f"TrainConfig.eval_steps has step {config.eval_steps[-1]}, after the last "
+            f"step of this run ({total_steps}): it would never be evaluated"
+        )
 
     if resume and resume_from is None:
         resume_from = earlier  # None: nothing yet, start fresh
@@ -733,9 +773,14 @@ def fit(
         )
         return previous
 
+    eval_seconds = 0.0  # spent evaluating in this call: not training time
+
     def evaluate() -> dict:
+        nonlocal eval_seconds
+        began = time.perf_counter()
         with evaluating(model):  # no dropout while measuring
             metrics = {k: float(v) for k, v in eval_fn(model).items()}
+        eval_seconds += time.perf_counter() - began
         history.eval_step.append(step)
         for name, value in metrics.items():
             history.eval.setdefault(name, []).append(value)
@@ -804,11 +849,11 @@ def fit(
                 logs["lr"] = scheduler.get_last_lr()[0]
                 scheduler.step()
                 step += 1
-                history.record(step, logs, elapsed_before + time.perf_counter() - start)
-                if (
-                    eval_fn is not None
-                    and config.eval_every
-                    and step % config.eval_every == 0
+                trained = time.perf_counter() - start - eval_seconds
+                history.record(step, logs, elapsed_before + trained)
+                if eval_fn is not None and (
+                    (config.eval_every and step % config.eval_every == 0)
+                    or (config.eval_steps and step in config.eval_steps)
                 ):
                     logs.update(evaluate())
                 if config.checkpoint_every and step % config.checkpoint_every == 0:
@@ -820,8 +865,10 @@ def fit(
                     callback(step, logs)
                 if step >= total_steps:
                     break
-        if eval_fn is not None and (
-            not history.eval_step or history.eval_step[-1] != step
+        if (
+            eval_fn is not None
+            and config.eval_steps is None
+            and (not history.eval_step or history.eval_step[-1] != step)
         ):
             evaluate()
         if not config.checkpoint_every or step % config.checkpoint_every:

@@ -205,6 +205,74 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path):
     assert latest_checkpoint(tmp_path / "b").name == "step-00000012"
 
 
+@pytest.mark.parametrize(
+    "when, expected_steps",
+    [({"eval_steps": [7, 2]}, [2, 7]), ({"eval_every": 5}, [5, 10, 12])],
+)
+def test_evaluation_time_is_not_training_time(when, expected_steps):
+    """Evaluations run after the chosen steps (eval_steps: exactly those, not at the
+    end), in eval mode, and history.time leaves their time out."""
+    pause = 1.0  # long enough that a slow step on a loaded machine cannot pass for it
+    modes = []
+
+    def slow_eval(m):
+        modes.append(m.training)
+        time.sleep(pause)
+        return {"acc": 0.5}
+
+    model = tiny_model()
+    # 32 examples in batches of 8: 4 steps per epoch, 12 in all
+    history = fit(model, tiny_data(32), quiet(epochs=3, **when), eval_fn=slow_eval)
+    assert history.step == list(range(1, 13))
+    assert history.eval_step == expected_steps and modes == [False] * len(modes)
+    assert model.training
+    gaps = [b - a for a, b in zip(history.time, history.time[1:])]
+    assert all(g >= 0 for g in gaps)
+    # the step after an evaluation is not `pause` seconds later (gaps[k] follows step k+1)
+    for s in expected_steps:
+        if s < 12:
+            assert gaps[s - 1] < pause, (s, gaps)
+
+
+def test_eval_steps_survive_a_resume(tmp_path):
+    data = tiny_data(32)
+    config = quiet(
+        max_steps=8,
+        checkpoint_dir=str(tmp_path / "a"),
+        checkpoint_every=3,
+        eval_steps=[2, 5, 8],
+    )
+    full = fit(tiny_model(), data, config, eval_data=data[:8])
+    config_b = dataclasses.replace(config, checkpoint_dir=str(tmp_path / "b"))
+    with pytest.raises(Interrupt):
+        fit(
+            tiny_model(),
+            data,
+            config_b,
+            eval_data=data[:8],
+            callbacks=[interrupt_at(4)],
+        )
+    resumed = fit(tiny_model(seed=1), data, config_b, eval_data=data[:8], resume=True)
+    assert resumed.eval_step == full.eval_step == [2, 5, 8]
+    assert resumed.eval == full.eval and resumed.loss == full.loss
+
+
+def test_eval_steps_and_eval_every_input_errors():
+    with pytest.raises(TypeError, match="eval_steps"):
+        quiet(eval_steps=5)
+    with pytest.raises(ValueError, match="eval_steps"):
+        quiet(eval_steps=[3, 0])
+    with pytest.raises(ValueError, match="not both"):
+        quiet(eval_every=2, eval_steps=[3])
+    assert quiet(eval_steps=[5, 3, 5]).eval_steps == (3, 5)
+    data = tiny_data(16)  # 2 steps per epoch
+    for when in ({"eval_steps": [1]}, {"eval_every": 1}):
+        with pytest.raises(ValueError, match="eval_fn"):
+            fit(tiny_model(), data, quiet(epochs=1, **when))
+    with pytest.raises(ValueError, match="never be evaluated"):
+        fit(tiny_model(), data, quiet(epochs=1, eval_steps=[3]), eval_data=data)
+
+
 def test_resume_rejects_a_different_batch_size(tmp_path):
     config = quiet(max_steps=2, checkpoint_dir=str(tmp_path))
     fit(tiny_model(), tiny_data(16), config)
