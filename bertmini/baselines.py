@@ -11,13 +11,22 @@ logistic
   not their order, so "not good" is just "not" + "good". The gap between it and BERT is
   what reading the whole sentence in context is worth.
 
+For extractive question answering, the yardstick is word overlap:
+`sentence_overlap_baseline` answers with the context sentence that shares the most
+content words with the question.
+
 scikit-learn is imported inside the functions, so importing `bertmini` stays light.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any, Sequence
+
+import numpy as np
+
+from .metrics import accuracy, normalize_answer
 
 
 def check_texts_and_labels(texts: Sequence[str], labels: Sequence[int]) -> None:
@@ -62,7 +71,7 @@ def majority_accuracy(train_labels: Sequence[int], test_labels: Sequence[int]) -
     if len(test_labels) == 0:
         raise ValueError("majority_accuracy needs at least one test label")
     guess = majority_class(train_labels)
-    return sum(y == guess for y in test_labels) / len(test_labels)
+    return accuracy(test_labels, [guess] * len(test_labels))
 
 
 def fit_bag_of_words(
@@ -140,5 +149,33 @@ def evaluate_bag_of_words(
     """Accuracy and predictions of a fitted bag of words on labelled texts."""
     check_texts_and_labels(texts, labels)
     predictions = [int(p) for p in pipeline.predict(list(texts))]
-    accuracy = sum(p == y for p, y in zip(predictions, labels)) / len(labels)
-    return {"accuracy": accuracy, "predictions": predictions}
+    return {"accuracy": accuracy(labels, predictions), "predictions": predictions}
+
+
+# ------------------------------------------------------------------ question answering
+# Words that every question shares with every sentence; counting them would reward
+# length.
+_STOP_WORDS = frozenset(
+    "a an the of in on at to for from by with and or is are was were be been being did do does "
+    "what which who whom whose when where why how that this these those it its as into than "
+    "there their they he she his her has have had not no".split()
+)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in normalize_answer(text).split() if w not in _STOP_WORDS}
+
+
+def sentence_overlap_baseline(question: str, context: str) -> str:
+    """The context sentence sharing the most content words with the question.
+
+    No model at all: it shows how far word overlap gets on SQuAD (questions are often
+    paraphrases of the answer's sentence) and why a span-level model is needed for EM.
+    Ties go to the earlier sentence; the result is always a substring of `context`.
+    """
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", context) if s.strip()]
+    if not sentences:
+        return ""
+    question_words = _content_words(question)
+    overlaps = [len(question_words & _content_words(s)) for s in sentences]
+    return sentences[int(np.argmax(overlaps))]

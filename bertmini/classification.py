@@ -4,7 +4,7 @@ predicting.
 Fine-tuning itself is `bertmini.train.fit`, the same loop that pretrains: a classifier
 is just a model whose output has a `loss`. What is specific to classification lives
 here: turning records such as `{"sentence": ..., "label": ...}` into padded batches, and
-the metrics.
+scoring a model (the metrics themselves are `bertmini.metrics`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 
 from ._validate import check_int
 from .device import evaluating
+from .metrics import classification_metrics, macro_f1  # noqa: F401 (public here too)
 from .tokenizer import Tokenizer
 
 
@@ -125,55 +126,6 @@ class ClassificationReport:
             "macro_f1": self.macro_f1,
             "confusion": self.confusion,
         }
-
-
-def classification_metrics(
-    y_true: Sequence[int], y_pred: Sequence[int], num_labels: int
-) -> dict[str, Any]:
-    """Accuracy, macro-averaged F1 (each class's F1, unweighted mean) and the confusion
-    matrix.
-    """
-    if len(y_true) != len(y_pred) or len(y_true) == 0:
-        raise ValueError(
-            f"need equally many (>0) true and predicted labels, got {len(y_true)} and {len(y_pred)}"
-        )
-    check_int("num_labels", num_labels, minimum=1)
-    for name, ys in (("y_true", y_true), ("y_pred", y_pred)):
-        for y in ys:
-            if isinstance(y, bool) or not isinstance(y, int):
-                raise TypeError(f"{name} must hold integer class ids, got {y!r}")
-            if (
-                not 0 <= y < num_labels
-            ):  # a negative id would silently count as the last class
-                raise ValueError(f"{name} contains {y}, outside [0, {num_labels})")
-    confusion = [[0] * num_labels for _ in range(num_labels)]
-    for t, p in zip(y_true, y_pred):
-        confusion[t][p] += 1
-    accuracy = sum(confusion[c][c] for c in range(num_labels)) / len(y_true)
-    return {
-        "accuracy": accuracy,
-        "macro_f1": macro_f1(confusion),
-        "confusion": confusion,
-    }
-
-
-def macro_f1(confusion: Sequence[Sequence[int]]) -> float:
-    """Mean over classes of 2·TP / (2·TP + FP + FN), from confusion[true][predicted]; a
-    class never
-    true nor predicted scores 0. Unweighted, so a rare class counts as much as a common one."""
-    C = len(confusion)
-    if C == 0 or any(len(row) != C for row in confusion):
-        raise ValueError(
-            f"confusion must be a non-empty square matrix, got {C} rows of lengths "
-            f"{[len(row) for row in confusion]}"
-        )
-    f1s = []
-    for c in range(C):
-        tp = confusion[c][c]
-        fp = sum(confusion[r][c] for r in range(C)) - tp
-        fn = sum(confusion[c]) - tp
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-    return sum(f1s) / C
 
 
 def evaluate(

@@ -33,6 +33,7 @@ from torch import nn
 from .config import BertConfig
 from .device import evaluating
 from .heads import IGNORE_INDEX, check_labels, with_labels
+from .metrics import precision_recall_f1
 from .model import BertModel, BertPreTrainedModel
 from .outputs import TokenClassifierOutput
 from .tokenizer import Tokenizer
@@ -359,13 +360,6 @@ def entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     return found
 
 
-def _prf(correct: int, predicted: int, true: int) -> dict[str, float]:
-    precision = correct / predicted if predicted else 0.0
-    recall = correct / true if true else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}
-
-
 def entity_scores(
     true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]
 ) -> dict[str, Any]:
@@ -396,7 +390,9 @@ def entity_scores(
         true_set.update((n, *e) for e in entities(t))
         pred_set.update((n, *e) for e in entities(p))
     correct = true_set & pred_set
-    result: dict[str, Any] = _prf(len(correct), len(pred_set), len(true_set))
+    result: dict[str, Any] = precision_recall_f1(
+        len(correct), len(pred_set), len(true_set)
+    )
     result.update(true=len(true_set), predicted=len(pred_set), correct=len(correct))
     by = {
         name: Counter(e[1] for e in s)
@@ -404,7 +400,9 @@ def entity_scores(
     }
     result["per_type"] = {
         kind: {
-            **_prf(by["correct"][kind], by["pred"][kind], by["true"][kind]),
+            **precision_recall_f1(
+                by["correct"][kind], by["pred"][kind], by["true"][kind]
+            ),
             "support": by["true"][kind],
         }
         for kind in sorted(set(by["true"]) | set(by["pred"]))

@@ -1,4 +1,5 @@
-"""The yardsticks of chapter 6: majority class and bag-of-words logistic regression."""
+"""The yardsticks of chapters 6 and 7: majority class, bag-of-words logistic regression,
+sentence overlap."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bertmini.baselines import (
     fit_bag_of_words,
     majority_accuracy,  # noqa: E402
     majority_class,
+    sentence_overlap_baseline,
     top_features,
 )
 
@@ -112,3 +114,23 @@ def test_importing_bertmini_does_not_import_sklearn():
         "import sys, bertmini, bertmini.baselines; assert 'sklearn' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sentence_overlap_baseline():
+    context = (
+        "Super Bowl 50 was an American football game. "
+        "The Denver Broncos defeated the Carolina Panthers to earn their third title! "
+        "The game was played at Levi's Stadium in Santa Clara, California."
+    )
+    assert sentence_overlap_baseline("Where was the game played?", context) == (
+        "The game was played at Levi's Stadium in Santa Clara, California."
+    )
+    assert sentence_overlap_baseline(
+        "Which team defeated the Panthers?", context
+    ).startswith("The Denver Broncos")
+    # no shared word: the first sentence (ties go to the earliest); always a substring
+    assert (
+        sentence_overlap_baseline("Quantum?", context)
+        == "Super Bowl 50 was an American football game."
+    )
+    assert sentence_overlap_baseline("anything", "   ") == ""

@@ -1,4 +1,4 @@
-"""Classification batching, metrics and predict()."""
+"""Classification batching, evaluate() and predict() (the metrics: test_metrics.py)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,14 @@ import torch
 from bertmini import BertConfig, BertForSequenceClassification, Tokenizer
 from bertmini.classification import (
     ClassificationCollator,
-    classification_metrics,
     evaluate,
     predict,
 )
-
-sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
 
 @pytest.fixture(scope="module")
 def tok():
     return Tokenizer.from_pretrained("all-MiniLM-L6-v2")
-
-
-def test_metrics_match_scikit_learn():
-    g = torch.Generator().manual_seed(0)
-    y_true = torch.randint(0, 3, (200,), generator=g).tolist()
-    y_pred = torch.randint(0, 3, (200,), generator=g).tolist()
-    m = classification_metrics(y_true, y_pred, 3)
-    assert m["accuracy"] == pytest.approx(
-        sklearn_metrics.accuracy_score(y_true, y_pred)
-    )
-    assert m["macro_f1"] == pytest.approx(
-        sklearn_metrics.f1_score(y_true, y_pred, average="macro")
-    )
-    assert m["confusion"] == sklearn_metrics.confusion_matrix(y_true, y_pred).tolist()
 
 
 def test_collator_pads_dynamically_and_handles_pairs(tok):

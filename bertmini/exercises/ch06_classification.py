@@ -160,7 +160,7 @@ CLASSIFY_FROM_HIDDEN = Exercise(
 
 def macro_f1_from_confusion_reference(confusion: list[list[int]]) -> float:
     """The package's own macro-F1 (what `evaluate` reports) is the reference."""
-    from ..classification import macro_f1
+    from ..metrics import macro_f1
 
     return macro_f1(confusion)
 
