@@ -180,8 +180,8 @@ def train_qa(
         `[CLS]` teaches "no answer here", which SQuAD v1.1 never asks at test time, and
         on a small budget those windows take half the steps.
     eval_fn, callbacks: passed to `fit`, which runs `eval_fn(model) -> {name: number}`
-        after the steps in `config.eval_steps` (or every `config.eval_every` steps)
-        and keeps the time it takes out of `history.time`.
+        after the steps in `config.eval_steps` (or every `config.eval_every` steps and
+        at the end) and keeps the time it takes out of `history.time`.
 
     Returns the `History` of the run.
     """
