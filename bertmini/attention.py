@@ -66,9 +66,8 @@ class MultiHeadSelfAttention(nn.Module):
         self.query = nn.Linear(h, h)
         self.key = nn.Linear(h, h)
         self.value = nn.Linear(h, h)
-        self.out = nn.Linear(
-            h, h
-        )  # mixes the heads' outputs back into one vector per token
+        # Mixes the heads' outputs back into one vector per token
+        self.out = nn.Linear(h, h)
         self.dropout_p = config.attention_probs_dropout_prob
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
@@ -97,9 +96,8 @@ class MultiHeadSelfAttention(nn.Module):
         k = self.split_heads(self.key(x))  # (B, heads, T, d_k)
         v = self.split_heads(self.value(x))  # (B, heads, T, d_k)
         context, probs = self.attend(q, k, v, bias, output_attentions)
-        return self.out(
-            self.merge_heads(context)
-        ), probs  # (B, T, H), (B, heads, T, T) or None
+        # (B, T, H), (B, heads, T, T) or None
+        return self.out(self.merge_heads(context)), probs
 
     def attend(
         self,
@@ -115,9 +113,8 @@ class MultiHeadSelfAttention(nn.Module):
         The fused kernel gives the same numbers without storing the (T, T) matrix; only
         a caller who wants to look at the probabilities pays for them.
         """
-        if (
-            bias is not None and bias.dtype != q.dtype
-        ):  # autocast: scores are in bf16/fp16
+        # autocast: scores are in bf16/fp16
+        if bias is not None and bias.dtype != q.dtype:
             bias = bias.to(q.dtype)
         if output_attentions:
             probs = attention_probs(q, k, bias)  # (B, heads, T, T)
