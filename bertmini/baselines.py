@@ -95,9 +95,8 @@ def fit_bag_of_words(
         )
     vectorizer_cls = TfidfVectorizer if tfidf else CountVectorizer
     # SST-2 is already lower-cased and split into tokens; the pattern keeps one-letter
-    # words and
-    # punctuation-free tokens such as "n't" (a default sklearn tokenizer would drop
-    # "n't").
+    # words and punctuation-free tokens such as "n't" (a default sklearn tokenizer would
+    # drop "n't").
     vectorizer = vectorizer_cls(
         ngram_range=ngram_range,
         min_df=min_df,
