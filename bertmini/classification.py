@@ -142,9 +142,8 @@ def classification_metrics(
         for y in ys:
             if isinstance(y, bool) or not isinstance(y, int):
                 raise TypeError(f"{name} must hold integer class ids, got {y!r}")
-            if (
-                not 0 <= y < num_labels
-            ):  # a negative id would silently count as the last class
+            # A negative id would silently count as the last class
+            if not 0 <= y < num_labels:
                 raise ValueError(f"{name} contains {y}, outside [0, {num_labels})")
     confusion = [[0] * num_labels for _ in range(num_labels)]
     for t, p in zip(y_true, y_pred):
