@@ -23,12 +23,10 @@ import torch.nn.functional as F
 from ._validate import as_path, check_int, check_number, read_text
 
 # The non-linearities of the feed-forward block, by their Hugging Face names: the one
-# table that
-# both the config check and the model use. Google's original BERT (TensorFlow) computed
-# GELU with
-# the tanh approximation ("gelu_new"); Hugging Face's "gelu", which BERT checkpoints
-# name, is the
-# exact erf form. The two differ by less than 1e-3 (chapter 2 measures it).
+# table that both the config check and the model use. Google's original BERT
+# (TensorFlow) computed GELU with the tanh approximation ("gelu_new"); Hugging Face's
+# "gelu", which BERT checkpoints name, is the exact erf form. The two differ by less
+# than 1e-3 (chapter 2 measures it).
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": F.gelu,
     "gelu_new": partial(F.gelu, approximate="tanh"),
@@ -64,17 +62,15 @@ class BertConfig:
     pad_token_id: int = 0
     initializer_range: float = 0.02
     # The task head's classes, as in transformers: `num_labels` defaults to
-    # len(id2label), or 2;
-    # `id2label` to LABEL_0, LABEL_1, ...; `label2id` to its inverse. Keys of id2label
-    # are ints
-    # here (config.json stores them as strings, as JSON must).
+    # len(id2label), or 2; `id2label` to LABEL_0, LABEL_1, ...; `label2id` to its
+    # inverse. Keys of id2label are ints here (config.json stores them as strings, as
+    # JSON must).
     num_labels: int | None = None
     id2label: dict[int, str] | None = None
     label2id: dict[str, int] | None = None
     problem_type: str | None = None
     # Keys of a config.json that are not fields above (e.g. "architectures", "id2label")
-    # are kept
-    # here so that a round trip through bertmini does not drop them.
+    # are kept here so that a round trip through bertmini does not drop them.
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -232,8 +228,7 @@ class BertConfig:
             if f.name != "extra"
         }
         # As transformers writes it: num_labels is len(id2label), whose JSON keys are
-        # strings;
-        # problem_type only when set.
+        # strings; problem_type only when set.
         del out["num_labels"]
         out["id2label"] = {str(k): v for k, v in self.id2label.items()}
         out["label2id"] = dict(self.label2id)
