@@ -78,9 +78,8 @@ __all__ = [
 
 MIRROR_ENV = "BERTMINI_DATA_MIRROR"
 REGISTRY_PATH = Path(__file__).with_name("registry.json")
-TIMEOUT_S = (
-    30.0  # seconds per socket operation (connect, each read); a dead server fails fast
-)
+# Seconds per socket operation (connect, each read); a dead server fails fast
+TIMEOUT_S = 30.0
 CHUNK_BYTES = 1 << 16
 
 
@@ -147,9 +146,8 @@ class DataFile:
     url: str  # upstream URL (pinned); for archives, the archive's URL
     size: int | None  # bytes; None where not known exactly
     sha256: str | None
-    git_blob_sha1: (
-        str | None
-    )  # sha1(b"blob <size>\0" + data); used where no sha256 is known
+    # sha1(b"blob <size>\0" + data); used where no sha256 is known
+    git_blob_sha1: str | None
     archive_member: str | None = None  # the file's path inside the archive at `url`
     mirrored: bool = True  # False: no mirror this project knows of holds it
     instead: str | None = None  # what to use when it cannot be had (offline advice)
@@ -234,9 +232,8 @@ def git_blob_sha1_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-_verified: set[tuple] = (
-    set()
-)  # (path, size, mtime, inode, expected hash) already checked
+# (path, size, mtime, inode, expected hash) already checked
+_verified: set[tuple] = set()
 
 
 def verify(path: str | Path, entry: DataFile, *, source: str | None = None) -> None:
@@ -424,8 +421,8 @@ def _download_upstream(entry: DataFile, target: Path, progress: bool) -> None:
         _install(tmp, target, entry, source=entry.url)
         return
     # An archive (SST-2 is only published inside GLUE's SST-2.zip): extract every file
-    # the registry
-    # takes from this archive, so the next split does not download it again.
+    # the registry takes from this archive, so the next split does not download it
+    # again.
     try:
         siblings = [
             f
@@ -600,9 +597,8 @@ def load_sst2(
         raise DataError(f"{path} does not start with the header 'sentence<TAB>label'.")
     rows = []
     for line in lines[1:]:
-        sentence, label = line.rsplit(
-            "\t", 1
-        )  # tab-separated, no quoting: never use csv here
+        # tab-separated, no quoting: never use csv here
+        sentence, label = line.rsplit("\t", 1)
         rows.append({"sentence": sentence, "label": int(label)})
     if limit is None or limit >= len(rows):
         return rows
@@ -680,12 +676,10 @@ def load_squad(
     return records
 
 
-_TITLE = re.compile(
-    r"= (?!= )(.+?) ="
-)  # " = Homarus gammarus = " (stripped): a new article
-_SUBHEADING = re.compile(
-    r"(?:= ){2,}.*?(?: =){2,}"
-)  # " = = Description = = ", " = = = Film = = = "
+# " = Homarus gammarus = " (stripped): a new article
+_TITLE = re.compile(r"= (?!= )(.+?) =")
+# " = = Description = = ", " = = = Film = = = "
+_SUBHEADING = re.compile(r"(?:= ){2,}.*?(?: =){2,}")
 
 
 def split_wikitext_documents(lines: Sequence[str]) -> list[dict[str, Any]]:
