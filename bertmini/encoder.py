@@ -51,12 +51,10 @@ class EncoderLayer(nn.Module):
         bias: torch.Tensor | None = None,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        a, probs = self.attention(
-            x, bias, output_attentions
-        )  # (B, T, H), (B, heads, T, T)
-        h = self.attention_norm(
-            x + self.attention_dropout(a)
-        )  # residual, then LayerNorm
+        # (B, T, H), (B, heads, T, T)
+        a, probs = self.attention(x, bias, output_attentions)
+        # residual, then LayerNorm
+        h = self.attention_norm(x + self.attention_dropout(a))
         y = self.ffn_norm(h + self.ffn(h))  # residual, then LayerNorm
         return y, probs
 
