@@ -21,9 +21,8 @@ def _pooling_args(B: int, T: int, H: int, lengths: list[int], seed: int):
     def make():
         g = torch.Generator().manual_seed(seed)
         hidden = torch.randn(B, T, H, generator=g)
-        mask = (
-            torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]
-        ).long()  # (B, T)
+        # (B, T)
+        mask = (torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]).long()
         return hidden, mask
 
     return make
