@@ -45,9 +45,8 @@ class Case:
 class Mistake:
     """A wrong answer students often give, and the hint that explains it."""
 
-    wrong: (
-        Callable | Any
-    )  # a wrong function (function exercises) or a wrong value / zero-arg function
+    # A wrong function (function exercises) or a wrong value / zero-arg function
+    wrong: Callable | Any
     hint: str
 
 
@@ -259,9 +258,8 @@ def behaves_like(exercise: Exercise, answer: Any, mistake: Mistake) -> bool:
                 wrong = mistake.wrong() if callable(mistake.wrong) else mistake.wrong
             else:
                 wrong = mistake.wrong(*case.make_args())
-        except (
-            Exception
-        ):  # NotAttempted included: an answer that does not run matches nothing
+        except Exception:
+            # NotAttempted included: an answer that does not run matches nothing
             return False
         if not close(mine, wrong, case.atol, case.rtol):
             return False
@@ -299,9 +297,8 @@ def check_answer(exercise: Exercise, answer: Any) -> bool:
     expected = expected_results(exercise)
     try:
         failed = failures(exercise, answer, expected)
-    except (
-        NotAttempted
-    ):  # (NotAttempted is raised for the first case, before any result)
+    except NotAttempted:
+        # (NotAttempted is raised for the first case, before any result)
         print(
             f"⏸ {exercise.title}: not attempted yet (your function raises NotImplementedError). "
             "Replace the `raise` with your code and run this cell again."
