@@ -52,9 +52,8 @@ class MaskedLMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return (
-            self.decoder(self.norm(self.act(self.dense(hidden)))) + self.bias
-        )  # (..., V)
+        # (..., V)
+        return self.decoder(self.norm(self.act(self.dense(hidden)))) + self.bias
 
 
 def check_labels(
@@ -128,9 +127,8 @@ def masked_lm_loss(
         target = labels
     if not bool((target != IGNORE_INDEX).any()):
         # No token was masked in this batch (short texts, bad luck): the loss is 0, not
-        # the NaN
-        # of a mean over nothing, and it stays connected to the graph so backward()
-        # still works.
+        # the NaN of a mean over nothing, and it stays connected to the graph so
+        # backward() still works.
         return logits, logits.float().sum() * 0.0
     loss = F.cross_entropy(
         logits.reshape(-1, logits.size(-1)).float(),
@@ -150,9 +148,8 @@ class BertForMaskedLM(BertPreTrainedModel):
                 f"{type(self).__name__} expects a BertConfig, got "
                 f"{type(config).__name__}"
             )
-        self.config = config = copy.deepcopy(
-            config
-        )  # the model's own: the caller's is never changed
+        # The model's own: the caller's is never changed
+        self.config = config = copy.deepcopy(config)
         self.bert = BertModel(config, add_pooling_layer=False)
         self.mlm = MaskedLMHead(config, self.bert.embeddings.word_embeddings)
         self.init_weights()
@@ -196,9 +193,8 @@ class BertForPreTraining(BertPreTrainedModel):
                 f"{type(self).__name__} expects a BertConfig, "
                 f"got {type(config).__name__}"
             )
-        self.config = config = copy.deepcopy(
-            config
-        )  # the model's own: the caller's is never changed
+        # The model's own: the caller's is never changed
+        self.config = config = copy.deepcopy(config)
         self.bert = BertModel(config)
         self.mlm = MaskedLMHead(config, self.bert.embeddings.word_embeddings)
         self.nsp = nn.Linear(config.hidden_size, 2)  # IsNext (0) vs NotNext (1)
@@ -364,9 +360,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
                 f"{type(self).__name__} expects a BertConfig, "
                 f"got {type(config).__name__}"
             )
-        self.config = config = copy.deepcopy(
-            config
-        )  # the model's own: the caller's is never changed
+        # The model's own: the caller's is never changed
+        self.config = config = copy.deepcopy(config)
         self.bert = BertModel(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.init_weights()
@@ -392,9 +387,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
             output_hidden_states,
             skip_padding=False,
         )
-        start_logits, end_logits = self.qa_outputs(out.last_hidden_state).unbind(
-            dim=-1
-        )  # (B, T) each
+        # (B, T) each
+        start_logits, end_logits = self.qa_outputs(out.last_hidden_state).unbind(dim=-1)
         loss = None
         if start_positions is not None and end_positions is not None:
             T = start_logits.size(1)
