@@ -32,9 +32,8 @@ class BertPooler(nn.Module):
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(
-            self.dense(hidden[:, 0])
-        )  # (B, H): only the first ([CLS]) token
+        # (B, H): only the first ([CLS]) token
+        return torch.tanh(self.dense(hidden[:, 0]))
 
 
 class BertPreTrainedModel(nn.Module):
@@ -58,8 +57,7 @@ class BertPreTrainedModel(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
         # Embeddings last: the MLM decoder shares the word-embedding matrix, and the
-        # padding row
-        # must end up zero whichever of the two was initialised first.
+        # padding row must end up zero whichever of the two was initialised first.
         for module in self.modules():
             if isinstance(module, nn.Embedding):
                 nn.init.normal_(module.weight, mean=0.0, std=std)
@@ -185,9 +183,8 @@ class BertModel(BertPreTrainedModel):
             raise TypeError(
                 f"BertModel expects a BertConfig, got {type(config).__name__}"
             )
-        self.config = copy.deepcopy(
-            config
-        )  # a value: the caller's config is never changed
+        # A value: the caller's config is never changed
+        self.config = copy.deepcopy(config)
         self.embeddings = BertEmbeddings(config)
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
