@@ -57,9 +57,8 @@ def verify_sha256(path: Path, expected: str) -> None:
 def named_model_dir(name: str) -> Path:
     """The verified directory of a named offline model."""
     info = NAMED_MODELS[ALIASES.get(name, name)]
-    spec = importlib.util.find_spec(
-        info["package"]
-    )  # locate it without importing anything heavy
+    # Locate it without importing anything heavy
+    spec = importlib.util.find_spec(info["package"])
     if spec is None or spec.origin is None:
         raise PretrainedNotFoundError(
             f"{name!r} is shipped in the PyPI package {info['pip']!r}, which is not installed: "
