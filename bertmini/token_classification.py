@@ -121,9 +121,8 @@ class BertForTokenClassification(BertPreTrainedModel):
             output_attentions,
             output_hidden_states,
         )
-        logits = self.classifier(
-            self.dropout(out.last_hidden_state)
-        )  # (B, T, num_labels)
+        # (B, T, num_labels)
+        logits = self.classifier(self.dropout(out.last_hidden_state))
         loss = None
         if labels is not None:
             check_labels(labels, self.num_labels, "labels", logits.shape[:2])
