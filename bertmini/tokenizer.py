@@ -233,15 +233,11 @@ class Tokenizer:
             raise ValueError("cannot train a tokenizer on empty texts")
         backend.train_from_iterator(texts, trainer=trainer)
         # The trainer breaks ties between equally frequent pieces in hash-map order,
-        # which changes
-        # from run to run: the same pieces get different ids, and a model trained on
-        # them differs.
-        # Ids are arbitrary for a new vocabulary (greedy longest-match does not look at
-        # them), so
-        # number the pieces in a fixed order: the special tokens first, then
-        # alphabetically. (Ties at
-        # the size cutoff can still change which pieces are kept; that is the trainer's
-        # doing.)
+        # which changes from run to run: the same pieces get different ids, and a model
+        # trained on them differs. Ids are arbitrary for a new vocabulary (greedy
+        # longest-match does not look at them), so number the pieces in a fixed order:
+        # the special tokens first, then alphabetically. (Ties at the size cutoff can
+        # still change which pieces are kept; that is the trainer's doing.)
         learned = sorted(t for t in backend.get_vocab() if t not in SPECIAL_TOKENS)
         vocab = {t: i for i, t in enumerate(list(SPECIAL_TOKENS) + learned)}
         return cls.from_vocab(vocab, lowercase=lowercase)
