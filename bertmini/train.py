@@ -74,14 +74,12 @@ class TrainConfig:
     eval_every: int | None = None  # steps; evaluation also runs once at the end
     log_every: int = 10  # steps between progress-bar updates
     checkpoint_dir: str | None = None
-    checkpoint_every: int | None = (
-        None  # steps; a checkpoint is also written at the end
-    )
+    # steps; a checkpoint is also written at the end
+    checkpoint_every: int | None = None
     precision: str = "auto"  # "auto": bf16 (or fp16) on CUDA, fp32 elsewhere
     device: str | None = None  # None: bertmini.get_device()
-    threads: int | None = (
-        None  # CPU compute threads; None: torch's count, capped at idle cores
-    )
+    # CPU compute threads; None: torch's count, capped at idle cores
+    threads: int | None = None
     num_workers: int = 0  # > 0: loading in parallel, but resume is exact only with 0
     progress: bool = True
 
@@ -156,9 +154,8 @@ class History:
     loss: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     time: list[float] = field(default_factory=list)  # seconds since the run began
-    components: dict[str, list[float]] = field(
-        default_factory=dict
-    )  # e.g. mlm_loss, nsp_loss
+    # e.g. mlm_loss, nsp_loss
+    components: dict[str, list[float]] = field(default_factory=dict)
     eval_step: list[int] = field(default_factory=list)
     eval: dict[str, list[float]] = field(default_factory=dict)  # metric name -> values
 
@@ -254,9 +251,8 @@ def epoch_batches(
     else:
         order = list(range(n))
     if world_size > 1:
-        order += order[
-            : (-len(order)) % world_size
-        ]  # pad so every rank gets as many batches
+        # Pad so every rank gets as many batches
+        order += order[: (-len(order)) % world_size]
         order = order[rank::world_size]
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
@@ -541,9 +537,8 @@ def restore(
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     if hasattr(collate_fn, "load_state_dict") and state.get("collate"):
-        collate_fn.load_state_dict(
-            state["collate"]
-        )  # e.g. the MLM collator's masking generator
+        # e.g. the MLM collator's masking generator
+        collate_fn.load_state_dict(state["collate"])
     set_rng_state(state["rng"])  # dropout continues where it stopped
     return state["step"], History.from_dict(state["history"])
 
@@ -657,9 +652,8 @@ def fit(
             f"(latest: {earlier.name}); pass resume=True to continue that run, or choose a new "
             "checkpoint_dir. Nothing was changed."
         )
-    requested = (
-        get_device(config.device) if config.device else None
-    )  # explains a missing GPU
+    # Explains a missing GPU
+    requested = get_device(config.device) if config.device else None
     rank, world, device, started_group = init_distributed(requested)
     device = device or get_device()
     precision = resolve_precision(config.precision, device)
@@ -667,7 +661,7 @@ def fit(
     if eval_fn is None and eval_data is not None:
         eval_fn = lambda m: {
             "eval_loss": evaluate_loss(m, eval_data, collate_fn, config.batch_size)
-        }  # noqa: E731
+        }
 
     seed_everything(config.seed)
     model.to(device).train()
@@ -696,9 +690,8 @@ def fit(
             checkpoint_dir is not None
             and Path(resume_from).parent.resolve() == checkpoint_dir.resolve()
         ):
-            previous = Path(
-                resume_from
-            )  # continuing that run: its checkpoint is ours to replace
+            # Continuing that run: its checkpoint is ours to replace
+            previous = Path(resume_from)
         step, history = restore(
             resume_from, model, optimizer, scheduler, scaler, collate_fn, config, device
         )
@@ -742,18 +735,16 @@ def fit(
         return metrics
 
     # On a CPU, as many compute threads as there are idle cores (see default_threads):
-    # with a
-    # busy neighbour, torch's one-thread-per-core default makes every step wait for a
-    # thread that
-    # shares a core. The caller's setting is restored when fit returns.
+    # with a busy neighbour, torch's one-thread-per-core default makes every step wait
+    # for a thread that shares a core. The caller's setting is restored when fit
+    # returns.
     threads = num_threads(
         None if device.type != "cpu" else config.threads or default_threads()
     )
     threads.__enter__()
     # At most one refresh a second: in a notebook every refresh is a message to the
-    # front end, and
-    # thousands of them queued behind a long cell can overflow the kernel's output
-    # channel.
+    # front end, and thousands of them queued behind a long cell can overflow the
+    # kernel's output channel.
     bar = tqdm(
         total=total_steps,
         initial=step,
@@ -859,9 +850,8 @@ def train_step(
     totals: dict[str, torch.Tensor] = {}
     for i, batch in enumerate(group):
         sync = i == len(group) - 1 or world == 1
-        context = (
-            model.no_sync() if not sync else contextlib.nullcontext()
-        )  # DDP: all-reduce once per step
+        # DDP: all-reduce once per step
+        context = model.no_sync() if not sync else contextlib.nullcontext()
         with context:
             with autocast(device, precision):
                 out = model(**to_device(batch, device))
@@ -877,9 +867,8 @@ def train_step(
                 totals[name] = totals.get(name, 0.0) + value.detach().float() / len(
                     group
                 )
-    names = sorted(
-        totals
-    )  # one all-reduce of [loss, mlm_loss, ...] for the global means
+    # One all-reduce of [loss, mlm_loss, ...] for the global means
+    names = sorted(totals)
     values = mean_over_ranks(torch.stack([totals[n] for n in names]), world).tolist()
     logs = dict(zip(names, values))
     if math.isfinite(logs["loss"]):
