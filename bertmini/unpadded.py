@@ -95,9 +95,8 @@ def encode(
     length often has many); then the layers see only the real tokens.
     """
     T = input_ids.size(1)
-    used = (
-        int(attention_mask.any(dim=0).nonzero().max()) + 1
-    )  # last column with a real token
+    # Last column with a real token
+    used = int(attention_mask.any(dim=0).nonzero().max()) + 1
     ids, mask, types = (
         input_ids[:, :used],
         attention_mask[:, :used],
