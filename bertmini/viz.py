@@ -203,9 +203,8 @@ def head_statistic_sums(
     pos = torch.arange(T, dtype=torch.float32)
     distance = (pos[:, None] - pos[None, :]).abs()  # (T, T): |i - j|
     sums = {
-        "entropy": total(
-            -torch.special.xlogy(A, A).sum(-1)
-        ),  # -Σ_j p log p, 0 log 0 = 0
+        # -Σ_j p log p, 0 log 0 = 0
+        "entropy": total(-torch.special.xlogy(A, A).sum(-1)),
         "distance": total((A * distance).sum(-1)),
         "self": total(torch.diagonal(A, dim1=-2, dim2=-1)),
     }
@@ -370,12 +369,10 @@ def norm_weighted_attentions(
         attn = layer.attention
         v = attn.split_heads(attn.value(x))  # (B, h, T, d_k)
         d = attn.head_size
-        W_O = attn.out.weight.view(
-            attn.out.weight.shape[0], attn.num_heads, d
-        )  # (H, h, d_k)
-        f = torch.einsum(
-            "bhtd,ohd->bhto", v, W_O
-        )  # (B, h, T, H): what each key token adds
+        # (H, h, d_k)
+        W_O = attn.out.weight.view(attn.out.weight.shape[0], attn.num_heads, d)
+        # (B, h, T, H): what each key token adds
+        f = torch.einsum("bhtd,ohd->bhto", v, W_O)
         norms = f.norm(dim=-1)  # (B, h, T)
         w = alpha * norms[:, :, None, :]  # (B, h, T, T): α_ij ‖f(x_j)‖
         if normalize:
@@ -496,9 +493,8 @@ def plot_head_stats(
     """A layers × heads map of one statistic, with the value written in each cell."""
     import matplotlib.pyplot as plt
 
-    values = torch.as_tensor(
-        stats[name] if isinstance(stats, dict) else stats
-    ).float()  # (L, h)
+    # (L, h)
+    values = torch.as_tensor(stats[name] if isinstance(stats, dict) else stats).float()
     L, h = values.shape
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 0.45 * L + 1.2))
@@ -568,8 +564,8 @@ def view_attention(
             f"or pass max_tokens={n} if you really want it"
         )
     # Three decimals are plenty for line opacities and make the page ~5x smaller:
-    # bertviz writes
-    # every probability into the HTML, and float32 values print with 17 digits.
+    # bertviz writes every probability into the HTML, and float32 values print with 17
+    # digits.
     maps = maps.double().round(decimals=3)
     return tuple(m[None] for m in maps)  # each (1, h, n, n)
 
