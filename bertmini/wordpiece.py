@@ -24,13 +24,11 @@ import string
 import unicodedata
 from collections.abc import Container
 
-CONTINUATION = (
-    "##"  # marks a piece that continues the previous one inside the same word
-)
+# Marks a piece that continues the previous one inside the same word
+CONTINUATION = "##"
 
 # Code points that BERT treats as Chinese (CJK) characters: each becomes a word of its
-# own, since
-# Chinese is written without spaces. Same ranges as the Rust BertNormalizer.
+# own, since Chinese is written without spaces. Same ranges as the Rust BertNormalizer.
 CJK_RANGES = (
     (0x4E00, 0x9FFF),
     (0x3400, 0x4DBF),
@@ -89,9 +87,8 @@ def basic_tokenize(text: str, lowercase: bool = True) -> list[str]:
             for ch in unicodedata.normalize("NFD", text)
             if unicodedata.category(ch) != "Mn"
         )
-        text = "".join(
-            ch.lower() for ch in text
-        )  # one character at a time, like Rust: "ΟΣ" -> "οσ", not "ος"
+        # One character at a time, like Rust: "ΟΣ" -> "οσ", not "ος"
+        text = "".join(ch.lower() for ch in text)
     words = []
     for chunk in text.split():
         word = ""
