@@ -3,13 +3,11 @@
 A number such as "86% on SST-2" says little alone. Two yardsticks give it a scale:
 
 - the **majority class**: always answer the most frequent training label. Anything at or
-below it
-  has learnt nothing about the text;
+  below it has learnt nothing about the text;
 - a **bag of words**: TF-IDF weights of the words and word pairs of a sentence, then a
-logistic
-  regression. It knows which words are positive ("wonderful") or negative ("dull") but
-  not their order, so "not good" is just "not" + "good". The gap between it and BERT is
-  what reading the whole sentence in context is worth.
+  logistic regression. It knows which words are positive ("wonderful") or negative
+  ("dull") but not their order, so "not good" is just "not" + "good". The gap between it
+  and BERT is what reading the whole sentence in context is worth.
 
 scikit-learn is imported inside the functions, so importing `bertmini` stays light.
 """
