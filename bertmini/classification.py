@@ -158,8 +158,9 @@ def classification_metrics(
 
 def macro_f1(confusion: Sequence[Sequence[int]]) -> float:
     """Mean over classes of 2·TP / (2·TP + FP + FN), from confusion[true][predicted]; a
-    class never
-    true nor predicted scores 0. Unweighted, so a rare class counts as much as a common one."""
+    class never true nor predicted scores 0. Unweighted, so a rare class counts as much
+    as a common one.
+    """
     C = len(confusion)
     if C == 0 or any(len(row) != C for row in confusion):
         raise ValueError(
