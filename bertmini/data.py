@@ -335,8 +335,9 @@ def _copy_with_progress(
 
 def _download_to_temp(url: str, directory: Path, *, desc: str, progress: bool) -> Path:
     """Download `url` into a new `*.part` file in `directory` (same file system as the
-    target,
-    so the final rename is atomic). Nothing is left behind if anything fails, Ctrl-C included."""
+    target, so the final rename is atomic). Nothing is left behind if anything fails,
+    Ctrl-C included.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(
         dir=directory, prefix=f".{Path(desc).name}.", suffix=".part"
