@@ -125,8 +125,9 @@ BEST_SPAN = Exercise(
 
 def normalize_answer_reference(text: str) -> str:
     """The official SQuAD v1.1 normalisation: lower case, drop punctuation, then
-    articles, then
-    collapse white space (the same steps, in the same order, as bertmini.qa.normalize_answer)."""
+    articles, then collapse white space (the same steps, in the same order, as
+    bertmini.qa.normalize_answer).
+    """
     import re
     import string
 
