@@ -166,8 +166,9 @@ class BertForMaskedLM(BertPreTrainedModel):
     ) -> MaskedLMOutput:
         """Without `labels`: logits (B, T, V) at every position. With `labels`: the
         loss, and logits (N, V) only at the N labelled positions, since the loss needs
-        no others (as nanoGPT decides
-        from its targets); `all_logits=True` gives (B, T, V) there too, as transformers does."""
+        no others (as nanoGPT decides from its targets); `all_logits=True` gives
+        (B, T, V) there too, as transformers does.
+        """
         out = self.bert(
             input_ids,
             attention_mask,
@@ -212,8 +213,9 @@ class BertForPreTraining(BertPreTrainedModel):
         all_logits: bool = False,
     ) -> PreTrainingOutput:
         """As `BertForMaskedLM.forward`: with `labels`, prediction logits only at
-        labelled positions
-        (N, V) unless `all_logits`; plus the NSP logits (B, 2) from the pooled [CLS] vector."""
+        labelled positions (N, V) unless `all_logits`; plus the NSP logits (B, 2) from
+        the pooled [CLS] vector.
+        """
         out = self.bert(
             input_ids,
             attention_mask,
