@@ -79,8 +79,8 @@ class BertPreTrainedModel(nn.Module):
 
     def save_pretrained(self, directory: str | Path, tokenizer=None) -> Path:
         """Write `config.json` and `model.safetensors` with Hugging Face's key names
-        (and the
-        tokenizer's files, if given), atomically as one directory."""
+        (and the tokenizer's files, if given), atomically as one directory.
+        """
         from .checkpoint import save_pretrained
 
         return save_pretrained(self, directory, tokenizer)
