@@ -99,8 +99,9 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
 def looks_like_local_path(name_or_path: str | os.PathLike) -> bool:
     """A Path object, or a string that can only be a path: absolute, ./ ../ ~,
     backslashes, more than one '/', a file suffix, or a first component that exists
-    here. Such a name that
-    does not exist is reported as a missing path, not as a failed hub download."""
+    here. Such a name that does not exist is reported as a missing path, not as a failed
+    hub download.
+    """
     if not isinstance(name_or_path, str):
         return True
     name = name_or_path
