@@ -4,20 +4,18 @@ Three things are specific to it, and each is easy to get subtly wrong:
 
 1. **Alignment.** Labels belong to words, the model sees WordPiece pieces: "Kardashian"
    may be "ka", "##rda", "##shian". The label goes on the first piece; the other pieces
-   and the specials get -100, which the loss skips (`align_labels`). Reading
-   predictions back means reading the first piece of every word
-   (`word_labels_from_pieces`).
+   and the specials get -100, which the loss skips (`align_labels`). Reading predictions
+   back means reading the first piece of every word (`word_labels_from_pieces`).
 2. **The metric.** Entities, not tokens, are what count: an entity is right only if its
    type and both of its boundaries are right (CoNLL's rule), and over 92% of WNUT-17's
    words are `O`, so a model that never finds anything has over 92% token accuracy.
-   `entity_scores` is the entity-level precision/recall/F1 of `conlleval` (and
-   of `seqeval`'s default mode).
-3. **Free text.** `predict_entities` turns raw text into typed entities with
-   character spans, by way of the tokenizer's word ids and offsets.
+   `entity_scores` is the entity-level precision/recall/F1 of `conlleval` (and of
+   `seqeval`'s default mode).
+3. **Free text.** `predict_entities` turns raw text into typed entities with character
+   spans, by way of the tokenizer's word ids and offsets.
 
-The model, `BertForTokenClassification`, is a linear layer on every token's
-vector and reads and writes Hugging Face checkpoints (`classifier.weight`,
-`classifier.bias`).
+The model, `BertForTokenClassification`, is a linear layer on every token's vector and
+reads and writes Hugging Face checkpoints (`classifier.weight`, `classifier.bias`).
 """
 
 from __future__ import annotations
@@ -189,8 +187,8 @@ def align_labels(
         word_labels: one label id per word.
         label_all_pieces: False (the usual choice): the first piece of a word carries
             its label, the other pieces -100. True: every piece is labelled,
-            continuation pieces with `inside[label]` (see `inside_label_ids`)
-            when given.
+            continuation pieces with `inside[label]` (see `inside_label_ids`) when
+            given.
         inside: the continuation label of each label id; None keeps the word's label.
 
     Returns:
@@ -341,10 +339,9 @@ def _split_tag(tag: str) -> tuple[str, str]:
 def entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     """The entities of one BIO sequence as `(type, first, last)`, inclusive indices.
 
-    CoNLL's rules (those of `conlleval` and `seqeval`'s default mode): an entity
-    starts at a `B-`, or at an `I-` that does not continue an entity of the same
-    type (a stray `I-x` after `O` starts one); it ends before `O`, `B-` or a
-    change of type.
+    CoNLL's rules (those of `conlleval` and `seqeval`'s default mode): an entity starts
+    at a `B-`, or at an `I-` that does not continue an entity of the same type (a stray
+    `I-x` after `O` starts one); it ends before `O`, `B-` or a change of type.
     """
     found: list[tuple[str, int, int]] = []
     start, kind = None, ""
