@@ -200,8 +200,9 @@ class History:
 # schedule
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Decay matrices only: shrinking a bias or a LayerNorm gain towards 0 regularises
-    nothing
-    useful and only fights the normalisation (the BERT recipe, as in Hugging Face)."""
+    nothing useful and only fights the normalisation (the BERT recipe, as in Hugging
+    Face).
+    """
     decay, no_decay, seen = [], [], set()
     for module in model.modules():
         for name, p in module.named_parameters(recurse=False):
@@ -369,8 +370,8 @@ def predict(
 
 def cat_padded(values: list[torch.Tensor]) -> torch.Tensor:
     """Concatenate batches padded to different lengths T_i: dim 1 is filled up with
-    -inf, so
-    that an argmax (or a softmax) over positions never picks the filler."""
+    -inf, so that an argmax (or a softmax) over positions never picks the filler.
+    """
     if len(values) == 0:
         raise ValueError("cat_padded needs at least one tensor")
     if values[0].dim() > 1:
