@@ -6,18 +6,15 @@ tuple with one (B, heads, T, T) tensor per layer, where row i of a head's matrix
 probability distribution of query token i over the keys. Three ways to look at it:
 
 - pictures of single heads and layers (`plot_head`, `plot_layer`), and bertviz's
-interactive
-  views (`head_view`, `model_view`) that work offline on the course website;
+  interactive views (`head_view`, `model_view`) that work offline on the course website;
 - numbers per head, averaged over many sentences (`head_statistics`, `measure_heads`):
-how
-  spread out a head is (entropy), how far it looks (mean distance), and where its
+  how spread out a head is (entropy), how far it looks (mean distance), and where its
   attention goes ([CLS], [SEP], punctuation, the previous or next token, itself). Clark
   et al. (2019) found BERT's heads by exactly these measurements;
 - `attention_rollout` (Abnar & Zuidema, 2020), which follows attention through all the
-layers,
-  and `norm_weighted_attentions` (Kobayashi et al., 2020), which weighs each attention
-  weight by the size of the vector it actually moves. Both are reminders that one
-  layer's attention map is not an explanation of the model's output.
+  layers, and `norm_weighted_attentions` (Kobayashi et al., 2020), which weighs each
+  attention weight by the size of the vector it actually moves. Both are reminders that
+  one layer's attention map is not an explanation of the model's output.
 
 matplotlib, bertviz, IPython and ipywidgets are imported inside the functions that use
 them, so `import bertmini` stays light.
