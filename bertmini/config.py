@@ -92,8 +92,7 @@ class BertConfig:
             raise ValueError(
                 f"BertConfig.hidden_size ({self.hidden_size}) must be divisible by "
                 f"num_attention_heads ({self.num_attention_heads}): each head gets "
-                "hidden_size / heads "
-                "dimensions"
+                "hidden_size / heads dimensions"
             )
         if self.hidden_act not in ACTIVATIONS:
             raise ValueError(
