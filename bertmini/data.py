@@ -171,8 +171,8 @@ def _load_registry(path: Path = REGISTRY_PATH) -> dict[str, Dataset]:
     if not path.is_file():
         raise FileNotFoundError(
             f"The data registry {path} is missing from the bertmini package. Reinstall "
-            "bertmini "
-            "(`pip install -e .` from the repository) so that bertmini/registry.json is included."
+            "bertmini (`pip install -e .` from the repository) so that "
+            "bertmini/registry.json is included."
         )
     raw = json.loads(path.read_text(encoding="utf-8"))["datasets"]
     datasets = {}
