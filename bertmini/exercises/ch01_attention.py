@@ -147,8 +147,7 @@ ATTENTION = Exercise(
             _attention_mask_after_softmax,
             "the mask is applied after the softmax: the weights "
             "then no longer sum to 1. Put -inf (or a very negative number) in the "
-            "masked scores "
-            "*before* the softmax.",
+            "masked scores *before* the softmax.",
         ),
         Mistake(
             _attention_mask_added_after_softmax,
