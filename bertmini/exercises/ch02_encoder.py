@@ -83,8 +83,7 @@ FEED_FORWARD = Exercise(
         Mistake(
             lambda x, w1, b1, w2, b2: F.relu(F.gelu(x @ w1.T + b1) @ w2.T + b2),
             "there is no activation after the second linear map: the output is "
-            "W₂·GELU(W₁x+b₁)+b₂, "
-            "and a ReLU there would zero every negative feature.",
+            "W₂·GELU(W₁x+b₁)+b₂, and a ReLU there would zero every negative feature.",
         ),
         Mistake(
             lambda x, w1, b1, w2, b2: F.gelu(x @ w1.T) @ w2.T,
