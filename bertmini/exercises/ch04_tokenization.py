@@ -268,8 +268,7 @@ WORDPIECE_TOKENIZE = Exercise(
             _wordpiece_no_prefix,
             "pieces after the first one must be looked up (and returned) "
             "with the '##' prefix: 'able' at the start of a word and '##able' inside "
-            "one are "
-            "different vocabulary entries.",
+            "one are different vocabulary entries.",
         ),
         Mistake(
             _wordpiece_partial_unk,
