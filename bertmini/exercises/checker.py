@@ -182,8 +182,8 @@ def default_verify(case: Case) -> Callable[[Any, Any, tuple], str | None]:
                 )
                 return (
                     f"values differ: largest |difference| {diff.max().item():.3g} at "
-                    f"index {where} "
-                    f"(yours {result[where].item():.4g}, expected {expected[where].item():.4g})"
+                    f"index {where} (yours {result[where].item():.4g}, "
+                    f"expected {expected[where].item():.4g})"
                 )
             return f"got {describe(result)}, expected {describe(expected)}"
         return None
