@@ -102,8 +102,7 @@ def check_inputs(
     if not isinstance(input_ids, torch.Tensor):
         raise TypeError(
             "input_ids must be a torch.Tensor of token ids, got "
-            f"{type(input_ids).__name__}; "
-            "use the Tokenizer, or torch.tensor([[...]])"
+            f"{type(input_ids).__name__}; use the Tokenizer, or torch.tensor([[...]])"
         )
     if (
         input_ids.is_floating_point()
