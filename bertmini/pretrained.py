@@ -48,8 +48,8 @@ def verify_sha256(path: Path, expected: str) -> None:
     if actual != expected:
         raise IntegrityError(
             f"{path} does not match its published hash: expected sha256 {expected}, "
-            f"got {actual}. "
-            "The file is corrupt or was modified; reinstall the package that ships it."
+            f"got {actual}. The file is corrupt or was modified; reinstall the package "
+            "that ships it."
         )
     _verified[key] = actual
 
