@@ -91,8 +91,7 @@ class TrainConfig:
         ):
             raise ValueError(
                 "TrainConfig.lr must be a positive number, got 0: with lr=0 the "
-                "weights "
-                "never change (to only evaluate, call evaluate_loss)"
+                "weights never change (to only evaluate, call evaluate_loss)"
             )
         check_number("TrainConfig.lr (a positive number)", self.lr, 0.0, low_open=True)
         for name in (
