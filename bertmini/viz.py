@@ -73,8 +73,8 @@ def attentions_of(output_or_attentions: Any) -> tuple[torch.Tensor, ...]:
         if attentions is None:
             raise ValueError(
                 "this model output has no attention maps (.attentions is None): call "
-                "the "
-                "model with output_attentions=True, e.g. model(**enc, output_attentions=True)"
+                "the model with output_attentions=True, e.g. "
+                "model(**enc, output_attentions=True)"
             )
     if attentions is None:
         raise ValueError(
