@@ -148,8 +148,7 @@ def tokenize(
     if unk not in vocab:
         raise ValueError(
             f"the unknown token {unk!r} is not in the vocabulary; pass the "
-            "vocabulary's "
-            "own unknown token as unk=..."
+            "vocabulary's own unknown token as unk=..."
         )
     return [
         piece
