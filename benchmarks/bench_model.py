@@ -476,9 +476,8 @@ def memory_worker(side: str, threads: int) -> None:
             ("train step", lambda m=model, o=opt, b=batches: train_step(m, o, b)),
         ):
             gc.collect()
-            Path("/proc/self/clear_refs").write_text(
-                "5"
-            )  # reset the peak (VmHWM) to the current RSS
+            # Reset the peak (VmHWM) to the current RSS
+            Path("/proc/self/clear_refs").write_text("5")
             before = _status_kib("VmRSS")
             fn()
             out[f"{task} {name}"] = {
