@@ -36,13 +36,14 @@ from bertmini.pretraining import mask_tokens, small_bert_config  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import interleaved_medians, machine_header  # noqa: E402
 
+# [PAD] [UNK] [CLS] [SEP] [MASK], BERT's numbering
 SPECIAL_IDS = {
     0,
     100,
     101,
     102,
     103,
-}  # [PAD] [UNK] [CLS] [SEP] [MASK], BERT's numbering
+}
 PAD, CLS, SEP, MASK = 0, 101, 102, 103
 
 
@@ -69,9 +70,8 @@ def make_batch(
 ) -> dict[str, torch.Tensor]:
     """Packed sentence pairs: [CLS] A [SEP] B [SEP] [PAD]..., 15% of ordinary tokens masked 80/10/10."""
     g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(
-        1000, config.vocab_size, (B, T), generator=g
-    )  # (B, T) ordinary tokens
+    # (B, T) ordinary tokens
+    ids = torch.randint(1000, config.vocab_size, (B, T), generator=g)
     short = torch.rand(B, generator=g) < 0.1
     lengths = torch.where(
         short, torch.randint(8, T, (B,), generator=g), torch.full((B,), T)
@@ -112,9 +112,8 @@ def build_models(
     torch.manual_seed(0)
     models = {}
     for attn in ("eager", "sdpa"):
-        hf_config = transformers.BertConfig(
-            **config.to_dict()
-        )  # one per model: it holds the attention choice
+        # One per model: it holds the attention choice
+        hf_config = transformers.BertConfig(**config.to_dict())
         hf_config._attn_implementation = attn
         models[f"transformers-{attn}"] = transformers.BertForPreTraining(hf_config)
         assert models[f"transformers-{attn}"].config._attn_implementation == attn
@@ -159,9 +158,8 @@ def optimizer_step(model, optimizer, batch: dict, dtype: torch.dtype | None) -> 
 
 
 def count_parameters(model: torch.nn.Module) -> int:
-    return sum(
-        p.numel() for p in {id(p): p for p in model.parameters()}.values()
-    )  # tied counted once
+    # Tied counted once
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
 def measure(name: str, args, device: torch.device, dtype: torch.dtype | None) -> dict:
