@@ -70,13 +70,13 @@ def run(
     if threads is not None and args[0] in THREADS:
         cmd += ["--threads", str(threads)]
     print("$", " ".join(cmd[1:]), flush=True)
-    done = subprocess.run(
-        cmd, stdout=subprocess.PIPE, text=True
-    )  # stderr: progress, passed on
+    # stderr: progress, passed on
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    # bench_book exits 1 when over budget: still a result
     if done.returncode not in (
         0,
         1,
-    ):  # bench_book exits 1 when over budget: still a result
+    ):
         raise SystemExit(f"{args[0]} failed with exit code {done.returncode}")
     table = "\n".join(l for l in done.stdout.splitlines() if l.startswith(("#", "|")))
     print(table, flush=True)
@@ -146,10 +146,11 @@ def as_markdown(output: str) -> str:
             prose.append(line[2:])
             continue
         if prose:
+            # A table ends at a blank line
             blocks += [""] * bool(blocks) + [
                 "\n\n".join(prose),
                 "",
-            ]  # a table ends at a blank line
+            ]
             prose = []
         blocks.append(line)
     if prose:
