@@ -102,9 +102,8 @@ ASSETS = (
 )
 
 CDN = {asset.package: asset.cdn for asset in ASSETS}
-WIDGETS_CDN = (
-    "https://cdn.jsdelivr.net/npm/"  # for third-party widget modules the bundle lacks
-)
+# For third-party widget modules the bundle lacks
+WIDGETS_CDN = "https://cdn.jsdelivr.net/npm/"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 
 # bertviz (head_view, model_view, neuron_view) writes this tag into its HTML output.
