@@ -28,12 +28,13 @@ import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+# top-level paths the build reads besides chapters/
 LINKED = (
     "_toc.yml",
     "book",
     "bertmini",
     "benchmarks",
-)  # top-level paths the build reads besides chapters/
+)
 
 
 # A whole line that is one of nbval's marker comments: `# NBVAL_CHECK_OUTPUT`, `# NBVAL_SKIP`, ...
@@ -116,9 +117,8 @@ def stage(executed_root: Path, stage_root: Path, root: Path = ROOT) -> list[Path
     """Build the staged tree; returns the executed notebooks used. Raises StaleNotebookError."""
     chapters = root / "chapters"
     notebooks = toc_notebooks(root)
-    copies = [
-        executed_copy(nb, executed_root, root) for nb in notebooks
-    ]  # check all before writing
+    # Check all before writing
+    copies = [executed_copy(nb, executed_root, root) for nb in notebooks]
     if stage_root.exists():
         shutil.rmtree(stage_root)
     (stage_root / "chapters").mkdir(parents=True)
