@@ -51,9 +51,8 @@ class NotebookRun:
     """What one notebook's nbval items produced so far."""
 
     path: Path
-    outputs: dict[int, list] = field(
-        default_factory=dict
-    )  # code-cell number -> outputs
+    # code-cell number -> outputs
+    outputs: dict[int, list] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)  # nodeids of failed items
 
 
@@ -111,9 +110,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     run = runs(item.config).setdefault(
         item.parent.nodeid, NotebookRun(Path(str(item.parent.fspath)))
     )
-    outputs = (
-        item.test_outputs
-    )  # None when the cell did not run (NBVAL_SKIP, or setup failed)
+    # None when the cell did not run (NBVAL_SKIP, or setup failed)
+    outputs = item.test_outputs
     run.outputs[item.cell_num] = None if outputs is None else list(outputs)
     if nextitem is not None and nextitem.parent is item.parent:
         return
