@@ -146,9 +146,8 @@ def server(tmp_path_factory):
 @pytest.fixture
 def toy(server, monkeypatch):
     """Register a data set "toy" whose one file is served by the loopback server as 'upstream'."""
-    payload = (
-        b"the quick brown fox jumps over the lazy dog\n" * 2000
-    )  # 88 kB: several chunks
+    # 88 kB: several chunks
+    payload = b"the quick brown fox jumps over the lazy dog\n" * 2000
     server.routes["/upstream/hello.txt"] = payload
     entry = DataFile(
         dataset="toy",
@@ -322,16 +321,10 @@ def test_wrong_size_is_refused(toy, monkeypatch, isolated):
 @pytest.mark.parametrize(
     "mode, error, message",
     [
-        (
-            "_truncated",
-            DownloadError,
-            "cut short",
-        ),  # Content-Length announced, half sent
-        (
-            "_nolength",
-            ChecksumError,
-            "does not match",
-        ),  # no length to compare: the hash catches it
+        # Content-Length announced, half sent
+        ("_truncated", DownloadError, "cut short"),
+        # No length to compare: the hash catches it
+        ("_nolength", ChecksumError, "does not match"),
     ],
 )
 def test_truncated_transfer_leaves_nothing(
