@@ -65,9 +65,8 @@ def test_each_mistake_fails_with_its_hint(name, index, capsys):
     assert mistake.hint in out, (
         f"hint for mistake {index} of {name} not printed:\n{out}"
     )
-    for j, other in enumerate(
-        exercise.mistakes
-    ):  # the diagnosis is specific, not a list of everything
+    # The diagnosis is specific, not a list of everything
+    for j, other in enumerate(exercise.mistakes):
         if j != index and other.hint != mistake.hint:
             assert other.hint not in out, (
                 f"{name}: mistake {index} also printed the hint of mistake {j}"
@@ -157,9 +156,8 @@ def test_attention_reference_matches_package():
 
 
 def test_masked_softmax_reference_matches_package():
-    scores, mask = ex.ch03_masking._masked_softmax_args(
-        3, 4, 8, seed=0
-    )()  # (B, heads, T, T), (B, T)
+    # (B, heads, T, T), (B, T)
+    scores, mask = ex.ch03_masking._masked_softmax_args(3, 4, 8, seed=0)()
     T = scores.size(-1)
     # attention_probs computes softmax(q kᵀ / √d_k + bias); with k = I (d_k = T), q kᵀ / √T = scores
     q, k = scores * math.sqrt(T), torch.eye(T).expand_as(scores)
@@ -250,14 +248,12 @@ def test_chapter_7_references_agree_with_bertmini_qa():
         ) == qa.normalize_answer(text)
     assert ex.ch07_question_answering.qa_f1_by_hand_reference() == pytest.approx(0.4)
     g = torch.Generator().manual_seed(0)
-    for _ in range(
-        20
-    ):  # the same span as bertmini.qa's post-processing picks (n_best = every token)
+    # The same span as bertmini.qa's post-processing picks (n_best = every token)
+    for _ in range(20):
         T = 24
         start, end = torch.randn(T, generator=g) * 3, torch.randn(T, generator=g) * 3
-        offsets = np.stack(
-            [np.arange(T) * 10, np.arange(T) * 10 + 5], axis=1
-        )  # token k = chars [10k, 10k+5)
+        # Token k = chars [10k, 10k+5)
+        offsets = np.stack([np.arange(T) * 10, np.arange(T) * 10 + 5], axis=1)
         score, char_start, char_end = qa._best_span_in_window(
             start.double().numpy(),
             end.double().numpy(),
