@@ -179,9 +179,8 @@ def test_every_chapter_page_is_in_the_toc_and_every_toc_entry_exists():
 # almost always an escape gone wrong: "\t" of "\times" written through a string became a TAB,
 # and the page showed "3 imes 10⁻⁵" with no error from MathJax.
 MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$|\\begin\{(\w+\*?)\}.+?\\end\{\1\}", re.S)
-CONTROL = re.compile(
-    r"[\x00-\x09\x0b-\x1f\x7f]"
-)  # every C0 control but the newline, and DEL
+# Every C0 control but the newline, and DEL
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 
 def control_characters_in_math(text: str) -> list[str]:
@@ -386,9 +385,8 @@ def nbval_run(tmp_path_factory):
 
 def test_nbcapture_writes_outputs_and_widget_state(nbval_run):
     root, executed, result = nbval_run
-    assert result.returncode == 1, (
-        result.stdout[-3000:] + result.stderr[-3000:]
-    )  # bad.ipynb fails
+    # bad.ipynb fails
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     assert "captured" in result.stdout and "NOT captured" in result.stdout
     nb = read(executed / "chapters" / "good.ipynb")
     nbformat.validate(nb)
