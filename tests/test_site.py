@@ -176,10 +176,11 @@ def open_page(browser, site_server):
     """Load a page; return its console errors, the URLs it tried off the machine and its failed requests."""
 
     def load(url: str, server: Server = site_server) -> dict:
+        # Drain the previous page's logs
         (
             browser.get_log("browser"),
             browser.get_log("performance"),
-        )  # drain the previous page's logs
+        )
         server.requests.clear()
         browser.get(url)
         wait_for(
@@ -309,9 +310,8 @@ def test_page_works_offline(page, open_page, site_server, browser):
                 f"widgets: {err}; rendered {browser.execute_script(drawn)} of {views}"
             )
 
-    containers = len(
-        set(re.findall(r'id="(bertviz-[0-9a-f]+)"', html))
-    )  # view roots, not their parts
+    # View roots, not their parts
+    containers = len(set(re.findall(r'id="(bertviz-[0-9a-f]+)"', html)))
     if containers:
         drawn = (
             "return Array.from(document.querySelectorAll('[id^=\"bertviz-\"]'))"
@@ -356,9 +356,8 @@ class LinkParser(HTMLParser):
 def test_no_broken_internal_links():
     need_site()
     broken = []
-    for page in (
-        SITE / p for p in site_pages()
-    ):  # not _static/, which holds theme templates
+    # Not _static/, which holds theme templates
+    for page in (SITE / p for p in site_pages()):
         parser = LinkParser()
         parser.feed(page.read_text(encoding="utf-8"))
         for link in parser.links:
@@ -407,11 +406,12 @@ PIXEL = base64.b64decode(
 def test_browser_really_blocks_the_network(browser, tmp_path):
     """The same browser loads a local image and fails, with our blocking errors, on remote ones."""
     (tmp_path / "pixel.png").write_bytes(PIXEL)
+    # An IP literal: only the proxy rule stops it
     remote = [
         "http://example.com/x.png",
         "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js",
         "http://93.184.215.14/x.png",
-    ]  # an IP literal: only the proxy rule stops it
+    ]
     (tmp_path / "probe.html").write_text(
         "<!doctype html><title>probe</title><img id='local' src='pixel.png'>"
         + "".join(f"<img class='remote' src='{u}'>" for u in remote)
@@ -447,8 +447,8 @@ def test_browser_really_blocks_the_network(browser, tmp_path):
 FIGURES = ROOT / "chapters" / "figures"
 
 # For every `<pre>` the selector picks: its longest line in characters, how many
-# characters fit in it and whether it overflows (if drawn). `capacity`: what fits in
-# the first drawn block (the content column at this window size).
+# characters fit in it and whether it overflows (if drawn). `capacity`: what fits in the
+# first drawn block (the content column at this window size).
 MEASURE_CODE = """
     const [selector] = arguments;
     const fits = pre => {  // characters that fit in a drawn <pre>; null if not drawn
