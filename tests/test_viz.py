@@ -209,9 +209,8 @@ def test_head_view_html_offline_first(tiny, monkeypatch):
     model, tok = tiny
     enc = tok(["The cat sat.", "A dog barked at the cat."], ["It was happy.", "Why?"])
     out = model(**enc, output_attentions=True)
-    tokens, b_start = viz.tokens_for_view(
-        tok, enc, 0
-    )  # the shorter row: padding is cut off
+    # The shorter row: padding is cut off
+    tokens, b_start = viz.tokens_for_view(tok, enc, 0)
     assert tokens[b_start - 1] == "[SEP]" and tokens[-1] == "[SEP]"
     html = viz.head_view(
         out, tokens, b_start, index=0, js_base="../_static/vendor"
@@ -313,9 +312,8 @@ def test_explorer_mask_and_widget(tiny):
     unmasked, _ = viz.explorer_attention(
         model, tok, "The cat sat.", pad_to=10, use_mask=False
     )
-    assert (
-        unmasked[..., :n, n:].sum(-1).min() > 0.01
-    )  # without it, tokens attend to [PAD]
+    # Without it, tokens attend to [PAD]
+    assert unmasked[..., :n, n:].sum(-1).min() > 0.01
     _, pair_tokens = viz.explorer_attention(model, tok, "The cat sat.", "It purred.")
     assert pair_tokens.count("[SEP]") == 2
     box = viz.explore(model, tok)
