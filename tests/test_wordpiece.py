@@ -78,9 +78,8 @@ def test_max_chars(tok):
 def test_greedy_longest_match_with_toy_vocabulary():
     vocab = {"[UNK]", "un", "u", "##n", "##aff", "##a", "##f", "##able", "##ab", "##le"}
     assert wordpiece_tokenize("unaffable", vocab) == ["un", "##aff", "##able"]
-    assert wordpiece_tokenize("affable", vocab) == [
-        "[UNK]"
-    ]  # "a" without "##" is not in the vocabulary
+    # "a" without "##" is not in the vocabulary
+    assert wordpiece_tokenize("affable", vocab) == ["[UNK]"]
     assert wordpiece_tokenize("", vocab) == []
     assert wordpiece_tokenize("unx", vocab, unk="<unk>") == ["<unk>"]
 
