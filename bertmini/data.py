@@ -84,10 +84,8 @@ CHUNK_BYTES = 1 << 16
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # Errors: each says what went wrong and what to do about it
 # --------------------------------------------------------------------------------------
-# -------
 
 
 class UnknownNameError(KeyError, ValueError):
@@ -130,10 +128,8 @@ class NotMirroredError(DataError, FileNotFoundError):
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # The registry
 # --------------------------------------------------------------------------------------
-# -------
 
 
 @dataclass(frozen=True)
@@ -209,10 +205,8 @@ def get_file(name: str, split: str) -> DataFile:
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # Integrity: sha256, or git's blob sha1 where that is all that is published
 # --------------------------------------------------------------------------------------
-# -------
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -281,10 +275,8 @@ def verify(path: str | Path, entry: DataFile, *, source: str | None = None) -> N
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # Downloads: temp file -> verify -> atomic rename
 # --------------------------------------------------------------------------------------
-# -------
 
 
 def _mirror_setting() -> tuple[str, str | Path] | None:
@@ -568,10 +560,8 @@ def fetch(name: str, split: str, *, progress: bool = True) -> Path:
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # Loaders: files -> plain Python records
 # --------------------------------------------------------------------------------------
-# -------
 
 
 def _check_limit(limit: int | None) -> None:
