@@ -90,8 +90,7 @@ class Tokenizer:
             self.mask_token_id,
         }
 
-    # -----------------------------------------------------------------------------
-    # construction
+    # --------------------------------------------------------------------- construction
     @classmethod
     def from_vocab(
         cls, vocab: dict[str, int] | str | Path, lowercase: bool = True
@@ -262,8 +261,7 @@ class Tokenizer:
             "".join(t + "\n" for t, _ in by_id), encoding="utf-8"
         )
 
-    # -----------------------------------------------------------------------------
-    # encoding
+    # ------------------------------------------------------------------------- encoding
     @property
     def vocab_size(self) -> int:
         return self.backend.get_vocab_size(with_added_tokens=True)
