@@ -195,8 +195,7 @@ class History:
         return ax
 
 
-# ------------------------------------------------------------------ optimizer and
-# schedule
+# --------------------------------------------------------------- optimizer and schedule
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Decay matrices only: shrinking a bias or a LayerNorm gain towards 0 regularises
     nothing useful and only fights the normalisation (the BERT recipe, as in Hugging
@@ -227,7 +226,7 @@ def linear_schedule(optimizer, warmup_steps: int, total_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-# ------------------------------------------------------------------ data order
+# --------------------------------------------------------------------------- data order
 def epoch_batches(
     n: int,
     batch_size: int,
@@ -384,7 +383,7 @@ def cat_padded(values: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat(values)
 
 
-# ------------------------------------------------------------------ checkpoints
+# -------------------------------------------------------------------------- checkpoints
 def rng_state() -> dict:
     """Every random stream a step draws from, as tensors and lists (loadable with
     weights_only).
@@ -543,7 +542,7 @@ def restore(
     return state["step"], History.from_dict(state["history"])
 
 
-# ------------------------------------------------------------------ distributed
+# -------------------------------------------------------------------------- distributed
 def init_distributed(
     device: torch.device | None,
 ) -> tuple[int, int, torch.device | None, bool]:
@@ -595,7 +594,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-# ------------------------------------------------------------------ the loop
+# ----------------------------------------------------------------------------- the loop
 def fit(
     model: nn.Module,
     train_data: Sequence,
