@@ -60,7 +60,7 @@ STATISTICS: dict[str, str] = {
 }
 
 
-# ------------------------------------------------------------------ attention tensors
+# -------------------------------------------------------------------- attention tensors
 def attentions_of(output_or_attentions: Any) -> tuple[torch.Tensor, ...]:
     """The per-layer attention tuple, from a model output or from the tuple itself.
 
@@ -299,7 +299,7 @@ def top_heads(
     return [(int(i) // heads, int(i) % heads, float(flat[i])) for i in idx]
 
 
-# ------------------------------------------------------------------ attention rollout
+# -------------------------------------------------------------------- attention rollout
 def attention_rollout(
     output_or_attentions: Any,
     attention_mask: torch.Tensor | None = None,
@@ -331,8 +331,7 @@ def attention_rollout(
     return rollout
 
 
-# ------------------------------------------------------------------ value-norm-weighted
-# attention
+# -------------------------------------------------------- value-norm-weighted attention
 @torch.no_grad()
 def norm_weighted_attentions(
     model, output: Any, normalize: bool = True
@@ -378,7 +377,7 @@ def norm_weighted_attentions(
     return tuple(weighted)
 
 
-# ------------------------------------------------------------------ matplotlib
+# --------------------------------------------------------------------------- matplotlib
 def plot_matrix(
     matrix: torch.Tensor,
     tokens: Sequence[str],
@@ -520,7 +519,7 @@ def plot_head_stats(
     return ax
 
 
-# ------------------------------------------------------------------ bertviz, offline
+# --------------------------------------------------------------------- bertviz, offline
 def tokens_for_view(
     tokenizer, encoding, index: int = 0
 ) -> tuple[list[str], int | None]:
@@ -654,8 +653,7 @@ def model_view(
     )
 
 
-# ------------------------------------------------------------------ interactive
-# explorer
+# ----------------------------------------------------------------- interactive explorer
 @torch.no_grad()
 def explorer_attention(
     model,
