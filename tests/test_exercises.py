@@ -145,7 +145,7 @@ def test_a_teacher_can_add_an_exercise(capsys):
         del ex.EXERCISES["_test_double"]
 
 
-# ------------------------------------------------------------------ references agree with bertmini
+# ------------------------------------------------------- references agree with bertmini
 def test_attention_reference_matches_package():
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 3, 5, 4, generator=g) for _ in range(3))
@@ -230,7 +230,7 @@ def test_package_mask_tokens_passes_the_masking_exercise():
     assert ex.check("mask_tokens", mask_tokens) is True
 
 
-# ------------------------------------------------------------------ chapter 7: question answering
+# -------------------------------------------------------- chapter 7: question answering
 def test_chapter_7_references_agree_with_bertmini_qa():
     """The exercises' references are the package's real post-processing rule and metric."""
     import numpy as np
@@ -277,7 +277,7 @@ def test_best_span_end_before_start_hint_for_any_such_answer(capsys):
     assert ex.ch07_question_answering.HINT_END_BEFORE_START in capsys.readouterr().out
 
 
-# ------------------------------------------------------------------ chapter 6: classification
+# ------------------------------------------------------------ chapter 6: classification
 def test_chapter_6_references_agree_with_the_package():
     """The schedule is fit's, the head is BertForSequenceClassification's, the F1 is evaluate's."""
     from bertmini import BertConfig, BertForSequenceClassification
@@ -396,7 +396,7 @@ def test_chapter_9_references_agree_with_the_package():
         )
 
 
-# ------------------------------------------------------------------ chapter 10: sentence embeddings
+# ------------------------------------------------------ chapter 10: sentence embeddings
 def test_chapter_10_references_agree_with_the_package():
     """Mean pooling, cosine top-k and the contrastive loss are the package's own."""
     from bertmini.retrieval import cosine_topk
