@@ -63,7 +63,7 @@ def test_grade_rejects_a_missing_notebook(tmp_path, capsys):
     assert "no such notebook" in capsys.readouterr().err
 
 
-# ------------------------------------------------------------------ every chapter's exercises are gradable
+# ----------------------------------------------- every chapter's exercises are gradable
 CHECK_CALL = re.compile(r"""\bcheck\(\s*["']([a-z0-9_]+)["']""")
 EXERCISE_DIRECTIVE = re.compile(r"^`{3,}\{exercise\}", re.MULTILINE)
 NO_CHECKER = re.compile(r"\bNo\s+checker\b")
