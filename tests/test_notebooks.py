@@ -62,7 +62,7 @@ def python_of(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
-# ------------------------------------------------------------------------- committed notebooks
+# ------------------------------------------------------------------ committed notebooks
 
 
 def test_there_are_notebooks():
@@ -272,7 +272,7 @@ def test_no_notebook_reads_another_notebooks_files():
     assert not problems, "\n".join(problems)
 
 
-# ------------------------------------------------------------------------------------ nbtools
+# ------------------------------------------------------------------------------ nbtools
 
 
 def make_notebook(*cells: tuple[str, list, int | None]):
@@ -311,7 +311,7 @@ def test_nbtools_check_reports_a_checked_cell_without_reference(tmp_path, capsys
     assert "no reference output" in capsys.readouterr().out
 
 
-# ---------------------------------------------------------------------------- nbcapture + stage
+# -------------------------------------------------------------------- nbcapture + stage
 
 WIDGET_NB = [
     "import ipywidgets\nslider = ipywidgets.IntSlider(value=3, max=9)\nslider",
