@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    # A fresh model cache, as in CI and on a reader's first run: chapter 5 trains its model, and the
-    # later chapters that use it load it from this cache (set BERTMINI_CACHE to time a warm cache).
+    # A fresh model cache, as in CI and on a reader's first run: chapter 5 trains its
+    # model, and the later chapters that use it load it from this cache (set
+    # BERTMINI_CACHE to time a warm cache).
     os.environ.setdefault(
         "BERTMINI_CACHE", tempfile.mkdtemp(prefix="bertmini-bench-cache-")
     )
