@@ -412,7 +412,8 @@ def part_ablation(args, tok) -> tuple[list[str], dict]:
     del models
     gc.collect()
 
-    # MLM: the 30,522-way vocabulary projection at every position, or at the ~15% masked ones only.
+    # MLM: the 30,522-way vocabulary projection at every position, or at the ~15% masked
+    # ones only.
     mlm = load_models("mlm", ("bertmini", "transformers-sdpa"))
     batches = mlm_batches(layouts["dynamic"], mlm["bertmini"].config.vocab_size)
     m_ours, m_ref = mlm["bertmini"], mlm["transformers-sdpa"]
