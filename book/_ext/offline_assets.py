@@ -34,8 +34,9 @@ from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
-# Everything lands in <outdir>/_static/vendor/. bertmini.viz (JS_BASE) looks for require.min.js,
-# d3.min.js and jquery.min.js there: keep these names and this folder in step with it.
+# Everything lands in <outdir>/_static/vendor/. bertmini.viz (JS_BASE) looks for
+# require.min.js, d3.min.js and jquery.min.js there: keep these names and this folder in
+# step with it.
 STATIC_SUBDIR = "vendor"
 
 
@@ -47,12 +48,14 @@ class Asset:
     package: str
     files: tuple[str, ...]
     dest: str
-    cdn: str  # where the same file lives on a CDN: used only when node_modules is missing
+    # Where the same file lives on a CDN: used only when node_modules is missing
+    cdn: str
 
 
 ASSETS = (
-    # MathJax 3: the combined TeX+MathML->CHTML bundle, plus the folders it loads lazily from its
-    # own location (TeX extensions, fonts, the menu, the accessibility/speech modules).
+    # MathJax 3: the combined TeX+MathML->CHTML bundle, plus the folders it loads lazily
+    # from its own location (TeX extensions, fonts, the menu, the accessibility/speech
+    # modules).
     Asset(
         "mathjax",
         (
@@ -156,13 +159,14 @@ def configure(app: Sphinx, config) -> None:
             "node and npm are installed)."
         )
         require_js, embed_js = CDN["requirejs"], CDN["@jupyter-widgets/html-manager"]
-    # require.js after every other script (UMD scripts such as clipboard.min.js would otherwise
-    # call its `define` anonymously and throw), then its configuration, then the widget manager.
+    # require.js after every other script (UMD scripts such as clipboard.min.js would
+    # otherwise call its `define` anonymously and throw), then its configuration, then
+    # the widget manager.
     app.add_js_file(require_js, priority=900)
     app.add_js_file(None, body=requirejs_config(local), priority=901)
-    # myst-nb's default loads require.js and the widget manager from CDNs, at a priority that puts
-    # them before our require.js; fix_page adds our manager instead, after require.js, on the
-    # pages that carry widget state.
+    # myst-nb's default loads require.js and the widget manager from CDNs, at a priority
+    # that puts them before our require.js; fix_page adds our manager instead, after
+    # require.js, on the pages that carry widget state.
     config.nb_ipywidgets_js = {}
     app.offline_assets_embed_js = embed_js  # type: ignore[attr-defined]
 
@@ -227,8 +231,9 @@ def fix_page(
                 priority=902,  # type: ignore[attr-defined]
                 **{"data-jupyter-widgets-cdn": WIDGETS_CDN},
             )
-        # Sphinx re-reads its registry after sphinx-thebe and sphinx-togglebutton added their
-        # inline scripts, so they appear twice (filename None and ''); `const` twice is an error.
+        # Sphinx re-reads its registry after sphinx-thebe and sphinx-togglebutton added
+        # their inline scripts, so they appear twice (filename None and ''); `const`
+        # twice is an error.
         seen, unique = set(), []
         for script in scripts:
             key = (
@@ -290,9 +295,11 @@ def copy_tree(source: Path, target: Path) -> int:
 
 def setup(app: Sphinx) -> dict:
     app.add_config_value("offline_assets_node_modules", None, "env")
-    # After myst-nb's own config-inited handlers; before builder-inited, when myst-nb reads its config.
+    # After myst-nb's own config-inited handlers; before builder-inited, when myst-nb
+    # reads its config.
     app.connect("config-inited", configure, priority=900)
-    # Late (priority 900): the dedupe must see the scripts every other extension added to the page.
+    # Late (priority 900): the dedupe must see the scripts every other extension added
+    # to the page.
     app.connect("html-page-context", fix_page, priority=900)
     app.connect("build-finished", copy_assets)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
