@@ -37,7 +37,8 @@ LINKED = (
 )
 
 
-# A whole line that is one of nbval's marker comments: `# NBVAL_CHECK_OUTPUT`, `# NBVAL_SKIP`, ...
+# A whole line that is one of nbval's marker comments: `# NBVAL_CHECK_OUTPUT`,
+# `# NBVAL_SKIP`, ...
 NBVAL_MARKER = re.compile(r"^[ \t]*#[ \t]*NBVAL_[A-Z_]+[ \t]*(?:\n|$)", re.MULTILINE)
 
 
