@@ -26,7 +26,8 @@ import nbformat
 import pytest
 
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
-# Runs in the notebook's kernel after its last cell. Only reads ipywidgets if the notebook imported it.
+# Runs in the notebook's kernel after its last cell. Only reads ipywidgets if the
+# notebook imported it.
 WIDGET_STATE_CODE = """\
 import json as _nbcapture_json, sys as _nbcapture_sys
 _nbcapture_w = _nbcapture_sys.modules.get("ipywidgets")
