@@ -20,7 +20,8 @@ import nbformat
 
 CHECK_MARKER = "NBVAL_CHECK_OUTPUT"
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
-# Cell metadata worth keeping; the rest (execution timings, collapsed, scrolled...) is editor state.
+# Cell metadata worth keeping; the rest (execution timings, collapsed, scrolled...) is
+# editor state.
 KEPT_CELL_METADATA = ("tags", "editable", "deletable", "slideshow")
 
 
