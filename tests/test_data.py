@@ -252,7 +252,8 @@ def test_registry_is_complete_and_agrees_with_readme():
 
 @needs_mirror
 def test_registry_hashes_match_the_mirror_checksums():
-    # The top-level SHA256SUMS lists the first sets; sets added later keep theirs in their folder.
+    # The top-level SHA256SUMS lists the first sets; sets added later keep theirs in
+    # their folder.
     sums = {}
     for listing in [MIRROR / "SHA256SUMS", *sorted(MIRROR.glob("*/SHA256SUMS"))]:
         prefix = "" if listing.parent == MIRROR else listing.parent.name + "/"
@@ -384,7 +385,8 @@ def test_http_mirror_gone_names_the_mirror_variable_and_upstream_url(toy, monkey
 
 
 def test_silent_server_times_out(toy, monkeypatch):
-    # A socket that listens but never answers: the kernel completes the connection, nobody replies.
+    # A socket that listens but never answers: the kernel completes the connection,
+    # nobody replies.
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
@@ -639,7 +641,8 @@ def test_wikitext2_documents(folder_mirror, split, n_lines, n_articles, n_paragr
     )
     docs = load_wikitext2(split)
     assert len(docs) == n_articles
-    # Independently of the loader's regexes: a heading line has "=" as its first and last token.
+    # Independently of the loader's regexes: a heading line has "=" as its first and
+    # last token.
     headings = [
         line.strip()
         for line in raw
