@@ -159,7 +159,8 @@ def test_masked_softmax_reference_matches_package():
     # (B, heads, T, T), (B, T)
     scores, mask = ex.ch03_masking._masked_softmax_args(3, 4, 8, seed=0)()
     T = scores.size(-1)
-    # attention_probs computes softmax(q kᵀ / √d_k + bias); with k = I (d_k = T), q kᵀ / √T = scores
+    # attention_probs computes softmax(q kᵀ / √d_k + bias); with k = I (d_k = T),
+    # q kᵀ / √T = scores
     q, k = scores * math.sqrt(T), torch.eye(T).expand_as(scores)
     expected = attention_probs(q, k, padding_mask_to_bias(mask, scores.dtype))
     probs = ex.ch03_masking.masked_softmax_reference(scores, mask)
@@ -340,7 +341,8 @@ def test_chapter_5_references_agree_with_the_package():
     from bertmini.pretraining import wilson_interval
 
     assert {"mlm_loss_labels", "masked_accuracy", "nsp_interval"} <= set(ALL)
-    # the exercise's loss is the loss of bertmini's MLM head, with logits at every position and only at the labelled ones
+    # the exercise's loss is the loss of bertmini's MLM head, with logits at every
+    # position and only at the labelled ones
     torch.manual_seed(0)
     config = bertmini.BertConfig(
         vocab_size=40,
@@ -434,5 +436,6 @@ def test_feed_forward_accepts_both_gelus_and_nothing_else(capsys):
         )
     assert ex.check("feed_forward", tanh_ffn) is True
     assert capsys.readouterr().out.startswith("✓")
-    nearly = lambda *args: tanh_ffn(*args) + 1e-3  # noqa: E731 - close to both, equal to neither
+    # Close to both, equal to neither
+    nearly = lambda *args: tanh_ffn(*args) + 1e-3
     assert ex.check("feed_forward", nearly) is False
