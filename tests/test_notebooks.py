@@ -175,9 +175,9 @@ def test_every_chapter_page_is_in_the_toc_and_every_toc_entry_exists():
     )
 
 
-# Math in Markdown: $...$, $$...$$ and \begin{env}...\end{env}. A control character there is
-# almost always an escape gone wrong: "\t" of "\times" written through a string became a TAB,
-# and the page showed "3 imes 10⁻⁵" with no error from MathJax.
+# Math in Markdown: $...$, $$...$$ and \begin{env}...\end{env}. A control character
+# there is almost always an escape gone wrong: "\t" of "\times" written through a string
+# became a TAB, and the page showed "3 imes 10⁻⁵" with no error from MathJax.
 MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$|\\begin\{(\w+\*?)\}.+?\\end\{\1\}", re.S)
 # Every C0 control but the newline, and DEL
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
