@@ -73,7 +73,8 @@ def test_mask_tokens_proportions_over_100k_tokens(tok):
 
 
 def test_random_replacements_are_never_special_even_in_a_tiny_vocabulary():
-    # 10 ids, 5 of them special: drawing from the whole vocabulary would hit a special id half the time.
+    # 10 ids, 5 of them special: drawing from the whole vocabulary would hit a special
+    # id half the time.
     special_ids = {0, 1, 2, 3, 4}
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(5, 10, (400, 64), generator=g)
@@ -271,7 +272,8 @@ def test_pretraining_collator_feeds_bert_for_pretraining_and_resumes_exactly(
             callbacks=[crash_at_5],
         )
     assert latest_checkpoint(tmp_path / "b").name == "step-00000004"
-    # The masks after the resume come from the checkpointed generator state, not from a fresh seed.
+    # The masks after the resume come from the checkpointed generator state, not from a
+    # fresh seed.
     resumed = fit(
         model(),
         examples[:24],
@@ -290,7 +292,8 @@ def test_small_bert_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch)
     import bertmini.train
     from bertmini.pretraining import small_bert
 
-    # A stand-in for bertmini.data.load_wikitext2: a few records in its {"title", "paragraphs"} shape.
+    # A stand-in for bertmini.data.load_wikitext2: a few records in its
+    # {"title", "paragraphs"} shape.
     rng = random.Random(0)
     words = "the a game war city river music film team song king album army ship road".split()
     records = [
