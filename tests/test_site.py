@@ -39,7 +39,8 @@ REQUIRE_BROWSER = os.environ.get("BERTMINI_REQUIRE_BROWSER") == "1"
 NOT_PAGES = ("_static", "_sources", "_images", "_downloads")
 WAIT_S = 30  # for MathJax, the widget manager and bertviz to draw
 
-# Errors Chromium reports for a request our flags blocked (proxy refused, or name not resolved).
+# Errors Chromium reports for a request our flags blocked (proxy refused, or name not
+# resolved).
 BLOCKED_ERRORS = {
     "net::ERR_PROXY_CONNECTION_FAILED",
     "net::ERR_NAME_NOT_RESOLVED",
@@ -135,7 +136,8 @@ def chromium_flags(dead_port: int, profile: str) -> list[str]:
         "--disable-component-update",
         "--disable-sync",
         "--window-size=1280,900",
-        # Nothing resolves except loopback; anything else (IP literals too) goes to a dead proxy.
+        # Nothing resolves except loopback; anything else (IP literals too) goes to a
+        # dead proxy.
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
         f"--proxy-server=http://127.0.0.1:{dead_port}",
         "--proxy-bypass-list=127.0.0.1",
@@ -281,8 +283,8 @@ def test_page_works_offline(page, open_page, site_server, browser):
                 f"MathJax did not render ({result['mathjax']}); {rendered} mjx-container, "
                 f"raw TeX left: {unrendered}"
             )
-        # TeX that MathJax could not parse renders as an error node, not as raw TeX; an undefined
-        # macro renders as red text (its MathML copy says mathcolor="red").
+        # TeX that MathJax could not parse renders as an error node, not as raw TeX; an
+        # undefined macro renders as red text (its MathML copy says mathcolor="red").
         errors = browser.execute_script("""
             return Array.from(document.querySelectorAll(
                 'mjx-merror, [data-mjx-error], mjx-assistive-mml mtext[mathcolor="red"]')).map(
