@@ -170,7 +170,8 @@ def interrupt_at(k: int):
 
 def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path):
     data = tiny_data(32)
-    # dropout on, so the restored RNG state matters; 4 steps per epoch, so resuming mid-epoch
+    # dropout on, so the restored RNG state matters; 4 steps per epoch, so resuming
+    # mid-epoch
     config = quiet(
         max_steps=12,
         warmup_steps=3,
@@ -290,8 +291,9 @@ def test_checkpoint_survives_sigkill_during_save(tmp_path):
     state = load_checkpoint(root, model)
     assert state == {"step": step, "note": [step, "x"]}
     assert torch.all(model.weight == step) and torch.all(model.bias == step)
-    # The next save replaces only the checkpoint it is told it supersedes; hidden leftovers of the
-    # killed process stay (bertmini deletes only what the current run wrote).
+    # The next save replaces only the checkpoint it is told it supersedes; hidden
+    # leftovers of the killed process stay (bertmini deletes only what the current run
+    # wrote).
     save_checkpoint(root, step + 1, model, {"step": step + 1}, replaces=last)
     visible = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
     assert visible == [f"step-{step + 1:08d}"]
