@@ -167,7 +167,8 @@ def test_norm_weighted_attentions(tiny):
     with torch.no_grad():
         out = model(**enc, output_attentions=True, output_hidden_states=True)
     raw = viz.norm_weighted_attentions(model, out, normalize=False)
-    # Brute force for layer 1, head 2: push token j's head-2 value alone through the output projection.
+    # Brute force for layer 1, head 2: push token j's head-2 value alone through the
+    # output projection.
     attn = model.encoder.layer[1].attention
     x = out.hidden_states[1]
     v = attn.split_heads(attn.value(x))[0, 2]  # (T, d_k)
@@ -222,7 +223,8 @@ def test_head_view_html_offline_first(tiny, monkeypatch):
     assert re.search(
         r'jquery:\s*\[local\("../_static/vendor/jquery.min"\), "https://', html
     )
-    # The probabilities are written once (bertviz also pasted them into a comment), to 3 decimals.
+    # The probabilities are written once (bertviz also pasted them into a comment), to 3
+    # decimals.
     assert html.count('"name":"All"') == 1 and "PYTHON_PARAMS" not in html
     assert not re.search(r"\d\.\d{4}", html.split("const params")[1].split(";")[0])
     # require.js: no bare CDN script tag; the loader tries the local copy first.
@@ -231,8 +233,8 @@ def test_head_view_html_offline_first(tiny, monkeypatch):
     assert sources.index("../_static/vendor/require.min.js") < sources.index(
         "https://cdnjs"
     )
-    # The base is configurable: argument, module attribute, environment variable; by default
-    # the library knows no folder of the website's and uses the CDNs only.
+    # The base is configurable: argument, module attribute, environment variable; by
+    # default the library knows no folder of the website's and uses the CDNs only.
     assert (
         viz.JS_BASE == ""
         and 'local("'
