@@ -194,8 +194,7 @@ def save_pretrained(
     atomically.
 
     Everything is written into a hidden temporary sibling that then replaces `directory`
-    as a
-    whole (see `_validate.write_dir`): a crash at any byte leaves the previous
+    as a whole (see `_validate.write_dir`): a crash at any byte leaves the previous
     checkpoint, complete, or the new one. Files of `directory` that are not rewritten (a
     README) are kept.
     """
