@@ -9,16 +9,13 @@ instead of silently producing different numbers.
 Where a file comes from, in order:
 
 1. `BERTMINI_DATA_MIRROR` set to a **local folder**: `<folder>/<mirror path>` (for
-example
-   `sst2/dev.tsv`) is verified and read in place - nothing is copied.
+   example `sst2/dev.tsv`) is verified and read in place - nothing is copied.
 2. The **cache** (`$BERTMINI_CACHE`, default `~/.cache/bertmini`): a file there is used
-only if
-   it still matches its hash. Files only ever appear there under their final name after
-   they were verified (download to a temporary file, check, then an atomic rename), so
-   an interrupted transfer never leaves anything a later run would trust.
+   only if it still matches its hash. Files only ever appear there under their final
+   name after they were verified (download to a temporary file, check, then an atomic
+   rename), so an interrupted transfer never leaves anything a later run would trust.
 3. `BERTMINI_DATA_MIRROR` set to an `http://` base URL (a classroom server): downloaded
-from
-   `<url>/<mirror path>` into the cache.
+   from `<url>/<mirror path>` into the cache.
 4. Otherwise the **upstream URL** pinned in the registry, downloaded into the cache.
 
 A mirror holds only some files (the SQuAD and WikiText-2 train files are not mirrored);
@@ -507,13 +504,13 @@ def fetch(name: str, split: str, *, progress: bool = True) -> Path:
     Args:
         name: a data set in `DATASETS` ("sst2", "squad", "wikitext2", "wnut17").
         split: a split of that data set ("train", "dev", "valid", "test"; see the
-        registry).
+            registry).
         progress: show a tqdm progress bar while downloading.
 
     Raises:
         UnknownNameError: unknown data set or split (the message lists the valid ones).
         ChecksumError: the file does not match the registry (a downloaded file is
-        deleted first).
+            deleted first).
         OfflineError: the mirror or upstream server could not be reached.
         DownloadError: the server answered an error or the transfer was cut short.
         NotMirroredError: `BERTMINI_DATA_MIRROR` is set and does not hold the file.
@@ -634,9 +631,8 @@ def load_squad(
         split: "dev" (mirrored) or "train" (download only).
         limit: keep only the first `limit` questions (after selecting articles).
         articles: a slice or list of article indices to keep. Offline there is no train
-        file, so
-            the dev set is split by article, which keeps every paragraph on one side:
-            `articles=slice(0, 40)` (8,981 questions) to fine-tune,
+            file, so the dev set is split by article, which keeps every paragraph on one
+            side: `articles=slice(0, 40)` (8,981 questions) to fine-tune,
             `articles=slice(40, None)` (1,589 questions) to evaluate.
     """
     _check_limit(limit)
@@ -711,10 +707,9 @@ def read_conll(text: str, source: str = "text") -> list[dict[str, list[str]]]:
     """Sentences of a two-column CoNLL file: `[{"tokens": [...], "tags": [...]}, ...]`.
 
     One token and its tag per line, separated by a TAB; a sentence ends at a line that
-    is empty
-    *or holds only white space* (WNUT-17's files use both). A line without exactly one
-    TAB is an error, not something to guess around: a silently shifted column would
-    shift every label.
+    is empty *or holds only white space* (WNUT-17's files use both). A line without
+    exactly one TAB is an error, not something to guess around: a silently shifted
+    column would shift every label.
     """
     sentences: list[dict[str, list[str]]] = []
     tokens: list[str] = []
