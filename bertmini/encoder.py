@@ -2,7 +2,8 @@
 
 Each layer is *post*-LayerNorm, as in the original Transformer and BERT:
 
-    h = LayerNorm(x + Attention(x)) y = LayerNorm(h + W₂ · GELU(W₁ h + b₁) + b₂)
+    h = LayerNorm(x + Attention(x))
+    y = LayerNorm(h + W₂ · GELU(W₁ h + b₁) + b₂)
 
 The GELU sits *inside* the feed-forward block, between its two linear maps; nothing else
 in the layer has an activation. There is no decoder and no causal mask: every token sees
