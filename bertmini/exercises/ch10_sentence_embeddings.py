@@ -1,5 +1,6 @@
 """The exercises of Chapter 10: sentence embeddings and retrieval: reference solutions,
-hidden cases, and the usual mistakes."""
+hidden cases, and the usual mistakes.
+"""
 
 from __future__ import annotations
 
