@@ -1,10 +1,10 @@
 """Task heads: small layers on top of BertModel, one per way of using BERT.
 
 - masked-language modelling: predict the original token at [MASK] positions
-(pretraining),
+  (pretraining),
 - next-sentence prediction: is sentence B the real continuation of A? (pretraining),
 - sequence classification: one label per sentence (or pair) from the pooled [CLS]
-vector,
+  vector,
 - extractive question answering: a start and an end score for every token.
 
 Each head returns logits, and a `loss` when labels are given. Labels of -100 are
