@@ -1,9 +1,9 @@
 """BertModel: embeddings, the encoder stack and the pooler, with the input checks a
 beginner needs.
 
-ids ─▶ BertEmbeddings ─▶ EncoderLayer × N ─▶ last_hidden_state (B, T, H)
-                                               └─▶ [CLS] vector ─▶ tanh(W·) ─▶
-                                               pooler_output (B, H)
+    ids ─▶ BertEmbeddings ─▶ EncoderLayer × N ─▶ last_hidden_state (B, T, H)
+                                                   └─▶ [CLS] vector ─▶ tanh(W·)
+                                                         ─▶ pooler_output (B, H)
 """
 
 from __future__ import annotations
