@@ -58,8 +58,8 @@ class BertForTokenClassification(BertPreTrainedModel):
     The same layer as Hugging Face's `BertForTokenClassification` (no pooler; the head
     is `classifier`), so checkpoints move both ways. `class_weight` (one number per
     label) weights the cross-entropy: a way to make rare entity tags count more than the
-    sea of `O`. It is part of the training recipe, not of the model, so it is not
-    saved with the weights.
+    sea of `O`. It is part of the training recipe, not of the model, so it is not saved
+    with the weights.
     """
 
     def __init__(
@@ -138,10 +138,10 @@ def class_weights(
 ) -> torch.Tensor:
     """Weights `(max count / count) ** power` per label, from aligned training labels.
 
-    `power=1` is full inverse frequency (a rare tag weighs as much as all `O`
-    together, which tends to flood the output with false positives); `power=0.5` is a
-    milder middle ground. Labels never seen get the largest weight. -100 positions are
-    not counted.
+    `power=1` is full inverse frequency (a rare tag weighs as much as all `O` together,
+    which tends to flood the output with false positives); `power=0.5` is a milder
+    middle ground. Labels never seen get the largest weight. -100 positions are not
+    counted.
     """
     counts = torch.zeros(num_labels)
     for row in label_ids:
@@ -241,10 +241,10 @@ def encode_words(
 ):
     """Tokenize sentences already split into words, keeping each piece's word index.
 
-    Returns `(batch, word_ids)`: padded LongTensors (B, T) as a BERT forward takes
-    them, and for every row the word index of each piece (None for specials and
-    padding). A sentence longer than `max_length` pieces is truncated; its last words
-    then have no piece.
+    Returns `(batch, word_ids)`: padded LongTensors (B, T) as a BERT forward takes them,
+    and for every row the word index of each piece (None for specials and padding). A
+    sentence longer than `max_length` pieces is truncated; its last words then have no
+    piece.
     """
     if isinstance(sentences, (str, bytes)) or not sentences:
         raise ValueError("sentences must be a non-empty list of word lists")
@@ -369,8 +369,7 @@ def entity_scores(
 
     An entity counts as found only if a predicted entity has the same type and the same
     first and last word. Precision = found / predicted entities, recall = found / true
-    entities, F1 their harmonic mean; 0 where a ratio is 0/0 (as `seqeval` reports
-    it).
+    entities, F1 their harmonic mean; 0 where a ratio is 0/0 (as `seqeval` reports it).
 
     Returns:
         `{"precision", "recall", "f1", "true", "predicted", "correct", "per_type":
@@ -418,8 +417,7 @@ def predict_word_labels(
 ) -> list[list[str]]:
     """Tag names for every word of pre-split sentences; a word's first piece decides.
 
-    A word cut off by `max_length` gets `O`: it was never seen, so nothing is
-    claimed.
+    A word cut off by `max_length` gets `O`: it was never seen, so nothing is claimed.
     """
     device = next(model.parameters()).device
     names = model.id2label
