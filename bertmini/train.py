@@ -3,9 +3,8 @@
 `fit(model, data, TrainConfig(...))` is the whole recipe of the BERT paper: AdamW with
 no weight decay on biases and LayerNorms, a linear warmup then linear decay of the
 learning rate, gradient clipping, gradient accumulation, mixed precision, periodic
-evaluation, and checkpoints that resume
-*exactly* (the same losses, to the last bit on CPU). Under `torchrun` it runs
-data-parallel unchanged.
+evaluation, and checkpoints that resume *exactly* (the same losses, to the last bit on
+CPU). Under `torchrun` it runs data-parallel unchanged.
 
 Every batch is a dict of tensors handed to the model as `model(**batch)`; the output's
 `.loss` is what gets minimised, and any other `*_loss` field (e.g. `mlm_loss`,
@@ -57,8 +56,9 @@ class StopTraining(Exception):
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters of a run. `batch_size` is per process and per micro-batch:
-    one optimizer step sees batch_size * grad_accum_steps * world_size examples."""
+    """Hyper-parameters of a run. `batch_size` is per process and per micro-batch: one
+    optimizer step sees batch_size * grad_accum_steps * world_size examples.
+    """
 
     lr: float = 5e-5
     weight_decay: float = 0.01
