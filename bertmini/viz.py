@@ -176,11 +176,10 @@ def head_statistic_sums(
     were summed.
 
     Sums rather than means so that batches can be added up (`measure_heads`). Only real
-    tokens
-    count: padding queries are skipped, and attention on padding keys is left out (with
-    the mask it is 0 anyway). The previous-token share is averaged over queries that
-    have a real previous token, the next-token share over queries that have a real next
-    token.
+    tokens count: padding queries are skipped, and attention on padding keys is left out
+    (with the mask it is 0 anyway). The previous-token share is averaged over queries
+    that have a real previous token, the next-token share over queries that have a real
+    next token.
     """
     A = stack_attentions(output_or_attentions)  # (L, B, h, T, T)
     L, B, h, T, _ = A.shape
@@ -305,15 +304,14 @@ def attention_rollout(
     attention_mask: torch.Tensor | None = None,
     layers: int | None = None,
 ) -> torch.Tensor:
-    """How much each input token can reach each position after `layers` layers: (B, T,
-    T).
+    """How much each input token can reach each position after `layers` layers:
+    (B, T, T).
 
     Abnar & Zuidema (2020): average the heads of a layer, add the identity for the
     residual connection (a token also keeps its own vector), renormalise the rows, and
-    multiply the layers'
-    matrices: R = Â_L ··· Â_2 Â_1. Row i of R is a distribution over input tokens. It
-    ignores the value vectors, the feed-forward blocks and LayerNorm: a picture of
-    information flow, not a proof.
+    multiply the layers' matrices: R = Â_L ··· Â_2 Â_1. Row i of R is a distribution
+    over input tokens. It ignores the value vectors, the feed-forward blocks and
+    LayerNorm: a picture of information flow, not a proof.
     """
     A = stack_attentions(output_or_attentions)  # (L, B, h, T, T)
     L, B, _, T, _ = A.shape
