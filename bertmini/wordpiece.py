@@ -4,13 +4,11 @@ readable lines.
 BERT tokenizes in two steps:
 
 1. `basic_tokenize` cuts the text into *words*: clean it, lower-case it, strip accents,
-then split
-   on whitespace and around every punctuation mark and Chinese character.
+   then split on whitespace and around every punctuation mark and Chinese character.
 2. `wordpiece_tokenize` cuts each word into *pieces* of a fixed vocabulary, greedily
-taking the
-   longest piece that matches at the current position. Pieces after the first carry a
-   `##` prefix, so "tokenization" -> ["token", "##ization"] and the words can be glued
-   back together.
+   taking the longest piece that matches at the current position. Pieces after the first
+   carry a `##` prefix, so "tokenization" -> ["token", "##ization"] and the words can be
+   glued back together.
 
 A word that cannot be covered by pieces (a character missing from the vocabulary), or
 one longer than `max_chars`, becomes a single unknown token. `bertmini.Tokenizer`
