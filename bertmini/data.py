@@ -338,7 +338,7 @@ def _download_to_temp(url: str, directory: Path, *, desc: str, progress: bool) -
                 url, headers={"User-Agent": "bertmini-data"}
             )
             try:
-                # (http/https only)
+                # Only http(s) URLs get here: the registry's, or an http(s) mirror's
                 response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
             except urllib.error.HTTPError as err:
                 message = f"{url} answered HTTP {err.code} {err.reason}."
@@ -424,9 +424,8 @@ def _download_upstream(entry: DataFile, target: Path, progress: bool) -> None:
             for sibling in siblings:
                 try:
                     _extract(archive, sibling, cache_dir() / sibling.mirror_path)
-                except (
-                    DataError
-                ) as err:  # the requested file is fine; report, do not fail
+                except DataError as err:
+                    # The requested file is fine; report, do not fail
                     warnings.warn(
                         f"{sibling.mirror_path} was not extracted: {err}", stacklevel=3
                     )
