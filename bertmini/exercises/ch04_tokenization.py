@@ -46,8 +46,7 @@ def count_windows(n_tokens: int, max_length: int, stride: int) -> int:
 
     Each window holds `max_length - 2` text tokens ([CLS] and [SEP] take two places) and
     repeats the last `stride` tokens of the window before it, so a window moves
-    `max_length - 2
-    - stride` tokens forward.
+    `max_length - 2 - stride` tokens forward.
     """
     room = max_length - 2
     if n_tokens <= room:
