@@ -12,8 +12,8 @@ from .checker import Case, Exercise, Mistake
 def best_span_reference(
     start_logits: torch.Tensor, end_logits: torch.Tensor, max_answer_length: int
 ) -> tuple[int, int]:
-    """(i, j) maximising start_logits[i] + end_logits[j] with i <= j < i +
-    max_answer_length.
+    """(i, j) maximising start_logits[i] + end_logits[j] with
+    i <= j < i + max_answer_length.
     """
     T = start_logits.size(0)
     # (T, T): score[i, j] of span i..j
