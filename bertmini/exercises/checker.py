@@ -55,9 +55,9 @@ class Exercise:
     """An exercise: its cases, the reference solution, and the usual mistakes with their
     hints.
 
-    kind = "function": the answer is a callable, run on every case's arguments. kind =
-    "value": the answer is a value; `reference` is a zero-argument function computing
-    the right one, and there is a single implicit case.
+    kind = "function": the answer is a callable, run on every case's arguments.
+    kind = "value": the answer is a value; `reference` is a zero-argument function
+    computing the right one, and there is a single implicit case.
     """
 
     name: str
@@ -230,17 +230,15 @@ def failures(
             result = run_case(exercise, answer, case)
         except NotAttempted:
             raise
-        except (
-            Exception
-        ) as e:  # the student's code failed: report it, don't crash the notebook
+        except Exception as e:
+            # The student's code failed: report it, don't crash the notebook
             out.append((case, f"raised {type(e).__name__}: {e}"))
             continue
         verify = case.verify or default_verify(case)
         try:
             message = verify(result, exp, case.make_args())
-        except (
-            Exception
-        ) as e:  # a malformed result (wrong type) breaks the checker's arithmetic
+        except Exception as e:
+            # A malformed result (wrong type) breaks the checker's arithmetic
             message = f"returned something the checker could not use ({type(e).__name__}: {e})"
         if message is not None:
             out.append((case, message))
