@@ -150,9 +150,8 @@ def download_from_hub(repo_id: str) -> Path:
                 ],
             )
         )
-    except (
-        Exception
-    ) as e:  # network down, unknown repo, rate limit: all mean "not available"
+    except Exception as e:
+        # Network down, unknown repo, rate limit: all mean "not available"
         raise PretrainedNotFoundError(
             f"Could not download {repo_id!r} from the Hugging Face hub ({type(e).__name__}: {e}). "
             f"With no network, use: {hint}"
