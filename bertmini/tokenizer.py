@@ -395,16 +395,14 @@ class Tokenizer:
         try:
             inputs = texts if pairs is None else list(zip(texts, pairs))
             encodings = self.backend.encode_batch(inputs)
-        except (
-            Exception
-        ) as e:  # e.g. the question alone is longer than max_length with only_second
+        except Exception as e:
+            # E.g. the question alone is longer than max_length with only_second
             raise ValueError(
                 f"could not encode to max_length={max_length} with truncation="
                 f"{truncation!r}: {e}"
             ) from None
-        except (
-            BaseException
-        ) as e:  # the Rust library panics (pyo3's PanicException) on some strides
+        except BaseException as e:
+            # The Rust library panics (pyo3's PanicException) on some strides
             if type(e).__name__ != "PanicException":
                 raise
             raise ValueError(
