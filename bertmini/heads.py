@@ -108,8 +108,8 @@ def masked_lm_loss(
     labels: torch.Tensor | None,
     only_labelled: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Logits and the cross-entropy averaged over *masked* positions only (labels !=
-    -100).
+    """Logits and the cross-entropy averaged over *masked* positions only
+    (labels != -100).
 
     Averaging over every position instead would reward copying the unmasked input. With
     `only_labelled` the vocabulary projection runs only where a label exists: ~15% of
@@ -351,8 +351,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
     score.
 
     The whole head is one (H, 2) matrix: a "start vector" and an "end vector" dotted
-    with every token. The answer is the span (i, j), i <= j, with the largest start_i +
-    end_j.
+    with every token. The answer is the span (i, j), i <= j, with the largest
+    start_i + end_j.
     """
 
     def __init__(self, config: BertConfig):
