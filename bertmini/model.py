@@ -226,9 +226,9 @@ class BertModel(BertPreTrainedModel):
                 token_type_ids,
                 output_hidden_states,
             )
-        # every position computed, and with output_attentions every attention map
-        # returned
         else:
+            # Every position computed, and with output_attentions every attention map
+            # returned
             x = self.embeddings(input_ids, token_type_ids)
             bias = padding_mask_to_bias(attention_mask, x.dtype)  # (B, 1, 1, T)
             x, hidden_states, attentions = self.encoder(
