@@ -22,8 +22,8 @@ import torch.nn.functional as F
 def cosine_topk(
     queries: torch.Tensor, documents: torch.Tensor, k: int = 10, chunk_size: int = 1024
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k documents most similar to each query, best first: (scores (Q, k), indices
-    (Q, k)).
+    """The k documents most similar to each query, best first:
+    (scores (Q, k), indices (Q, k)).
 
     Exact search: every query against every document. Queries go in chunks, so memory is
     chunk_size x N scores however many queries there are.
