@@ -450,8 +450,8 @@ def predict_entities(
     the entity's words.
 
     Returns:
-        `[{"type", "text", "start", "end", "score"}, ...]` with `text ==
-        text[start:end]`.
+        `[{"type", "text", "start", "end", "score"}, ...]` with
+        `text == text[start:end]`.
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"text must be a non-empty string, got {text!r:.80}")
