@@ -40,8 +40,8 @@ class Encoding(dict):
         self.encodings = encodings
 
     def sequence_ids(self, i: int = 0) -> list[int | None]:
-        """For each token of row i: None for special tokens and padding, 0 for text A, 1
-        for text B.
+        """For each token of row i: None for special tokens and padding, 0 for text A,
+        1 for text B.
         """
         ids = list(self.encodings[i].sequence_ids)
         return ids + [None] * (self["input_ids"].shape[1] - len(ids))
