@@ -236,8 +236,8 @@ def epoch_batches(
     rank: int = 0,
     world_size: int = 1,
 ) -> list[list[int]]:
-    """The example indices of every batch of one epoch: a pure function of (seed,
-    epoch).
+    """The example indices of every batch of one epoch: a pure function of
+    (seed, epoch).
 
     That is what makes resuming exact (recompute the order, skip what was consumed) and
     data parallelism equivalent to one process: rank r takes every world_size-th index
