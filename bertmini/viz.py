@@ -288,8 +288,8 @@ def top_heads(
     k: int = 3,
     largest: bool = True,
 ) -> list[tuple[int, int, float]]:
-    """The k heads with the largest (or smallest) value of a statistic: [(layer, head,
-    value), ...].
+    """The k heads with the largest (or smallest) value of a statistic:
+    [(layer, head, value), ...].
     """
     values = stats[name] if isinstance(stats, dict) else stats  # (L, h)
     flat = torch.as_tensor(values).flatten()
