@@ -1,22 +1,24 @@
 """Pretraining throughput: one full optimizer step of MLM + NSP, bertmini vs transformers, same weights.
 
 A step is what `fit` does per batch: forward, backward, AdamW update. bertmini runs with
-its MLM logits only at the labelled positions (the vocabulary projection only at the ~15% masked positions);
-transformers' `BertForPreTraining` projects every position (eager and sdpa attention). The three
-models share one set of weights (copied with `load_hf_state_dict`), see the same batch, and are
-timed round-robin; the median of the repeats is reported as tokens per second, with the ratio
-bertmini / faster transformers (> 1 means bertmini is faster).
+its MLM logits only at the labelled positions (the vocabulary projection only at the
+~15% masked positions); transformers' `BertForPreTraining` projects every position
+(eager and sdpa attention). The three models share one set of weights (copied with
+`load_hf_state_dict`), see the same batch, and are timed round-robin; the median of the
+repeats is reported as tokens per second, with the ratio bertmini / faster transformers
+(> 1 means bertmini is faster).
 
-The batch looks like the chapter-5 data: packed "[CLS] A [SEP] B [SEP]" segments of `--seq`
-tokens (10% of them shorter, as make_nsp_pairs makes them), 15% of the ordinary tokens masked
-80/10/10, half the NSP labels NotNext.
+The batch looks like the chapter-5 data: packed "[CLS] A [SEP] B [SEP]" segments of
+`--seq` tokens (10% of them shorter, as make_nsp_pairs makes them), 15% of the ordinary
+tokens masked 80/10/10, half the NSP labels NotNext.
 
     python benchmarks/bench_pretrain.py                       # CPU: chapter-5 config and MiniLM shape
     python benchmarks/bench_pretrain.py --device cuda --config bert-base --dtype bf16 --peak-tflops 989
 
-On a GPU, pass the accelerator's dense peak for the dtype (e.g. H100 SXM bf16: 989) to get the
-model-FLOP utilisation, MFU = 6 * params * tokens / time / peak (the usual approximation: it
-ignores attention's T^2 term and counts every parameter for every token).
+On a GPU, pass the accelerator's dense peak for the dtype (e.g. H100 SXM bf16: 989) to
+get the model-FLOP utilisation, MFU = 6 * params * tokens / time / peak (the usual
+approximation: it ignores attention's T^2 term and counts every parameter for every
+token).
 """
 
 from __future__ import annotations
