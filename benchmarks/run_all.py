@@ -2,11 +2,11 @@
 
     python benchmarks/run_all.py [--quick] [--only SECTION ...] [--skip-book]
 
-Each benchmark prints a markdown table with its machine header; this script collects them in
-RESULTS.md, keeps the raw numbers and the tables in results.json, and draws the figure the book's
-Speed page shows. `--only` reruns some sections and keeps the others' last measured tables
-(each section says when and where it ran), so that a shared machine is held a few minutes at
-a time.
+Each benchmark prints a markdown table with its machine header; this script collects
+them in RESULTS.md, keeps the raw numbers and the tables in results.json, and draws the
+figure the book's Speed page shows. `--only` reruns some sections and keeps the others'
+last measured tables (each section says when and where it ran), so that a shared machine
+is held a few minutes at a time.
 """
 
 from __future__ import annotations
@@ -138,8 +138,10 @@ def plot(results: dict, out: Path) -> None:
 
 
 def as_markdown(output: str) -> str:
-    """A script's printout as Markdown: its "# ..." lines (machine, threads, versions, what was
-    compared) become paragraphs, not headings, so the tables can be included in the book's pages."""
+    """A script's printout as Markdown: its "# ..." lines (machine, threads, versions,
+    what was compared) become paragraphs, not headings, so the tables can be included in
+    the book's pages.
+    """
     blocks, prose = [], []
     for line in output.strip().splitlines():
         if line.startswith("# "):
