@@ -1,23 +1,27 @@
-"""Sphinx extension: the site serves its own JavaScript, so the course works with no network.
+"""Sphinx extension: the site serves its own JavaScript, so the course works with no
+network.
 
-By default a Jupyter Book page loads MathJax, require.js and the ipywidgets manager from CDNs, and
-bertviz outputs load require.js, d3 and jQuery from cdnjs. When a CDN is unreachable (a classroom
-with no internet, or a CDN that died, as in bertviz#99) math stays raw TeX and widget and attention
-outputs render nothing. This extension:
+By default a Jupyter Book page loads MathJax, require.js and the ipywidgets manager from
+CDNs, and bertviz outputs load require.js, d3 and jQuery from cdnjs. When a CDN is
+unreachable (a classroom with no internet, or a CDN that died, as in bertviz#99) math
+stays raw TeX and widget and attention outputs render nothing. This extension:
 
-1. copies the pinned npm packages (package.json / package-lock.json, installed by `npm ci` into
-   node_modules/) into the site's `_static/vendor/`;
+1. copies the pinned npm packages (package.json / package-lock.json, installed by
+   `npm ci` into node_modules/) into the site's `_static/vendor/`;
 2. points `mathjax_path` and myst-nb's `nb_ipywidgets_js` at those copies;
-3. puts require.js and a `require.config` on every page that maps `d3` and `jquery` to the local
-   copies, with the CDN as a fallback (bertviz's own `require.config` cannot override a `map`);
-4. removes the `<script src=".../require.min.js">` tag bertviz writes into its HTML output
-   (require.js is already on the page) and the duplicated thebe configuration script, whose
-   second copy throws `Identifier 'THEBE_JS_URL' has already been declared`.
+3. puts require.js and a `require.config` on every page that maps `d3` and `jquery` to
+   the local copies, with the CDN as a fallback (bertviz's own `require.config` cannot
+   override a `map`);
+4. removes the `<script src=".../require.min.js">` tag bertviz writes into its HTML
+   output (require.js is already on the page) and the duplicated thebe configuration
+   script, whose second copy throws `Identifier 'THEBE_JS_URL' has already been
+   declared`.
 
-node_modules is looked for next to this extension's repository, then from the source folder up;
-the Sphinx option `offline_assets_node_modules` or the environment variable BERTMINI_NODE_MODULES
-name another. Without it the build still works but loads everything from CDNs, and says so with a
-warning (which fails a `-W` build such as `make test`'s).
+node_modules is looked for next to this extension's repository, then from the source
+folder up; the Sphinx option `offline_assets_node_modules` or the environment variable
+BERTMINI_NODE_MODULES name another. Without it the build still works but loads
+everything from CDNs, and says so with a warning (which fails a `-W` build such as
+`make test`'s).
 """
 
 from __future__ import annotations
@@ -42,8 +46,9 @@ STATIC_SUBDIR = "vendor"
 
 @dataclass(frozen=True)
 class Asset:
-    """One npm package's files to copy: `files` are paths (globs) inside the package, copied into
-    the folder `dest`; "path:name" copies one file under another name."""
+    """One npm package's files to copy: `files` are paths (globs) inside the package,
+    copied into the folder `dest`; "path:name" copies one file under another name.
+    """
 
     package: str
     files: tuple[str, ...]
@@ -116,8 +121,10 @@ CDN_REQUIREJS_TAG = re.compile(
 
 
 def find_node_modules(app: Sphinx) -> Path | None:
-    """node_modules/ of the repository, found from this file (also when the book is a staged copy
-    whose `book/` is a symlink) or from the source folder upwards; None when `npm ci` never ran."""
+    """node_modules/ of the repository, found from this file (also when the book is a
+    staged copy whose `book/` is a symlink) or from the source folder upwards; None when
+    `npm ci` never ran.
+    """
     configured = app.config.offline_assets_node_modules or os.environ.get(
         "BERTMINI_NODE_MODULES"
     )
@@ -172,15 +179,18 @@ def configure(app: Sphinx, config) -> None:
 
 
 def requirejs_config(local: bool) -> str:
-    """Inline script after require.js: where d3, jQuery and the widget bundles come from.
+    """Inline script after require.js: where d3, jQuery and the widget bundles come
+    from.
 
-    - d3 and jquery resolve to the local files first, the CDN second. A `map`, not just `paths`:
-      bertviz calls `require.config({paths: {d3: <cdn>}})` itself and would overwrite our paths;
-      the map renames the modules it asks for to ours.
-    - The widget manager bundle finds its font files next to the URL require.js gives its named
-      modules (`@jupyter-widgets/...`), page-relative unless mapped to the folder they are in.
-    - ipywidgets' label typesetting calls MathJax 2's `MathJax.Hub.Queue`; the site has MathJax 3,
-      so `Hub.Queue` is provided on top of `MathJax.typesetPromise` (a no-op without MathJax).
+    - d3 and jquery resolve to the local files first, the CDN second. A `map`, not just
+      `paths`: bertviz calls `require.config({paths: {d3: <cdn>}})` itself and would
+      overwrite our paths; the map renames the modules it asks for to ours.
+    - The widget manager bundle finds its font files next to the URL require.js gives
+      its named modules (`@jupyter-widgets/...`), page-relative unless mapped to the
+      folder they are in.
+    - ipywidgets' label typesetting calls MathJax 2's `MathJax.Hub.Queue`; the site has
+      MathJax 3, so `Hub.Queue` is provided on top of `MathJax.typesetPromise` (a no-op
+      without MathJax).
     """
     find_base = (
         "var s = document.querySelector('script[src*=\"%s/require.min.js\"]');\n"
@@ -218,8 +228,9 @@ def requirejs_config(local: bool) -> str:
 def fix_page(
     app: Sphinx, pagename: str, templatename: str, context: dict, doctree
 ) -> None:
-    """html-page-context: add the widget manager where needed, drop duplicate inline scripts and
-    bertviz's CDN require.js tag."""
+    """html-page-context: add the widget manager where needed, drop duplicate inline
+    scripts and bertviz's CDN require.js tag.
+    """
     scripts = context.get("script_files")
     if isinstance(scripts, list):
         if any(
