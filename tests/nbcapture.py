@@ -1,17 +1,20 @@
-"""pytest plugin: keep the notebooks nbval executes, so the website is built without running them again.
+"""pytest plugin: keep the notebooks nbval executes, so the website is built without
+running them again.
 
     python -m pytest -p tests.nbcapture --nbval-lax --nbcapture-dir=_build/executed chapters/
 
-nbval runs each notebook's cells in a fresh kernel and keeps each cell's outputs on its test item
-(`IPyNbCell.test_outputs`). This plugin collects them and, after the last cell of a notebook and
-before nbval stops that kernel, also asks the kernel for the ipywidgets state (so widgets render on
-the static site). It then writes `<dir>/<notebook path>.ipynb` with the outputs, the widget state and
-the sha256 of the source notebook in `metadata.bertmini`; `book/stage.py` refuses an executed copy
-whose hash does not match the source.
+nbval runs each notebook's cells in a fresh kernel and keeps each cell's outputs on its
+test item (`IPyNbCell.test_outputs`). This plugin collects them and, after the last cell
+of a notebook and before nbval stops that kernel, also asks the kernel for the
+ipywidgets state (so widgets render on the static site). It then writes
+`<dir>/<notebook path>.ipynb` with the outputs, the widget state and the sha256 of the
+source notebook in `metadata.bertmini`; `book/stage.py` refuses an executed copy whose
+hash does not match the source.
 
-A notebook with a failing cell, or one not completely run (a cell deselected, the run interrupted)
-gets no executed copy: copies of every collected notebook are deleted when collection finishes,
-and a failed notebook's partial outputs go to `<dir>/failed/` for reading, never to the site.
+A notebook with a failing cell, or one not completely run (a cell deselected, the run
+interrupted) gets no executed copy: copies of every collected notebook are deleted when
+collection finishes, and a failed notebook's partial outputs go to `<dir>/failed/` for
+reading, never to the site.
 """
 
 from __future__ import annotations
