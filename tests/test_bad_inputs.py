@@ -1,5 +1,6 @@
-"""A catalogue of beginner mistakes: each raises a specific error that says what was wrong and what to do,
-and none leaves a half-loaded model or a half-written file behind."""
+"""A catalogue of beginner mistakes: each raises a specific error that says what was
+wrong and what to do, and none leaves a half-loaded model or a half-written file behind.
+"""
 
 from __future__ import annotations
 
