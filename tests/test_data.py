@@ -1,10 +1,10 @@
 """Tests for bertmini.data: the registry, verified downloads, mirrors and the loaders.
 
-The download path is exercised for real: a ``http.server`` on 127.0.0.1 in a thread serves small
-synthetic files (registered as a "toy" data set, so these tests need no data at all) and the
-read-only data mirror (``$BERTMINI_DATA_MIRROR``, or ../shared/data beside the repository).
-Nothing here touches the internet; every connection goes to 127.0.0.1. Tests that need the real
-files skip, saying why, where the mirror is absent.
+The download path is exercised for real: a ``http.server`` on 127.0.0.1 in a thread
+serves small synthetic files (registered as a "toy" data set, so these tests need no
+data at all) and the read-only data mirror (``$BERTMINI_DATA_MIRROR``, or ../shared/data
+beside the repository). Nothing here touches the internet; every connection goes to
+127.0.0.1. Tests that need the real files skip, saying why, where the mirror is absent.
 """
 
 from __future__ import annotations
@@ -87,9 +87,10 @@ def _files_in(folder: Path) -> list[Path]:
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """Serves the mirror folder, plus ``routes`` (exact paths -> bytes) and two broken modes:
-    ``/_truncated/<path>`` announces the full Content-Length but sends half and hangs up;
-    ``/_nolength/<path>`` sends half with no Content-Length at all."""
+    """Serves the mirror folder, plus ``routes`` (exact paths -> bytes) and two broken
+    modes: ``/_truncated/<path>`` announces the full Content-Length but sends half and
+    hangs up; ``/_nolength/<path>`` sends half with no Content-Length at all.
+    """
 
     def log_message(self, *args):  # keep test output clean
         pass
