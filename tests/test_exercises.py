@@ -1,5 +1,7 @@
-"""The exercise checker: every reference passes, every listed mistake fails *with its own hint*,
-unfinished answers never raise, and the references agree with the package's real modules."""
+"""The exercise checker: every reference passes, every listed mistake fails *with its
+own hint*, unfinished answers never raise, and the references agree with the package's
+real modules.
+"""
 
 from __future__ import annotations
 
