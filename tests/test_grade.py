@@ -70,9 +70,11 @@ NO_CHECKER = re.compile(r"\bNo\s+checker\b")
 
 
 def chapter_exercises(path: Path) -> tuple[int, list[str]]:
-    """(number of {exercise} boxes with a checker, exercise names the student's cells check).
+    """(number of {exercise} boxes with a checker, exercise names the student's cells
+    check).
 
-    A box that says "No checker" is an open question (compare with a classmate) and is not graded.
+    A box that says "No checker" is an open question (compare with a classmate) and is
+    not graded.
     """
     nb = nbformat.read(path, as_version=4)
     boxes = sum(
@@ -90,8 +92,10 @@ def chapter_exercises(path: Path) -> tuple[int, list[str]]:
 
 
 def test_every_exercise_cell_is_graded(capsys):
-    """Each {exercise} box has a student cell calling check() on a known exercise, whose printed
-    verdict grade.py reads back (chapter 8 once had its own checker that grade.py could not read)."""
+    """Each {exercise} box has a student cell calling check() on a known exercise, whose
+    printed verdict grade.py reads back (chapter 8 once had its own checker that
+    grade.py could not read).
+    """
     from bertmini import exercises as ex
 
     seen: list[str] = []
