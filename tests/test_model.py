@@ -111,8 +111,9 @@ def every_logit(ours_cls) -> dict:
 
 
 def compare_outputs(ours_out, hf_out, mask=None):
-    """Every output that both have, at the real tokens (`mask`): padding positions carry no meaning,
-    and bertmini's fast path leaves them zero."""
+    """Every output that both have, at the real tokens (`mask`): padding positions carry
+    no meaning, and bertmini's fast path leaves them zero.
+    """
     pairs = []
     for name in (
         "last_hidden_state",
