@@ -1,9 +1,10 @@
 """Notebook hygiene, and the machinery that executes notebooks once per test run.
 
-Committed notebooks: valid nbformat, python3 kernel, no outputs except nbval's references, the
-Colab setup cell first, listed in _toc.yml, independent of each other. Then the tools: `nbtools`
-cleans, `nbcapture` keeps what nbval executed (never a failed or stale notebook), `book/stage.py`
-refuses an executed copy that is not of the current source.
+Committed notebooks: valid nbformat, python3 kernel, no outputs except nbval's
+references, the Colab setup cell first, listed in _toc.yml, independent of each other.
+Then the tools: `nbtools` cleans, `nbcapture` keeps what nbval executed (never a failed
+or stale notebook), `book/stage.py` refuses an executed copy that is not of the current
+source.
 """
 
 from __future__ import annotations
@@ -515,9 +516,10 @@ def test_stage_strips_nbval_markers_from_the_site_not_the_notebooks(tmp_path):
 
 
 def test_package_code_the_book_includes_fits_the_column():
-    """Every `literalinclude` with `:pyobject:` shows lines of at most 88 characters: the
-    site's code column holds 88 (tests/test_site.py measures it), and the package is
-    formatted at that width ([tool.ruff] in pyproject.toml)."""
+    """Every `literalinclude` with `:pyobject:` shows lines of at most 88 characters:
+    the site's code column holds 88 (tests/test_site.py measures it), and the package is
+    formatted at that width ([tool.ruff] in pyproject.toml).
+    """
     import ast
 
     wide = []
@@ -545,8 +547,10 @@ def test_package_code_the_book_includes_fits_the_column():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_code_cells_fit_the_column(path):
-    """The site's code column holds 88 characters (85 inside a solution box or a toggle):
-    tests/test_site.py measures it in a browser; this catches a long line without one."""
+    """The site's code column holds 88 characters (85 inside a solution box or a
+    toggle): tests/test_site.py measures it in a browser; this catches a long line
+    without one.
+    """
     hidden = ("solution", "hide-input", "hide-cell", "hide-output")
     wide = []
     for cell in read(path).cells:
