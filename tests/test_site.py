@@ -1,13 +1,15 @@
-"""The built website works in a browser with no network: every page, math, widgets, bertviz, links.
+"""The built website works in a browser with no network: every page, math, widgets,
+bertviz, links.
 
-Serves `_build/html` on 127.0.0.1 and opens every page in headless Chromium (Debian's `chromium` and
-`chromium-driver`) with every request that would leave the machine blocked: a host-resolver rule
-that resolves nothing but 127.0.0.1, and a proxy on a loopback port that refuses connections (for
-IP literals, which skip the resolver). That is a classroom with no internet, or a dead CDN.
+Serves `_build/html` on 127.0.0.1 and opens every page in headless Chromium (Debian's
+`chromium` and `chromium-driver`) with every request that would leave the machine
+blocked: a host-resolver rule that resolves nothing but 127.0.0.1, and a proxy on a
+loopback port that refuses connections (for IP literals, which skip the resolver). That
+is a classroom with no internet, or a dead CDN.
 
-Skips when the site is not built, unless BERTMINI_REQUIRE_SITE=1 (`make test` sets it after
-building); skips when Chromium is not installed, unless BERTMINI_REQUIRE_BROWSER=1 (`.ci/run`).
-Screenshots of the landing page and a chapter go to `_build/screenshots/`.
+Skips when the site is not built, unless BERTMINI_REQUIRE_SITE=1 (`make test` sets it
+after building); skips when Chromium is not installed, unless BERTMINI_REQUIRE_BROWSER=1
+(`.ci/run`). Screenshots of the landing page and a chapter go to `_build/screenshots/`.
 """
 
 from __future__ import annotations
@@ -547,8 +549,9 @@ def test_code_in_the_prose_fits_the_column(
 
 
 def test_no_nbval_markers_on_the_site():
-    """`# NBVAL_CHECK_OUTPUT` and the like are test machinery: book/stage.py strips
-    them from the site."""
+    """`# NBVAL_CHECK_OUTPUT` and the like are test machinery: book/stage.py strips them
+    from the site.
+    """
     need_site()
     shown = [
         f"{page}: {marker}"
