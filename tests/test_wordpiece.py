@@ -1,7 +1,9 @@
-"""The teaching WordPiece (bertmini.wordpiece) gives exactly the tokens of `tokenizers` (bertmini.Tokenizer).
+"""The teaching WordPiece (bertmini.wordpiece) gives exactly the tokens of `tokenizers`
+(bertmini.Tokenizer).
 
-Tricky inputs: unknown characters, words over max_chars, accents, punctuation and symbols,
-numbers, Chinese characters, odd whitespace and control characters; then the chapter's exercises.
+Tricky inputs: unknown characters, words over max_chars, accents, punctuation and
+symbols, numbers, Chinese characters, odd whitespace and control characters; then the
+chapter's exercises.
 """
 
 from __future__ import annotations
