@@ -15,8 +15,8 @@ lives here:
    (`evaluate-v1.1.py`, Rajpurkar et al. 2016) computes them.
 4. `answer` - one question, one context, one model: the interactive demo.
 5. `sentence_overlap_baseline` - the "no learning" baseline the chapter beats.
-6. `train_qa`, `predict_logits`, `evaluate_qa` - fine-tuning with
-   `bertmini.train.fit` on windows batched by length, and the official score of a model.
+6. `train_qa`, `predict_logits`, `evaluate_qa` - fine-tuning with `bertmini.train.fit`
+   on windows batched by length, and the official score of a model.
 
 Only numpy and torch are needed at import time; the tokenizer is passed in by the
 caller.
@@ -63,10 +63,8 @@ NO_OFFSET = -1  # offset_mapping value for question, special and padding tokens.
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # 1. Features: sliding windows with offsets and labels
 # --------------------------------------------------------------------------------------
-# -------
 
 
 @dataclass
@@ -160,8 +158,7 @@ class QAFeatures:
             width = int(batch["attention_mask"].sum(dim=1).max())
             batch = {k: v[:, :width] for k, v in batch.items()}
         if self.has_labels:
-            # type: ignore[index]
-            batch["start_positions"] = self.start_positions[index]
+            batch["start_positions"] = self.start_positions[index]  # type: ignore[index]
             batch["end_positions"] = self.end_positions[index]  # type: ignore[index]
         return batch
 
@@ -336,15 +333,14 @@ def prepare_features(
         examples: records as returned by `bertmini.data.load_squad`; `answers` may be
             absent or empty when `with_labels=False` (or for an unanswerable example).
         tokenizer: a `bertmini.Tokenizer` (its `.backend` is used) or a
-        `tokenizers.Tokenizer`.
+            `tokenizers.Tokenizer`.
         max_length: tokens per window, specials included (<= the model's position
-        embeddings).
+            embeddings).
         stride: context tokens shared by consecutive windows; must be smaller than the
-        room
-            left for context after the question.
+            room left for context after the question.
         with_labels: compute `start_positions`/`end_positions` from the first gold
-        answer
-            (the first one that does not cut through a word, see `_answer_char_span`).
+            answer (the first one that does not cut through a word, see
+            `_answer_char_span`).
         max_question_tokens: longer questions are cut to this many word pieces.
     """
     check_int("max_length", max_length)
@@ -447,10 +443,8 @@ def prepare_features(
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # 2. Post-processing: logits -> answer text
 # --------------------------------------------------------------------------------------
-# -------
 
 
 def _to_numpy_logits(logits: Any, n_features: int, name: str) -> np.ndarray:
@@ -458,8 +452,7 @@ def _to_numpy_logits(logits: Any, n_features: int, name: str) -> np.ndarray:
     pieces.
 
     Per-batch pieces may have different widths (trimmed batches); they are right-padded
-    with
-    -inf, a position that can never win.
+    with -inf, a position that can never win.
     """
 
     def as_array(x: Any) -> np.ndarray:
@@ -540,9 +533,9 @@ def postprocess_with_scores(
 ) -> dict[str, dict[str, Any]]:
     """Best answer per example with its score and character span.
 
-    Returns `{id: {"text", "score", "start", "end"}}` where `context[start:end] ==
-    text`. An example with no valid span in any window (or no window at all) gets
-    `{"text": "", "score": -inf, "start": 0, "end": 0}`.
+    Returns `{id: {"text", "score", "start", "end"}}` where
+    `context[start:end] == text`. An example with no valid span in any window (or no
+    window at all) gets `{"text": "", "score": -inf, "start": 0, "end": 0}`.
 
     start_logits, end_logits: (N, T) for the N windows of `features`, or a list of
     per-batch (B_i, T_i) pieces in feature order.
@@ -615,10 +608,8 @@ def postprocess(
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # 3. The official SQuAD v1.1 metric
 # --------------------------------------------------------------------------------------
-# -------
 
 
 def normalize_answer(s: str) -> str:
@@ -748,10 +739,8 @@ def references_from_examples(
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # 4. Interactive use
 # --------------------------------------------------------------------------------------
-# -------
 
 
 @torch.no_grad()
@@ -788,10 +777,8 @@ def answer(
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # 5. A lexical baseline
 # --------------------------------------------------------------------------------------
-# -------
 
 # Words that every question shares with every sentence; counting them would reward
 # length.
@@ -822,10 +809,8 @@ def sentence_overlap_baseline(question: str, context: str) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # 6. Fine-tuning and evaluation
 # --------------------------------------------------------------------------------------
-# -------
 
 
 def _length_order(
@@ -946,11 +931,10 @@ def train_qa(
         `[CLS]` teaches "no answer here", which SQuAD v1.1 never asks at test time, and
         on a small budget those windows take half the steps.
     eval_fn, eval_steps: `eval_fn(model) -> {name: number}` is run (in eval mode) after
-    each
-        optimizer step listed in `eval_steps`; results go to `history.eval`/`eval_step`.
-        The time spent evaluating is taken out of `history.time`, which therefore
-        measures training alone: a curve of a metric against it shows what more training
-        time buys.
+        each optimizer step listed in `eval_steps`; results go to
+        `history.eval`/`eval_step`. The time spent evaluating is taken out of
+        `history.time`, which therefore measures training alone: a curve of a metric
+        against it shows what more training time buys.
 
     Returns the `History` of the run.
     """
