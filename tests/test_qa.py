@@ -29,9 +29,9 @@ from bertmini.qa import (
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # fixtures
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +110,9 @@ def _toy_example(
     }
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # the official SQuAD v1.1 metric, hand-checked
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,8 @@ def _toy_example(
         ("A's", "as"),
         # tabs, newlines and the non-breaking space are white space for str.split()
         ("  Beyoncé\u00a0\tKnowles\n", "beyoncé knowles"),
-        # accents are kept; only string.punctuation (ASCII) is removed, curly quotes stay
+        # accents are kept; only string.punctuation (ASCII) is removed,
+        # curly quotes stay
         ("Café “Naïve”", "café “naïve”"),
         ("\u201cHello\u201d", "\u201chello\u201d"),
         # an answer made only of articles and punctuation normalizes to the empty string
@@ -167,7 +168,8 @@ def test_f1_cases():
     assert f1_score("Paris", "London") == 0
     assert f1_score("", "") == 0
     assert f1_score("the", "a") == 0
-    # unicode tokens must match exactly: [beyoncé, knowles] vs [beyonce, knowles] -> 1 common
+    # unicode tokens must match exactly:
+    # [beyoncé, knowles] vs [beyonce, knowles] -> 1 common
     # precision 1/2, recall 1/2, F1 = 1/2
     assert f1_score("Beyoncé Knowles", "Beyonce Knowles") == pytest.approx(0.5)
     assert f1_score("The Broncos!", "broncos") == pytest.approx(1.0)
@@ -181,7 +183,8 @@ def test_squad_metrics_multiple_golds_and_missing_prediction():
     }
     predictions = {
         "q1": "the denver broncos",  # EM 1, F1 1
-        # vs "Denver Broncos": [broncos, team] & [denver, broncos] = 1: P 1/2, R 1/2 -> F1 1/2
+        # vs "Denver Broncos": [broncos, team] & [denver, broncos] = 1:
+        #                      P 1/2, R 1/2 -> F1 1/2
         # vs "Broncos":        1 common: P 1/2, R 1/1 -> F1 2/3; max = 2/3, EM 0
         "q2": "Broncos team",
         # q3 missing -> 0 for both
@@ -214,9 +217,9 @@ def test_squad_metrics_perfect_and_input_checks():
         squad_metrics({"a": "x"}, {"a": []})
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # features on real SQuAD windows
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def test_every_label_decodes_to_the_gold_answer(squad_slice, squad_features):
@@ -259,8 +262,9 @@ def test_every_label_decodes_to_the_gold_answer(squad_slice, squad_features):
         }:
             n_exact += len(labelled)
         else:
-            # Every gold boundary falls inside a word piece (e.g. gold "8" marked inside "18"):
-            # the label is then the smallest token span covering the first gold's characters.
+            # Every gold boundary falls inside a word piece (e.g. gold "8" marked
+            # inside "18"): the label is then the smallest token span covering the
+            # first gold's characters.
             gold_start = ex["answers"]["answer_start"][0]
             gold_end = gold_start + len(golds[0])
             r = labelled[0]
@@ -278,7 +282,8 @@ def test_windows_slide_with_stride_and_cover_the_context(
     f = squad_features
     assert f.input_ids.shape[1] <= 128
     assert len(f) > len(squad_slice) * 1.3  # many paragraphs needed several windows
-    # every example has a window holding its whole answer, so answerable-only training loses none
+    # every example has a window holding its whole answer, so answerable-only training
+    # loses none
     answerable_examples = set(f.example_index[f.answerable()].tolist())
     assert answerable_examples == set(range(len(squad_slice)))
     example_index = f.example_index.numpy()
@@ -423,9 +428,9 @@ def test_long_question_is_truncated(tokenizer):
     assert bool(f.answerable().any())
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # post-processing
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _one_hot_logits(
@@ -445,8 +450,8 @@ def test_oracle_logits_recover_the_gold_answers(squad_slice, squad_features):
     predictions = postprocess(f, start, end, squad_slice)
     assert set(predictions) == {ex["id"] for ex in squad_slice}
     scores = squad_metrics(predictions, references_from_examples(squad_slice))
-    # Only the rare questions whose every gold span ends inside a word piece can be missed
-    # (measured: 1 of these 1,500; 10 of all 10,570 dev questions).
+    # Only the rare questions whose every gold span ends inside a word piece can be
+    # missed (measured: 1 of these 1,500; 10 of all 10,570 dev questions).
     assert scores["exact_match"] > 99.5 and scores["f1"] > 99.5
     # per-batch (ragged, trimmed) logits give the same answers as one (N, T) tensor
     pieces_s, pieces_e = [], []
@@ -466,15 +471,17 @@ def test_postprocess_respects_span_rules(tokenizer):
     t = f.input_ids.shape[1]
     paris = int(f.start_positions[0])
 
-    # Huge logits on question tokens and [CLS] must be ignored: only context tokens are answers.
+    # Huge logits on question tokens and [CLS] must be ignored: only context tokens are
+    # answers.
     start, end = torch.zeros(1, t), torch.zeros(1, t)
     start[0, : ctx[0]] = 1e6
     end[0, : ctx[0]] = 1e6
     start[0, paris], end[0, paris] = 5, 5
     assert postprocess(f, start, end, [ex]) == {"q0": "Paris"}
 
-    # The best start lies right after the best end: that pair is invalid (end < start), and
-    # every other pair but (Paris, Paris) uses a -1000 logit, so the answer is "Paris", score 2.
+    # The best start lies right after the best end: that pair is invalid (end < start),
+    # and every other pair but (Paris, Paris) uses a -1000 logit, so the answer is
+    # "Paris", score 2.
     start, end = torch.full((1, t), -1000.0), torch.full((1, t), -1000.0)
     start[0, paris + 1], end[0, paris - 1] = 100, 100
     start[0, paris], end[0, paris] = 1, 1
@@ -570,9 +577,9 @@ def test_postprocess_random_logits_never_fail(seed, tokenizer):
     ) == {k: v["text"] for k, v in rich.items()}
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # interactive answer() and the baseline
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 class _KeywordPointer(torch.nn.Module):
@@ -640,9 +647,9 @@ def test_sentence_overlap_baseline():
     assert sentence_overlap_baseline("anything", "   ") == ""
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # fine-tuning and evaluation helpers
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _tiny_qa_model(seed: int = 0):
@@ -791,7 +798,8 @@ def test_train_qa_learns_and_times_training_alone(tokenizer):
     assert model.training
     after = loss_on_answerable(model.eval())
     assert after < 0.7 * before, (before, after)  # measured: 4.15 -> 2.44
-    # evaluation time is not training time: the step after an evaluation is not `pause` s later
+    # evaluation time is not training time: the step after an evaluation is not
+    # `pause` s later
     gaps = np.diff(history.time)
     assert gaps[3] < pause and gaps[6] < pause  # steps 4 and 7 follow the evaluations
     assert np.all(gaps >= 0)
