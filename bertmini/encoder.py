@@ -60,15 +60,45 @@ class EncoderLayer(nn.Module):
         return y, probs
 
 
+class PreLNEncoderLayer(EncoderLayer):
+    """The same weights, normalized *before* each block instead of after the addition:
+
+        h = x + Attention(LayerNorm(x))    y = h + FFN(LayerNorm(h))
+
+    The residual stream x is then never normalized inside the stack, so a gradient
+    reaches every layer undamped: Xiong et al. (2020) show this layout trains stably
+    at higher learning rates and without warmup. It needs one final LayerNorm after
+    the last layer (in `BertEncoder`). Not BERT's layout: Hugging Face's BERT
+    checkpoints are post-LN and cannot be loaded into it.
+    """
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        bias: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        a, probs = self.attention(self.attention_norm(x), bias, output_attentions)
+        h = x + self.attention_dropout(a)  # (B, T, H): add, no norm after
+        y = h + self.ffn(self.ffn_norm(h))
+        return y, probs
+
+
 class BertEncoder(nn.Module):
     """`num_hidden_layers` identical layers, each refining every token's vector in
-    context.
+    context (and, with `config.pre_layer_norm`, a final LayerNorm).
     """
 
     def __init__(self, config: BertConfig):
         super().__init__()
+        Layer = PreLNEncoderLayer if config.pre_layer_norm else EncoderLayer
         self.layer = nn.ModuleList(
-            EncoderLayer(config) for _ in range(config.num_hidden_layers)
+            Layer(config) for _ in range(config.num_hidden_layers)
+        )
+        self.final_norm = (
+            nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+            if config.pre_layer_norm
+            else None
         )
 
     def forward(
@@ -89,4 +119,6 @@ class BertEncoder(nn.Module):
                 hidden_states.append(x)
             if output_attentions:
                 attentions.append(probs)
+        if self.final_norm is not None:
+            x = self.final_norm(x)
         return x, hidden_states, attentions

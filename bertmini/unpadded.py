@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .attention import MultiHeadSelfAttention, padding_mask_to_bias
-from .encoder import BertEncoder, EncoderLayer
+from .encoder import BertEncoder, EncoderLayer, PreLNEncoderLayer
 
 
 @dataclass
@@ -74,7 +74,12 @@ def attention(
 def encoder_layer(
     block: EncoderLayer, x: torch.Tensor, bias: torch.Tensor, tokens: TokenIndex
 ) -> torch.Tensor:
-    """`EncoderLayer.forward` for x of shape (N, H): the same two add & norm steps."""
+    """`EncoderLayer.forward` (or `PreLNEncoderLayer.forward`) for x of shape (N, H):
+    the same two add & norm steps."""
+    if isinstance(block, PreLNEncoderLayer):
+        a = attention(block.attention, block.attention_norm(x), bias, tokens)
+        h = x + block.attention_dropout(a)
+        return h + block.ffn(block.ffn_norm(h))
     a = attention(block.attention, x, bias, tokens)
     h = block.attention_norm(x + block.attention_dropout(a))
     return block.ffn_norm(h + block.ffn(h))
@@ -110,6 +115,8 @@ def encode(
         x = encoder_layer(block, x, bias, tokens)
         if output_hidden_states:
             hidden_states.append(x)
+    if encoder.final_norm is not None:
+        x = encoder.final_norm(x)
 
     def restore(h: torch.Tensor) -> torch.Tensor:  # (N, H) -> (B, T, H)
         h = tokens.pad(h)  # (B, used, H)
