@@ -39,9 +39,8 @@ def test_post_ln_is_still_the_default_and_differs():
     post = BertModel(tiny()).eval()
     pre = BertModel(tiny(pre_layer_norm=True)).eval()
     assert post.encoder.final_norm is None and pre.encoder.final_norm is not None
-    pre.load_state_dict(
-        post.state_dict(), strict=False
-    )  # same weights but the final norm
+    # Same weights but the final norm
+    pre.load_state_dict(post.state_dict(), strict=False)
     ids = torch.randint(5, 50, (2, 7))
     assert not torch.allclose(post(ids).last_hidden_state, pre(ids).last_hidden_state)
 
