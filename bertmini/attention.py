@@ -36,6 +36,35 @@ def padding_mask_to_bias(
     return bias  # (B, 1, 1, T)
 
 
+def alibi_slopes(num_heads: int) -> list[float]:
+    """ALiBi's per-head slopes (Press et al. 2022): for n heads, n a power of two, the
+    geometric sequence 2^(-8/n), 2^(-16/n), ..., 2^(-8). Otherwise the slopes of the
+    largest power of two below n, then every other slope of the next one up, as the
+    paper's code does. Steep heads look at close neighbours, shallow ones far away.
+    """
+    n = 2 ** math.floor(math.log2(num_heads))
+    slopes = [2 ** (-8 * (i + 1) / n) for i in range(n)]
+    if n < num_heads:
+        slopes += alibi_slopes(2 * n)[0::2][: num_heads - n]
+    return slopes
+
+
+def alibi_bias(
+    num_heads: int, length: int, dtype: torch.dtype, device=None
+) -> torch.Tensor:
+    """-m_h · |i - j| for query i, key j and head h: shape (1, heads, T, T).
+
+    ALiBi (Press et al. 2022) adds it to the scores, so a head prefers nearby tokens
+    from the first step instead of having to discover, through learned position
+    vectors, where a token's neighbours are. For an encoder the distance is
+    symmetric (MosaicBERT, Portes et al. 2023, does the same).
+    """
+    positions = torch.arange(length, device=device)
+    distance = (positions[None, :] - positions[:, None]).abs()  # (T, T)
+    slopes = torch.tensor(alibi_slopes(num_heads), device=device, dtype=dtype)
+    return (-slopes[:, None, None] * distance.to(dtype))[None]  # (1, heads, T, T)
+
+
 def attention_probs(
     q: torch.Tensor, k: torch.Tensor, bias: torch.Tensor | None = None
 ) -> torch.Tensor:

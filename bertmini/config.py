@@ -35,9 +35,11 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "silu": F.silu,
     "swish": F.silu,
 }
-# The model_type of a pre-LayerNorm config.json: not "bert", which would let
-# transformers load the weights into its post-LN BERT and compute something else.
-PRE_LN_MODEL_TYPE = "bertmini-pre-ln"
+# The model_type of a config.json that uses a field below that BERT does not have
+# (pre_layer_norm, alibi): not "bert", which would let transformers load the weights
+# into its BERT and silently compute something else.
+VARIANT_MODEL_TYPE = "bertmini"
+VARIANT_FIELDS = ("pre_layer_norm", "alibi")
 # How a classification head turns logits and labels into a loss (Hugging Face's names).
 PROBLEM_TYPES = (
     None,
@@ -64,10 +66,12 @@ class BertConfig:
     layer_norm_eps: float = 1e-12
     pad_token_id: int = 0
     initializer_range: float = 0.02
-    # Not a Hugging Face field: True puts each LayerNorm before its block (see
-    # `encoder.PreLNEncoderLayer`). Such a config is written with its own model_type,
-    # so that transformers refuses it instead of loading it into a post-LN BERT.
+    # Not Hugging Face fields, so a config that sets one is written with its own
+    # model_type (transformers then refuses it instead of misreading it).
+    # pre_layer_norm: each LayerNorm before its block (`encoder.PreLNEncoderLayer`).
+    # alibi: a fixed distance penalty in every head's scores (`attention.alibi_bias`).
     pre_layer_norm: bool = False
+    alibi: bool = False
     # The task head's classes, as in transformers: `num_labels` defaults to
     # len(id2label), or 2; `id2label` to LABEL_0, LABEL_1, ...; `label2id` to its
     # inverse. Keys of id2label are ints here (config.json stores them as strings, as
@@ -114,11 +118,12 @@ class BertConfig:
         check_number(
             "BertConfig.initializer_range", self.initializer_range, 0.0, low_open=True
         )
-        if not isinstance(self.pre_layer_norm, bool):
-            raise TypeError(
-                "BertConfig.pre_layer_norm must be True or False, got "
-                f"{self.pre_layer_norm!r}"
-            )
+        for name in VARIANT_FIELDS:
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(
+                    f"BertConfig.{name} must be True or False, got "
+                    f"{getattr(self, name)!r}"
+                )
         check_int("BertConfig.pad_token_id", self.pad_token_id)
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(
@@ -204,13 +209,13 @@ class BertConfig:
         extra = {k: v for k, v in values.items() if k not in names}
         extra.update(values.get("extra", {}) or {})
         extra.pop("extra", None)
-        if extra.get("model_type") == PRE_LN_MODEL_TYPE:
-            if known.get("pre_layer_norm") is not True:
+        if extra.get("model_type") == VARIANT_MODEL_TYPE:
+            if not any(known.get(name) is True for name in VARIANT_FIELDS):
                 raise ValueError(
-                    f"model_type {PRE_LN_MODEL_TYPE!r} needs pre_layer_norm: true, got "
-                    f"{known.get('pre_layer_norm')!r}"
+                    f"model_type {VARIANT_MODEL_TYPE!r} needs one of "
+                    f"{VARIANT_FIELDS} set to true; the config sets none"
                 )
-            del extra["model_type"]  # to_dict writes it again from pre_layer_norm
+            del extra["model_type"]  # to_dict writes it again from the fields
         pos = extra.get("position_embedding_type", "absolute")
         if pos != "absolute":
             raise ValueError(
@@ -252,12 +257,13 @@ class BertConfig:
         out["label2id"] = dict(self.label2id)
         if out["problem_type"] is None:
             del out["problem_type"]
-        if not self.pre_layer_norm:
-            del out["pre_layer_norm"]  # BERT's own layout: a config transformers reads
+        variant = [name for name in VARIANT_FIELDS if getattr(self, name)]
+        for name in set(VARIANT_FIELDS) - set(variant):
+            del out[name]  # BERT's own layout: a config transformers reads as it is
         out = {**self.extra, **out}
         out.setdefault("model_type", "bert")
-        if self.pre_layer_norm:
-            out["model_type"] = PRE_LN_MODEL_TYPE
+        if variant:
+            out["model_type"] = VARIANT_MODEL_TYPE
         return out
 
     def to_json_file(self, path: str | Path) -> None:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from . import unpadded
-from .attention import padding_mask_to_bias
+from .attention import alibi_bias, padding_mask_to_bias
 from .config import BertConfig
 from .embeddings import BertEmbeddings
 from .encoder import BertEncoder
@@ -211,11 +211,23 @@ class BertModel(BertPreTrainedModel):
             token_type_ids = torch.zeros_like(input_ids)  # everything is sentence A
         token_type_ids = token_type_ids.long()
         attentions = None
+        # (1, heads, T, T) with config.alibi; None for BERT, whose positions are all in
+        # the embeddings
+        position_bias = (
+            alibi_bias(
+                self.config.num_attention_heads,
+                input_ids.size(1),
+                self.embeddings.word_embeddings.weight.dtype,
+                input_ids.device,
+            )
+            if self.config.alibi
+            else None
+        )
         if attention_mask is None or bool(attention_mask.all()):
-            # No padding: no bias at all, which also lets SDPA take its fastest path.
+            # No padding: no padding bias, which also lets SDPA take its fastest path.
             x = self.embeddings(input_ids, token_type_ids)  # (B, T, H)
             x, hidden_states, attentions = self.encoder(
-                x, None, output_attentions, output_hidden_states
+                x, position_bias, output_attentions, output_hidden_states
             )
         elif skip_padding and not output_attentions:
             x, hidden_states = unpadded.encode(
@@ -225,12 +237,15 @@ class BertModel(BertPreTrainedModel):
                 attention_mask,
                 token_type_ids,
                 output_hidden_states,
+                position_bias,
             )
         else:
             # Every position computed, and with output_attentions every attention map
             # returned
             x = self.embeddings(input_ids, token_type_ids)
             bias = padding_mask_to_bias(attention_mask, x.dtype)  # (B, 1, 1, T)
+            if position_bias is not None:
+                bias = bias + position_bias  # (B, heads, T, T)
             x, hidden_states, attentions = self.encoder(
                 x, bias, output_attentions, output_hidden_states
             )

@@ -92,9 +92,11 @@ def encode(
     attention_mask: torch.Tensor,
     token_type_ids: torch.Tensor,
     output_hidden_states: bool = False,
+    position_bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
     """Embeddings and every layer on the real tokens; (B, T, H) outputs with zeros at
-    padding.
+    padding. `position_bias` (1, heads, T, T), if given, is added to every layer's
+    scores as in the padded path (ALiBi).
 
     Columns that are padding in every row are cut off first (a batch padded to a fixed
     length often has many); then the layers see only the real tokens.
@@ -110,6 +112,8 @@ def encode(
     tokens = TokenIndex.from_mask(mask)
     x = tokens.unpad(embeddings(ids, types))  # (N, H)
     bias = padding_mask_to_bias(mask, x.dtype)  # (B, 1, 1, used)
+    if position_bias is not None:
+        bias = bias + position_bias[:, :, :used, :used]  # (B, heads, used, used)
     hidden_states = [x] if output_hidden_states else None
     for block in encoder.layer:
         x = encoder_layer(block, x, bias, tokens)
