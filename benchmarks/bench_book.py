@@ -2,9 +2,10 @@
 
     python benchmarks/bench_book.py [--json benchmarks/book_times.json] [notebooks ...]
 
-The budget: the whole book under 15 minutes on a 2-core CPU, no notebook over 4 minutes. Each
-notebook runs once, top to bottom, as a reader (or nbval) would run it; the table says which
-chapters dominate, and the JSON feeds benchmarks/RESULTS.md and the book's Speed page.
+The budget: the whole book under 15 minutes on a 2-core CPU, no notebook over 4 minutes.
+Each notebook runs once, top to bottom, as a reader (or nbval) would run it; the table
+says which chapters dominate, and the JSON feeds benchmarks/RESULTS.md and the book's
+Speed page.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    # A fresh model cache, as in CI and on a reader's first run: chapter 5 trains its model, and the
-    # later chapters that use it load it from this cache (set BERTMINI_CACHE to time a warm cache).
+    # A fresh model cache, as in CI and on a reader's first run: chapter 5 trains its
+    # model, and the later chapters that use it load it from this cache (set
+    # BERTMINI_CACHE to time a warm cache).
     os.environ.setdefault(
         "BERTMINI_CACHE", tempfile.mkdtemp(prefix="bertmini-bench-cache-")
     )

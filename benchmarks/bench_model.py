@@ -1,25 +1,27 @@
 """bertmini vs transformers (eager and sdpa attention): same weights, same batches, one run.
 
-The headline feeds both libraries the batches a user builds: SST-2 dev sentences in random
-order, 32 to a batch, padded to the longest sentence of each batch (`ClassificationCollator`),
-and SQuAD dev windows (question + context, at most 384 tokens, stride 128) in random order,
-4 to a batch, padded to the longest window of the batch (`QAFeatures.model_inputs`). Inference
-(no_grad) and a training step (forward, backward, AdamW update) are timed round-robin; each run
-is one pass over a fixed set of batches, and the median of the runs is reported, with
+The headline feeds both libraries the batches a user builds: SST-2 dev sentences in
+random order, 32 to a batch, padded to the longest sentence of each batch
+(`ClassificationCollator`), and SQuAD dev windows (question + context, at most 384
+tokens, stride 128) in random order, 4 to a batch, padded to the longest window of the
+batch (`QAFeatures.model_inputs`). Inference (no_grad) and a training step (forward,
+backward, AdamW update) are timed round-robin; each run is one pass over a fixed set of
+batches, and the median of the runs is reported, with
 ratio = faster transformers time / bertmini time (> 1: bertmini is faster).
 
 Parts (`--part`, each prints its own tables):
 
 - headline: the dynamic padding above, classification and question answering;
-- secondary: the same SST-2 sentences batched otherwise: packed with no padding at all (both
-  libraries do the same arithmetic: kernel parity), padded to a fixed 128 tokens, and grouped
-  by length (sorted, then cut into batches);
-- ablation: bertmini with one of its speed-ups turned off at a time (SDPA vs the explicit
-  softmax(QKᵀ)V; skipping padding tokens; MLM logits only at the masked positions);
-- memory: peak resident memory (RSS) of a process that runs one side only, above what it held
-  after loading the model, for each task of the headline;
-- compile: `torch.compile` of bertmini's training step on chapter-6 batches, compile time
-  included, against eager.
+- secondary: the same SST-2 sentences batched otherwise: packed with no padding at all
+  (both libraries do the same arithmetic: kernel parity), padded to a fixed 128 tokens,
+  and grouped by length (sorted, then cut into batches);
+- ablation: bertmini with one of its speed-ups turned off at a time (SDPA vs the
+  explicit softmax(QKᵀ)V; skipping padding tokens; MLM logits only at the masked
+  positions);
+- memory: peak resident memory (RSS) of a process that runs one side only, above what it
+  held after loading the model, for each task of the headline;
+- compile: `torch.compile` of bertmini's training step on chapter-6 batches, compile
+  time included, against eager.
 
     python benchmarks/bench_model.py --part headline [--threads 2] [--repeats 7] [--json out.json]
 """
@@ -118,12 +120,14 @@ def sst2_sample(n: int, seed: int = 0) -> list[dict]:
 
 
 def sst2_batches(tok, layout: str) -> list[dict[str, torch.Tensor]]:
-    """CLS_BATCHES batches of the same CLS_BATCH * CLS_BATCHES sentences, laid out as named.
+    """CLS_BATCHES batches of the same CLS_BATCH * CLS_BATCHES sentences, laid out as
+    named.
 
-    dynamic: random batches, each padded to its longest sentence (what ClassificationCollator does);
-    fixed128: the same batches padded to 128 tokens; grouped: the sentences sorted by length, then
-    cut into batches (each padded to its longest); packed: the sentences' tokens concatenated and
-    cut into rows of 64 with no padding at all (attention_mask all ones).
+    dynamic: random batches, each padded to its longest sentence (what
+    ClassificationCollator does); fixed128: the same batches padded to 128 tokens;
+    grouped: the sentences sorted by length, then cut into batches (each padded to its
+    longest); packed: the sentences' tokens concatenated and cut into rows of 64 with no
+    padding at all (attention_mask all ones).
     """
     records = sst2_sample(CLS_BATCH * CLS_BATCHES)
     collate = ClassificationCollator(tok, max_length=128, num_labels=2)
@@ -412,7 +416,8 @@ def part_ablation(args, tok) -> tuple[list[str], dict]:
     del models
     gc.collect()
 
-    # MLM: the 30,522-way vocabulary projection at every position, or at the ~15% masked ones only.
+    # MLM: the 30,522-way vocabulary projection at every position, or at the ~15% masked
+    # ones only.
     mlm = load_models("mlm", ("bertmini", "transformers-sdpa"))
     batches = mlm_batches(layouts["dynamic"], mlm["bertmini"].config.vocab_size)
     m_ours, m_ref = mlm["bertmini"], mlm["transformers-sdpa"]
@@ -476,9 +481,8 @@ def memory_worker(side: str, threads: int) -> None:
             ("train step", lambda m=model, o=opt, b=batches: train_step(m, o, b)),
         ):
             gc.collect()
-            Path("/proc/self/clear_refs").write_text(
-                "5"
-            )  # reset the peak (VmHWM) to the current RSS
+            # Reset the peak (VmHWM) to the current RSS
+            Path("/proc/self/clear_refs").write_text("5")
             before = _status_kib("VmRSS")
             fn()
             out[f"{task} {name}"] = {

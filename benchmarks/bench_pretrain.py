@@ -1,22 +1,24 @@
 """Pretraining throughput: one full optimizer step of MLM + NSP, bertmini vs transformers, same weights.
 
 A step is what `fit` does per batch: forward, backward, AdamW update. bertmini runs with
-its MLM logits only at the labelled positions (the vocabulary projection only at the ~15% masked positions);
-transformers' `BertForPreTraining` projects every position (eager and sdpa attention). The three
-models share one set of weights (copied with `load_hf_state_dict`), see the same batch, and are
-timed round-robin; the median of the repeats is reported as tokens per second, with the ratio
-bertmini / faster transformers (> 1 means bertmini is faster).
+its MLM logits only at the labelled positions (the vocabulary projection only at the
+~15% masked positions); transformers' `BertForPreTraining` projects every position
+(eager and sdpa attention). The three models share one set of weights (copied with
+`load_hf_state_dict`), see the same batch, and are timed round-robin; the median of the
+repeats is reported as tokens per second, with the ratio bertmini / faster transformers
+(> 1 means bertmini is faster).
 
-The batch looks like the chapter-5 data: packed "[CLS] A [SEP] B [SEP]" segments of `--seq`
-tokens (10% of them shorter, as make_nsp_pairs makes them), 15% of the ordinary tokens masked
-80/10/10, half the NSP labels NotNext.
+The batch looks like the chapter-5 data: packed "[CLS] A [SEP] B [SEP]" segments of
+`--seq` tokens (10% of them shorter, as make_nsp_pairs makes them), 15% of the ordinary
+tokens masked 80/10/10, half the NSP labels NotNext.
 
     python benchmarks/bench_pretrain.py                       # CPU: chapter-5 config and MiniLM shape
     python benchmarks/bench_pretrain.py --device cuda --config bert-base --dtype bf16 --peak-tflops 989
 
-On a GPU, pass the accelerator's dense peak for the dtype (e.g. H100 SXM bf16: 989) to get the
-model-FLOP utilisation, MFU = 6 * params * tokens / time / peak (the usual approximation: it
-ignores attention's T^2 term and counts every parameter for every token).
+On a GPU, pass the accelerator's dense peak for the dtype (e.g. H100 SXM bf16: 989) to
+get the model-FLOP utilisation, MFU = 6 * params * tokens / time / peak (the usual
+approximation: it ignores attention's T^2 term and counts every parameter for every
+token).
 """
 
 from __future__ import annotations
@@ -36,13 +38,14 @@ from bertmini.pretraining import mask_tokens, small_bert_config  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import interleaved_medians, machine_header  # noqa: E402
 
+# [PAD] [UNK] [CLS] [SEP] [MASK], BERT's numbering
 SPECIAL_IDS = {
     0,
     100,
     101,
     102,
     103,
-}  # [PAD] [UNK] [CLS] [SEP] [MASK], BERT's numbering
+}
 PAD, CLS, SEP, MASK = 0, 101, 102, 103
 
 
@@ -69,9 +72,8 @@ def make_batch(
 ) -> dict[str, torch.Tensor]:
     """Packed sentence pairs: [CLS] A [SEP] B [SEP] [PAD]..., 15% of ordinary tokens masked 80/10/10."""
     g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(
-        1000, config.vocab_size, (B, T), generator=g
-    )  # (B, T) ordinary tokens
+    # (B, T) ordinary tokens
+    ids = torch.randint(1000, config.vocab_size, (B, T), generator=g)
     short = torch.rand(B, generator=g) < 0.1
     lengths = torch.where(
         short, torch.randint(8, T, (B,), generator=g), torch.full((B,), T)
@@ -112,9 +114,8 @@ def build_models(
     torch.manual_seed(0)
     models = {}
     for attn in ("eager", "sdpa"):
-        hf_config = transformers.BertConfig(
-            **config.to_dict()
-        )  # one per model: it holds the attention choice
+        # One per model: it holds the attention choice
+        hf_config = transformers.BertConfig(**config.to_dict())
         hf_config._attn_implementation = attn
         models[f"transformers-{attn}"] = transformers.BertForPreTraining(hf_config)
         assert models[f"transformers-{attn}"].config._attn_implementation == attn
@@ -159,9 +160,8 @@ def optimizer_step(model, optimizer, batch: dict, dtype: torch.dtype | None) -> 
 
 
 def count_parameters(model: torch.nn.Module) -> int:
-    return sum(
-        p.numel() for p in {id(p): p for p in model.parameters()}.values()
-    )  # tied counted once
+    # Tied counted once
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
 def measure(name: str, args, device: torch.device, dtype: torch.dtype | None) -> dict:

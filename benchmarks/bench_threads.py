@@ -1,14 +1,16 @@
 """Threads under load: chapter 6's training recipe with 1 and 2 threads, quiet and beside a busy process.
 
-A laptop or a CI runner is rarely quiet. PyTorch starts one compute thread per core, and its
-threads wait for each other at the end of every operation: when another program holds one of
-two cores, the thread that shares it arrives late at every barrier and the whole step waits.
-This measures how much that costs, and what `fit`'s default (`TrainConfig.threads=None`: as many
-threads as there are idle cores when the run starts) does about it.
+A laptop or a CI runner is rarely quiet. PyTorch starts one compute thread per core, and
+its threads wait for each other at the end of every operation: when another program
+holds one of two cores, the thread that shares it arrives late at every barrier and the
+whole step waits. This measures how much that costs, and what `fit`'s default
+(`TrainConfig.threads=None`: as many threads as there are idle cores when the run
+starts) does about it.
 
-Each configuration trains a fresh MiniLM classifier for `--steps` steps of chapter 6's recipe
-(SST-2 train sentences, batch 32, max_length 64, AdamW) in its own process; "loaded" runs beside
-one `python -c "while 1: pass"` process, started before and killed after.
+Each configuration trains a fresh MiniLM classifier for `--steps` steps of chapter 6's
+recipe (SST-2 train sentences, batch 32, max_length 64, AdamW) in its own process;
+"loaded" runs beside one `python -c "while 1: pass"` process, started before and killed
+after.
 
     python benchmarks/bench_threads.py [--steps 8] [--json out.json]
 """

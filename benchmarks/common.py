@@ -31,8 +31,9 @@ def sync() -> None:
 def interleaved_medians(
     fns: dict[str, Callable[[], None]], repeats: int, warmup: int = 1
 ) -> dict[str, float]:
-    """Median seconds per call of each function, measured round-robin so that a slow spell of the
-    machine hits every contender alike."""
+    """Median seconds per call of each function, measured round-robin so that a slow
+    spell of the machine hits every contender alike.
+    """
     for fn in fns.values():
         for _ in range(warmup):
             fn()

@@ -2,11 +2,11 @@
 
     python benchmarks/run_all.py [--quick] [--only SECTION ...] [--skip-book]
 
-Each benchmark prints a markdown table with its machine header; this script collects them in
-RESULTS.md, keeps the raw numbers and the tables in results.json, and draws the figure the book's
-Speed page shows. `--only` reruns some sections and keeps the others' last measured tables
-(each section says when and where it ran), so that a shared machine is held a few minutes at
-a time.
+Each benchmark prints a markdown table with its machine header; this script collects
+them in RESULTS.md, keeps the raw numbers and the tables in results.json, and draws the
+figure the book's Speed page shows. `--only` reruns some sections and keeps the others'
+last measured tables (each section says when and where it ran), so that a shared machine
+is held a few minutes at a time.
 """
 
 from __future__ import annotations
@@ -70,13 +70,13 @@ def run(
     if threads is not None and args[0] in THREADS:
         cmd += ["--threads", str(threads)]
     print("$", " ".join(cmd[1:]), flush=True)
-    done = subprocess.run(
-        cmd, stdout=subprocess.PIPE, text=True
-    )  # stderr: progress, passed on
+    # stderr: progress, passed on
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    # bench_book exits 1 when over budget: still a result
     if done.returncode not in (
         0,
         1,
-    ):  # bench_book exits 1 when over budget: still a result
+    ):
         raise SystemExit(f"{args[0]} failed with exit code {done.returncode}")
     table = "\n".join(l for l in done.stdout.splitlines() if l.startswith(("#", "|")))
     print(table, flush=True)
@@ -138,18 +138,21 @@ def plot(results: dict, out: Path) -> None:
 
 
 def as_markdown(output: str) -> str:
-    """A script's printout as Markdown: its "# ..." lines (machine, threads, versions, what was
-    compared) become paragraphs, not headings, so the tables can be included in the book's pages."""
+    """A script's printout as Markdown: its "# ..." lines (machine, threads, versions,
+    what was compared) become paragraphs, not headings, so the tables can be included in
+    the book's pages.
+    """
     blocks, prose = [], []
     for line in output.strip().splitlines():
         if line.startswith("# "):
             prose.append(line[2:])
             continue
         if prose:
+            # A table ends at a blank line
             blocks += [""] * bool(blocks) + [
                 "\n\n".join(prose),
                 "",
-            ]  # a table ends at a blank line
+            ]
             prose = []
         blocks.append(line)
     if prose:

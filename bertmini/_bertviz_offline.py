@@ -114,8 +114,8 @@ def offline_view(html: str, js_base: str) -> str:
     CDNs second.
 
     - the `<script src=".../require.min.js">` tag is replaced by a loader that uses the
-    page's
-      require.js if it has one, else loads ours (local copy, then CDN), once per page;
+      page's require.js if it has one, else loads ours (local copy, then CDN), once per
+      page;
     - the view's code runs only when require.js is there, with `paths` fallback arrays;
     - element ids are made unique per view (`unique_ids`).
     """

@@ -100,9 +100,8 @@ def target_dir(name: str, value: Any) -> Path:
     ):
         raise ValueError(
             f"{name}={str(value)!r} is the current, home or root directory (or holds "
-            "the "
-            "current one); save into "
-            "a folder of its own, e.g. 'checkpoints/my-model'"
+            "the current one); save into a folder of its own, e.g. "
+            "'checkpoints/my-model'"
         )
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"{name}={str(value)!r} is a file, not a directory")

@@ -36,6 +36,35 @@ def padding_mask_to_bias(
     return bias  # (B, 1, 1, T)
 
 
+def alibi_slopes(num_heads: int) -> list[float]:
+    """ALiBi's per-head slopes (Press et al. 2022): for n heads, n a power of two, the
+    geometric sequence 2^(-8/n), 2^(-16/n), ..., 2^(-8). Otherwise the slopes of the
+    largest power of two below n, then every other slope of the next one up, as the
+    paper's code does. Steep heads look at close neighbours, shallow ones far away.
+    """
+    n = 2 ** math.floor(math.log2(num_heads))
+    slopes = [2 ** (-8 * (i + 1) / n) for i in range(n)]
+    if n < num_heads:
+        slopes += alibi_slopes(2 * n)[0::2][: num_heads - n]
+    return slopes
+
+
+def alibi_bias(
+    num_heads: int, length: int, dtype: torch.dtype, device=None
+) -> torch.Tensor:
+    """-m_h · |i - j| for query i, key j and head h: shape (1, heads, T, T).
+
+    ALiBi (Press et al. 2022) adds it to the scores, so a head prefers nearby tokens
+    from the first step instead of having to discover, through learned position
+    vectors, where a token's neighbours are. For an encoder the distance is
+    symmetric (MosaicBERT, Portes et al. 2023, does the same).
+    """
+    positions = torch.arange(length, device=device)
+    distance = (positions[None, :] - positions[:, None]).abs()  # (T, T)
+    slopes = torch.tensor(alibi_slopes(num_heads), device=device, dtype=dtype)
+    return (-slopes[:, None, None] * distance.to(dtype))[None]  # (1, heads, T, T)
+
+
 def attention_probs(
     q: torch.Tensor, k: torch.Tensor, bias: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -66,9 +95,8 @@ class MultiHeadSelfAttention(nn.Module):
         self.query = nn.Linear(h, h)
         self.key = nn.Linear(h, h)
         self.value = nn.Linear(h, h)
-        self.out = nn.Linear(
-            h, h
-        )  # mixes the heads' outputs back into one vector per token
+        # Mixes the heads' outputs back into one vector per token
+        self.out = nn.Linear(h, h)
         self.dropout_p = config.attention_probs_dropout_prob
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
@@ -97,9 +125,8 @@ class MultiHeadSelfAttention(nn.Module):
         k = self.split_heads(self.key(x))  # (B, heads, T, d_k)
         v = self.split_heads(self.value(x))  # (B, heads, T, d_k)
         context, probs = self.attend(q, k, v, bias, output_attentions)
-        return self.out(
-            self.merge_heads(context)
-        ), probs  # (B, T, H), (B, heads, T, T) or None
+        # (B, T, H), (B, heads, T, T) or None
+        return self.out(self.merge_heads(context)), probs
 
     def attend(
         self,
@@ -115,9 +142,8 @@ class MultiHeadSelfAttention(nn.Module):
         The fused kernel gives the same numbers without storing the (T, T) matrix; only
         a caller who wants to look at the probabilities pays for them.
         """
-        if (
-            bias is not None and bias.dtype != q.dtype
-        ):  # autocast: scores are in bf16/fp16
+        # autocast: scores are in bf16/fp16
+        if bias is not None and bias.dtype != q.dtype:
             bias = bias.to(q.dtype)
         if output_attentions:
             probs = attention_probs(q, k, bias)  # (B, heads, T, T)

@@ -3,13 +3,11 @@
 A number such as "86% on SST-2" says little alone. Two yardsticks give it a scale:
 
 - the **majority class**: always answer the most frequent training label. Anything at or
-below it
-  has learnt nothing about the text;
+  below it has learnt nothing about the text;
 - a **bag of words**: TF-IDF weights of the words and word pairs of a sentence, then a
-logistic
-  regression. It knows which words are positive ("wonderful") or negative ("dull") but
-  not their order, so "not good" is just "not" + "good". The gap between it and BERT is
-  what reading the whole sentence in context is worth.
+  logistic regression. It knows which words are positive ("wonderful") or negative
+  ("dull") but not their order, so "not good" is just "not" + "good". The gap between it
+  and BERT is what reading the whole sentence in context is worth.
 
 For extractive question answering, the yardstick is word overlap:
 `sentence_overlap_baseline` answers with the context sentence that shares the most
@@ -104,9 +102,8 @@ def fit_bag_of_words(
         )
     vectorizer_cls = TfidfVectorizer if tfidf else CountVectorizer
     # SST-2 is already lower-cased and split into tokens; the pattern keeps one-letter
-    # words and
-    # punctuation-free tokens such as "n't" (a default sklearn tokenizer would drop
-    # "n't").
+    # words and punctuation-free tokens such as "n't" (a default sklearn tokenizer would
+    # drop "n't").
     vectorizer = vectorizer_cls(
         ngram_range=ngram_range,
         min_df=min_df,

@@ -89,8 +89,8 @@ def read_weights(directory: Path) -> dict[str, torch.Tensor]:
         except Exception as e:
             raise CheckpointError(
                 f"{binary} could not be read as plain weights ({type(e).__name__}: "
-                f"{e}); bertmini "
-                "only loads tensors (weights_only=True), never arbitrary pickled objects"
+                f"{e}); bertmini only loads tensors (weights_only=True), never "
+                "arbitrary pickled objects"
             ) from None
     raise CheckpointError(f"{directory} has no model.safetensors or pytorch_model.bin")
 
@@ -194,8 +194,7 @@ def save_pretrained(
     atomically.
 
     Everything is written into a hidden temporary sibling that then replaces `directory`
-    as a
-    whole (see `_validate.write_dir`): a crash at any byte leaves the previous
+    as a whole (see `_validate.write_dir`): a crash at any byte leaves the previous
     checkpoint, complete, or the new one. Files of `directory` that are not rewritten (a
     README) are kept.
     """

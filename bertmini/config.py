@@ -23,12 +23,10 @@ import torch.nn.functional as F
 from ._validate import as_path, check_int, check_number, read_text
 
 # The non-linearities of the feed-forward block, by their Hugging Face names: the one
-# table that
-# both the config check and the model use. Google's original BERT (TensorFlow) computed
-# GELU with
-# the tanh approximation ("gelu_new"); Hugging Face's "gelu", which BERT checkpoints
-# name, is the
-# exact erf form. The two differ by less than 1e-3 (chapter 2 measures it).
+# table that both the config check and the model use. Google's original BERT
+# (TensorFlow) computed GELU with the tanh approximation ("gelu_new"); Hugging Face's
+# "gelu", which BERT checkpoints name, is the exact erf form. The two differ by less
+# than 1e-3 (chapter 2 measures it).
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": F.gelu,
     "gelu_new": partial(F.gelu, approximate="tanh"),
@@ -37,6 +35,11 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "silu": F.silu,
     "swish": F.silu,
 }
+# The model_type of a config.json that uses a field below that BERT does not have
+# (pre_layer_norm, alibi): not "bert", which would let transformers load the weights
+# into its BERT and silently compute something else.
+VARIANT_MODEL_TYPE = "bertmini"
+VARIANT_FIELDS = ("pre_layer_norm", "alibi")
 # How a classification head turns logits and labels into a loss (Hugging Face's names).
 PROBLEM_TYPES = (
     None,
@@ -63,18 +66,22 @@ class BertConfig:
     layer_norm_eps: float = 1e-12
     pad_token_id: int = 0
     initializer_range: float = 0.02
+    # Not Hugging Face fields, so a config that sets one is written with its own
+    # model_type (transformers then refuses it instead of misreading it).
+    # pre_layer_norm: each LayerNorm before its block (`encoder.PreLNEncoderLayer`).
+    # alibi: a fixed distance penalty in every head's scores (`attention.alibi_bias`).
+    pre_layer_norm: bool = False
+    alibi: bool = False
     # The task head's classes, as in transformers: `num_labels` defaults to
-    # len(id2label), or 2;
-    # `id2label` to LABEL_0, LABEL_1, ...; `label2id` to its inverse. Keys of id2label
-    # are ints
-    # here (config.json stores them as strings, as JSON must).
+    # len(id2label), or 2; `id2label` to LABEL_0, LABEL_1, ...; `label2id` to its
+    # inverse. Keys of id2label are ints here (config.json stores them as strings, as
+    # JSON must).
     num_labels: int | None = None
     id2label: dict[int, str] | None = None
     label2id: dict[str, int] | None = None
     problem_type: str | None = None
     # Keys of a config.json that are not fields above (e.g. "architectures", "id2label")
-    # are kept
-    # here so that a round trip through bertmini does not drop them.
+    # are kept here so that a round trip through bertmini does not drop them.
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -96,8 +103,7 @@ class BertConfig:
             raise ValueError(
                 f"BertConfig.hidden_size ({self.hidden_size}) must be divisible by "
                 f"num_attention_heads ({self.num_attention_heads}): each head gets "
-                "hidden_size / heads "
-                "dimensions"
+                "hidden_size / heads dimensions"
             )
         if self.hidden_act not in ACTIVATIONS:
             raise ValueError(
@@ -112,6 +118,12 @@ class BertConfig:
         check_number(
             "BertConfig.initializer_range", self.initializer_range, 0.0, low_open=True
         )
+        for name in VARIANT_FIELDS:
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(
+                    f"BertConfig.{name} must be True or False, got "
+                    f"{getattr(self, name)!r}"
+                )
         check_int("BertConfig.pad_token_id", self.pad_token_id)
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(
@@ -197,6 +209,13 @@ class BertConfig:
         extra = {k: v for k, v in values.items() if k not in names}
         extra.update(values.get("extra", {}) or {})
         extra.pop("extra", None)
+        if extra.get("model_type") == VARIANT_MODEL_TYPE:
+            if not any(known.get(name) is True for name in VARIANT_FIELDS):
+                raise ValueError(
+                    f"model_type {VARIANT_MODEL_TYPE!r} needs one of "
+                    f"{VARIANT_FIELDS} set to true; the config sets none"
+                )
+            del extra["model_type"]  # to_dict writes it again from the fields
         pos = extra.get("position_embedding_type", "absolute")
         if pos != "absolute":
             raise ValueError(
@@ -232,15 +251,19 @@ class BertConfig:
             if f.name != "extra"
         }
         # As transformers writes it: num_labels is len(id2label), whose JSON keys are
-        # strings;
-        # problem_type only when set.
+        # strings; problem_type only when set.
         del out["num_labels"]
         out["id2label"] = {str(k): v for k, v in self.id2label.items()}
         out["label2id"] = dict(self.label2id)
         if out["problem_type"] is None:
             del out["problem_type"]
+        variant = [name for name in VARIANT_FIELDS if getattr(self, name)]
+        for name in set(VARIANT_FIELDS) - set(variant):
+            del out[name]  # BERT's own layout: a config transformers reads as it is
         out = {**self.extra, **out}
         out.setdefault("model_type", "bert")
+        if variant:
+            out["model_type"] = VARIANT_MODEL_TYPE
         return out
 
     def to_json_file(self, path: str | Path) -> None:

@@ -9,16 +9,13 @@ instead of silently producing different numbers.
 Where a file comes from, in order:
 
 1. `BERTMINI_DATA_MIRROR` set to a **local folder**: `<folder>/<mirror path>` (for
-example
-   `sst2/dev.tsv`) is verified and read in place - nothing is copied.
+   example `sst2/dev.tsv`) is verified and read in place - nothing is copied.
 2. The **cache** (`$BERTMINI_CACHE`, default `~/.cache/bertmini`): a file there is used
-only if
-   it still matches its hash. Files only ever appear there under their final name after
-   they were verified (download to a temporary file, check, then an atomic rename), so
-   an interrupted transfer never leaves anything a later run would trust.
+   only if it still matches its hash. Files only ever appear there under their final
+   name after they were verified (download to a temporary file, check, then an atomic
+   rename), so an interrupted transfer never leaves anything a later run would trust.
 3. `BERTMINI_DATA_MIRROR` set to an `http://` base URL (a classroom server): downloaded
-from
-   `<url>/<mirror path>` into the cache.
+   from `<url>/<mirror path>` into the cache.
 4. Otherwise the **upstream URL** pinned in the registry, downloaded into the cache.
 
 A mirror holds only some files (the SQuAD and WikiText-2 train files are not mirrored);
@@ -78,17 +75,14 @@ __all__ = [
 
 MIRROR_ENV = "BERTMINI_DATA_MIRROR"
 REGISTRY_PATH = Path(__file__).with_name("registry.json")
-TIMEOUT_S = (
-    30.0  # seconds per socket operation (connect, each read); a dead server fails fast
-)
+# Seconds per socket operation (connect, each read); a dead server fails fast
+TIMEOUT_S = 30.0
 CHUNK_BYTES = 1 << 16
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # Errors: each says what went wrong and what to do about it
 # --------------------------------------------------------------------------------------
-# -------
 
 
 class UnknownNameError(KeyError, ValueError):
@@ -131,10 +125,8 @@ class NotMirroredError(DataError, FileNotFoundError):
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # The registry
 # --------------------------------------------------------------------------------------
-# -------
 
 
 @dataclass(frozen=True)
@@ -147,9 +139,8 @@ class DataFile:
     url: str  # upstream URL (pinned); for archives, the archive's URL
     size: int | None  # bytes; None where not known exactly
     sha256: str | None
-    git_blob_sha1: (
-        str | None
-    )  # sha1(b"blob <size>\0" + data); used where no sha256 is known
+    # sha1(b"blob <size>\0" + data); used where no sha256 is known
+    git_blob_sha1: str | None
     archive_member: str | None = None  # the file's path inside the archive at `url`
     mirrored: bool = True  # False: no mirror this project knows of holds it
     instead: str | None = None  # what to use when it cannot be had (offline advice)
@@ -173,8 +164,8 @@ def _load_registry(path: Path = REGISTRY_PATH) -> dict[str, Dataset]:
     if not path.is_file():
         raise FileNotFoundError(
             f"The data registry {path} is missing from the bertmini package. Reinstall "
-            "bertmini "
-            "(`pip install -e .` from the repository) so that bertmini/registry.json is included."
+            "bertmini (`pip install -e .` from the repository) so that "
+            "bertmini/registry.json is included."
         )
     raw = json.loads(path.read_text(encoding="utf-8"))["datasets"]
     datasets = {}
@@ -211,10 +202,8 @@ def get_file(name: str, split: str) -> DataFile:
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # Integrity: sha256, or git's blob sha1 where that is all that is published
 # --------------------------------------------------------------------------------------
-# -------
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -234,9 +223,8 @@ def git_blob_sha1_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-_verified: set[tuple] = (
-    set()
-)  # (path, size, mtime, inode, expected hash) already checked
+# (path, size, mtime, inode, expected hash) already checked
+_verified: set[tuple] = set()
 
 
 def verify(path: str | Path, entry: DataFile, *, source: str | None = None) -> None:
@@ -284,10 +272,8 @@ def verify(path: str | Path, entry: DataFile, *, source: str | None = None) -> N
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # Downloads: temp file -> verify -> atomic rename
 # --------------------------------------------------------------------------------------
-# -------
 
 
 def _mirror_setting() -> tuple[str, str | Path] | None:
@@ -338,8 +324,9 @@ def _copy_with_progress(
 
 def _download_to_temp(url: str, directory: Path, *, desc: str, progress: bool) -> Path:
     """Download `url` into a new `*.part` file in `directory` (same file system as the
-    target,
-    so the final rename is atomic). Nothing is left behind if anything fails, Ctrl-C included."""
+    target, so the final rename is atomic). Nothing is left behind if anything fails,
+    Ctrl-C included.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(
         dir=directory, prefix=f".{Path(desc).name}.", suffix=".part"
@@ -351,7 +338,7 @@ def _download_to_temp(url: str, directory: Path, *, desc: str, progress: bool) -
                 url, headers={"User-Agent": "bertmini-data"}
             )
             try:
-                # (http/https only)
+                # Only http(s) URLs get here: the registry's, or an http(s) mirror's
                 response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
             except urllib.error.HTTPError as err:
                 message = f"{url} answered HTTP {err.code} {err.reason}."
@@ -424,8 +411,8 @@ def _download_upstream(entry: DataFile, target: Path, progress: bool) -> None:
         _install(tmp, target, entry, source=entry.url)
         return
     # An archive (SST-2 is only published inside GLUE's SST-2.zip): extract every file
-    # the registry
-    # takes from this archive, so the next split does not download it again.
+    # the registry takes from this archive, so the next split does not download it
+    # again.
     try:
         siblings = [
             f
@@ -437,9 +424,8 @@ def _download_upstream(entry: DataFile, target: Path, progress: bool) -> None:
             for sibling in siblings:
                 try:
                     _extract(archive, sibling, cache_dir() / sibling.mirror_path)
-                except (
-                    DataError
-                ) as err:  # the requested file is fine; report, do not fail
+                except DataError as err:
+                    # The requested file is fine; report, do not fail
                     warnings.warn(
                         f"{sibling.mirror_path} was not extracted: {err}", stacklevel=3
                     )
@@ -517,13 +503,13 @@ def fetch(name: str, split: str, *, progress: bool = True) -> Path:
     Args:
         name: a data set in `DATASETS` ("sst2", "squad", "wikitext2", "wnut17").
         split: a split of that data set ("train", "dev", "valid", "test"; see the
-        registry).
+            registry).
         progress: show a tqdm progress bar while downloading.
 
     Raises:
         UnknownNameError: unknown data set or split (the message lists the valid ones).
         ChecksumError: the file does not match the registry (a downloaded file is
-        deleted first).
+            deleted first).
         OfflineError: the mirror or upstream server could not be reached.
         DownloadError: the server answered an error or the transfer was cut short.
         NotMirroredError: `BERTMINI_DATA_MIRROR` is set and does not hold the file.
@@ -570,10 +556,8 @@ def fetch(name: str, split: str, *, progress: bool = True) -> Path:
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # Loaders: files -> plain Python records
 # --------------------------------------------------------------------------------------
-# -------
 
 
 def _check_limit(limit: int | None) -> None:
@@ -600,9 +584,8 @@ def load_sst2(
         raise DataError(f"{path} does not start with the header 'sentence<TAB>label'.")
     rows = []
     for line in lines[1:]:
-        sentence, label = line.rsplit(
-            "\t", 1
-        )  # tab-separated, no quoting: never use csv here
+        # tab-separated, no quoting: never use csv here
+        sentence, label = line.rsplit("\t", 1)
         rows.append({"sentence": sentence, "label": int(label)})
     if limit is None or limit >= len(rows):
         return rows
@@ -647,9 +630,8 @@ def load_squad(
         split: "dev" (mirrored) or "train" (download only).
         limit: keep only the first `limit` questions (after selecting articles).
         articles: a slice or list of article indices to keep. Offline there is no train
-        file, so
-            the dev set is split by article, which keeps every paragraph on one side:
-            `articles=slice(0, 40)` (8,981 questions) to fine-tune,
+            file, so the dev set is split by article, which keeps every paragraph on one
+            side: `articles=slice(0, 40)` (8,981 questions) to fine-tune,
             `articles=slice(40, None)` (1,589 questions) to evaluate.
     """
     _check_limit(limit)
@@ -680,12 +662,10 @@ def load_squad(
     return records
 
 
-_TITLE = re.compile(
-    r"= (?!= )(.+?) ="
-)  # " = Homarus gammarus = " (stripped): a new article
-_SUBHEADING = re.compile(
-    r"(?:= ){2,}.*?(?: =){2,}"
-)  # " = = Description = = ", " = = = Film = = = "
+# " = Homarus gammarus = " (stripped): a new article
+_TITLE = re.compile(r"= (?!= )(.+?) =")
+# " = = Description = = ", " = = = Film = = = "
+_SUBHEADING = re.compile(r"(?:= ){2,}.*?(?: =){2,}")
 
 
 def split_wikitext_documents(lines: Sequence[str]) -> list[dict[str, Any]]:
@@ -726,10 +706,9 @@ def read_conll(text: str, source: str = "text") -> list[dict[str, list[str]]]:
     """Sentences of a two-column CoNLL file: `[{"tokens": [...], "tags": [...]}, ...]`.
 
     One token and its tag per line, separated by a TAB; a sentence ends at a line that
-    is empty
-    *or holds only white space* (WNUT-17's files use both). A line without exactly one
-    TAB is an error, not something to guess around: a silently shifted column would
-    shift every label.
+    is empty *or holds only white space* (WNUT-17's files use both). A line without
+    exactly one TAB is an error, not something to guess around: a silently shifted
+    column would shift every label.
     """
     sentences: list[dict[str, list[str]]] = []
     tokens: list[str] = []

@@ -53,9 +53,8 @@ def _cpu_jiffies(cpus: set[int]) -> tuple[int, int]:
             name, *fields = line.split()
             if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cpus:
                 continue
-            values = [
-                int(v) for v in fields[:8]
-            ]  # user nice system idle iowait irq softirq steal
+            # user nice system idle iowait irq softirq steal
+            values = [int(v) for v in fields[:8]]
             total += sum(values)
             busy += sum(values) - values[3] - values[4]
     return busy, total
@@ -81,9 +80,8 @@ def idle_cpus(interval: float = 0.1) -> float | None:
     if t1 <= t0:
         return None
     busy_cores = len(cpus) * (b1 - b0) / (t1 - t0)  # every program, ours included
-    own_cores = (own1 - own0) / max(
-        wall1 - wall0, 1e-9
-    )  # ours (e.g. threads still spinning)
+    # Ours (e.g. threads still spinning)
+    own_cores = (own1 - own0) / max(wall1 - wall0, 1e-9)
     return max(0.0, len(cpus) - max(0.0, busy_cores - own_cores))
 
 

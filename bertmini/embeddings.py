@@ -34,9 +34,10 @@ class BertEmbeddings(nn.Module):
     ) -> torch.Tensor:
         T = input_ids.size(1)
         positions = torch.arange(T, device=input_ids.device)  # (T,): 0, 1, ..., T-1
+        # (B, T, H)
         x = (
             self.word_embeddings(input_ids)  # (B, T, H)
             + self.position_embeddings(positions)  # (T, H), broadcast over the batch
             + self.token_type_embeddings(token_type_ids)
-        )  # (B, T, H)
+        )
         return self.dropout(self.norm(x))  # (B, T, H)

@@ -2,7 +2,8 @@
 
 Each layer is *post*-LayerNorm, as in the original Transformer and BERT:
 
-    h = LayerNorm(x + Attention(x)) y = LayerNorm(h + W₂ · GELU(W₁ h + b₁) + b₂)
+    h = LayerNorm(x + Attention(x))
+    y = LayerNorm(h + W₂ · GELU(W₁ h + b₁) + b₂)
 
 The GELU sits *inside* the feed-forward block, between its two linear maps; nothing else
 in the layer has an activation. There is no decoder and no causal mask: every token sees
@@ -51,25 +52,53 @@ class EncoderLayer(nn.Module):
         bias: torch.Tensor | None = None,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        a, probs = self.attention(
-            x, bias, output_attentions
-        )  # (B, T, H), (B, heads, T, T)
-        h = self.attention_norm(
-            x + self.attention_dropout(a)
-        )  # residual, then LayerNorm
+        # (B, T, H), (B, heads, T, T)
+        a, probs = self.attention(x, bias, output_attentions)
+        # residual, then LayerNorm
+        h = self.attention_norm(x + self.attention_dropout(a))
         y = self.ffn_norm(h + self.ffn(h))  # residual, then LayerNorm
+        return y, probs
+
+
+class PreLNEncoderLayer(EncoderLayer):
+    """The same weights, normalized *before* each block instead of after the addition:
+
+        h = x + Attention(LayerNorm(x))    y = h + FFN(LayerNorm(h))
+
+    The residual stream x is then never normalized inside the stack, so a gradient
+    reaches every layer undamped: Xiong et al. (2020) show this layout trains stably
+    at higher learning rates and without warmup. It needs one final LayerNorm after
+    the last layer (in `BertEncoder`). Not BERT's layout: Hugging Face's BERT
+    checkpoints are post-LN and cannot be loaded into it.
+    """
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        bias: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        a, probs = self.attention(self.attention_norm(x), bias, output_attentions)
+        h = x + self.attention_dropout(a)  # (B, T, H): add, no norm after
+        y = h + self.ffn(self.ffn_norm(h))
         return y, probs
 
 
 class BertEncoder(nn.Module):
     """`num_hidden_layers` identical layers, each refining every token's vector in
-    context.
+    context (and, with `config.pre_layer_norm`, a final LayerNorm).
     """
 
     def __init__(self, config: BertConfig):
         super().__init__()
+        Layer = PreLNEncoderLayer if config.pre_layer_norm else EncoderLayer
         self.layer = nn.ModuleList(
-            EncoderLayer(config) for _ in range(config.num_hidden_layers)
+            Layer(config) for _ in range(config.num_hidden_layers)
+        )
+        self.final_norm = (
+            nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+            if config.pre_layer_norm
+            else None
         )
 
     def forward(
@@ -90,4 +119,6 @@ class BertEncoder(nn.Module):
                 hidden_states.append(x)
             if output_attentions:
                 attentions.append(probs)
+        if self.final_norm is not None:
+            x = self.final_norm(x)
         return x, hidden_states, attentions

@@ -1,10 +1,10 @@
 """Task heads: small layers on top of BertModel, one per way of using BERT.
 
 - masked-language modelling: predict the original token at [MASK] positions
-(pretraining),
+  (pretraining),
 - next-sentence prediction: is sentence B the real continuation of A? (pretraining),
 - sequence classification: one label per sentence (or pair) from the pooled [CLS]
-vector,
+  vector,
 - extractive question answering: a start and an end score for every token.
 
 Each head returns logits, and a `loss` when labels are given. Labels of -100 are
@@ -52,9 +52,8 @@ class MaskedLMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return (
-            self.decoder(self.norm(self.act(self.dense(hidden)))) + self.bias
-        )  # (..., V)
+        # (..., V)
+        return self.decoder(self.norm(self.act(self.dense(hidden)))) + self.bias
 
 
 def check_labels(
@@ -109,8 +108,8 @@ def masked_lm_loss(
     labels: torch.Tensor | None,
     only_labelled: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Logits and the cross-entropy averaged over *masked* positions only (labels !=
-    -100).
+    """Logits and the cross-entropy averaged over *masked* positions only
+    (labels != -100).
 
     Averaging over every position instead would reward copying the unmasked input. With
     `only_labelled` the vocabulary projection runs only where a label exists: ~15% of
@@ -128,9 +127,8 @@ def masked_lm_loss(
         target = labels
     if not bool((target != IGNORE_INDEX).any()):
         # No token was masked in this batch (short texts, bad luck): the loss is 0, not
-        # the NaN
-        # of a mean over nothing, and it stays connected to the graph so backward()
-        # still works.
+        # the NaN of a mean over nothing, and it stays connected to the graph so
+        # backward() still works.
         return logits, logits.float().sum() * 0.0
     loss = F.cross_entropy(
         logits.reshape(-1, logits.size(-1)).float(),
@@ -150,9 +148,8 @@ class BertForMaskedLM(BertPreTrainedModel):
                 f"{type(self).__name__} expects a BertConfig, got "
                 f"{type(config).__name__}"
             )
-        self.config = config = copy.deepcopy(
-            config
-        )  # the model's own: the caller's is never changed
+        # The model's own: the caller's is never changed
+        self.config = config = copy.deepcopy(config)
         self.bert = BertModel(config, add_pooling_layer=False)
         self.mlm = MaskedLMHead(config, self.bert.embeddings.word_embeddings)
         self.init_weights()
@@ -169,8 +166,9 @@ class BertForMaskedLM(BertPreTrainedModel):
     ) -> MaskedLMOutput:
         """Without `labels`: logits (B, T, V) at every position. With `labels`: the
         loss, and logits (N, V) only at the N labelled positions, since the loss needs
-        no others (as nanoGPT decides
-        from its targets); `all_logits=True` gives (B, T, V) there too, as transformers does."""
+        no others (as nanoGPT decides from its targets); `all_logits=True` gives
+        (B, T, V) there too, as transformers does.
+        """
         out = self.bert(
             input_ids,
             attention_mask,
@@ -196,9 +194,8 @@ class BertForPreTraining(BertPreTrainedModel):
                 f"{type(self).__name__} expects a BertConfig, "
                 f"got {type(config).__name__}"
             )
-        self.config = config = copy.deepcopy(
-            config
-        )  # the model's own: the caller's is never changed
+        # The model's own: the caller's is never changed
+        self.config = config = copy.deepcopy(config)
         self.bert = BertModel(config)
         self.mlm = MaskedLMHead(config, self.bert.embeddings.word_embeddings)
         self.nsp = nn.Linear(config.hidden_size, 2)  # IsNext (0) vs NotNext (1)
@@ -216,8 +213,9 @@ class BertForPreTraining(BertPreTrainedModel):
         all_logits: bool = False,
     ) -> PreTrainingOutput:
         """As `BertForMaskedLM.forward`: with `labels`, prediction logits only at
-        labelled positions
-        (N, V) unless `all_logits`; plus the NSP logits (B, 2) from the pooled [CLS] vector."""
+        labelled positions (N, V) unless `all_logits`; plus the NSP logits (B, 2) from
+        the pooled [CLS] vector.
+        """
         out = self.bert(
             input_ids,
             attention_mask,
@@ -353,8 +351,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
     score.
 
     The whole head is one (H, 2) matrix: a "start vector" and an "end vector" dotted
-    with every token. The answer is the span (i, j), i <= j, with the largest start_i +
-    end_j.
+    with every token. The answer is the span (i, j), i <= j, with the largest
+    start_i + end_j.
     """
 
     def __init__(self, config: BertConfig):
@@ -364,9 +362,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
                 f"{type(self).__name__} expects a BertConfig, "
                 f"got {type(config).__name__}"
             )
-        self.config = config = copy.deepcopy(
-            config
-        )  # the model's own: the caller's is never changed
+        # The model's own: the caller's is never changed
+        self.config = config = copy.deepcopy(config)
         self.bert = BertModel(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.init_weights()
@@ -392,9 +389,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
             output_hidden_states,
             skip_padding=False,
         )
-        start_logits, end_logits = self.qa_outputs(out.last_hidden_state).unbind(
-            dim=-1
-        )  # (B, T) each
+        # (B, T) each
+        start_logits, end_logits = self.qa_outputs(out.last_hidden_state).unbind(dim=-1)
         loss = None
         if start_positions is not None and end_positions is not None:
             T = start_logits.size(1)

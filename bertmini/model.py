@@ -1,9 +1,9 @@
 """BertModel: embeddings, the encoder stack and the pooler, with the input checks a
 beginner needs.
 
-ids ─▶ BertEmbeddings ─▶ EncoderLayer × N ─▶ last_hidden_state (B, T, H)
-                                               └─▶ [CLS] vector ─▶ tanh(W·) ─▶
-                                               pooler_output (B, H)
+    ids ─▶ BertEmbeddings ─▶ EncoderLayer × N ─▶ last_hidden_state (B, T, H)
+                                                   └─▶ [CLS] vector ─▶ tanh(W·)
+                                                         ─▶ pooler_output (B, H)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from . import unpadded
-from .attention import padding_mask_to_bias
+from .attention import alibi_bias, padding_mask_to_bias
 from .config import BertConfig
 from .embeddings import BertEmbeddings
 from .encoder import BertEncoder
@@ -32,9 +32,8 @@ class BertPooler(nn.Module):
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(
-            self.dense(hidden[:, 0])
-        )  # (B, H): only the first ([CLS]) token
+        # (B, H): only the first ([CLS]) token
+        return torch.tanh(self.dense(hidden[:, 0]))
 
 
 class BertPreTrainedModel(nn.Module):
@@ -58,8 +57,7 @@ class BertPreTrainedModel(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
         # Embeddings last: the MLM decoder shares the word-embedding matrix, and the
-        # padding row
-        # must end up zero whichever of the two was initialised first.
+        # padding row must end up zero whichever of the two was initialised first.
         for module in self.modules():
             if isinstance(module, nn.Embedding):
                 nn.init.normal_(module.weight, mean=0.0, std=std)
@@ -81,8 +79,8 @@ class BertPreTrainedModel(nn.Module):
 
     def save_pretrained(self, directory: str | Path, tokenizer=None) -> Path:
         """Write `config.json` and `model.safetensors` with Hugging Face's key names
-        (and the
-        tokenizer's files, if given), atomically as one directory."""
+        (and the tokenizer's files, if given), atomically as one directory.
+        """
         from .checkpoint import save_pretrained
 
         return save_pretrained(self, directory, tokenizer)
@@ -104,8 +102,7 @@ def check_inputs(
     if not isinstance(input_ids, torch.Tensor):
         raise TypeError(
             "input_ids must be a torch.Tensor of token ids, got "
-            f"{type(input_ids).__name__}; "
-            "use the Tokenizer, or torch.tensor([[...]])"
+            f"{type(input_ids).__name__}; use the Tokenizer, or torch.tensor([[...]])"
         )
     if (
         input_ids.is_floating_point()
@@ -185,9 +182,8 @@ class BertModel(BertPreTrainedModel):
             raise TypeError(
                 f"BertModel expects a BertConfig, got {type(config).__name__}"
             )
-        self.config = copy.deepcopy(
-            config
-        )  # a value: the caller's config is never changed
+        # A value: the caller's config is never changed
+        self.config = copy.deepcopy(config)
         self.embeddings = BertEmbeddings(config)
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
@@ -215,11 +211,23 @@ class BertModel(BertPreTrainedModel):
             token_type_ids = torch.zeros_like(input_ids)  # everything is sentence A
         token_type_ids = token_type_ids.long()
         attentions = None
+        # (1, heads, T, T) with config.alibi; None for BERT, whose positions are all in
+        # the embeddings
+        position_bias = (
+            alibi_bias(
+                self.config.num_attention_heads,
+                input_ids.size(1),
+                self.embeddings.word_embeddings.weight.dtype,
+                input_ids.device,
+            )
+            if self.config.alibi
+            else None
+        )
         if attention_mask is None or bool(attention_mask.all()):
-            # No padding: no bias at all, which also lets SDPA take its fastest path.
+            # No padding: no padding bias, which also lets SDPA take its fastest path.
             x = self.embeddings(input_ids, token_type_ids)  # (B, T, H)
             x, hidden_states, attentions = self.encoder(
-                x, None, output_attentions, output_hidden_states
+                x, position_bias, output_attentions, output_hidden_states
             )
         elif skip_padding and not output_attentions:
             x, hidden_states = unpadded.encode(
@@ -229,12 +237,15 @@ class BertModel(BertPreTrainedModel):
                 attention_mask,
                 token_type_ids,
                 output_hidden_states,
+                position_bias,
             )
-        # every position computed, and with output_attentions every attention map
-        # returned
         else:
+            # Every position computed, and with output_attentions every attention map
+            # returned
             x = self.embeddings(input_ids, token_type_ids)
             bias = padding_mask_to_bias(attention_mask, x.dtype)  # (B, 1, 1, T)
+            if position_bias is not None:
+                bias = bias + position_bias  # (B, heads, T, T)
             x, hidden_states, attentions = self.encoder(
                 x, bias, output_attentions, output_hidden_states
             )

@@ -59,12 +59,10 @@ class BertModelOutput(ModelOutput):
 
     last_hidden_state: torch.Tensor  # (B, T, H)
     pooler_output: torch.Tensor | None = None  # (B, H)
-    hidden_states: tuple[torch.Tensor, ...] | None = (
-        None  # embeddings + one per layer, (B, T, H)
-    )
-    attentions: tuple[torch.Tensor, ...] | None = (
-        None  # one per layer, (B, heads, T, T)
-    )
+    # embeddings + one per layer, (B, T, H)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    # one per layer, (B, heads, T, T)
+    attentions: tuple[torch.Tensor, ...] | None = None
 
 
 @dataclass

@@ -48,8 +48,8 @@ def verify_sha256(path: Path, expected: str) -> None:
     if actual != expected:
         raise IntegrityError(
             f"{path} does not match its published hash: expected sha256 {expected}, "
-            f"got {actual}. "
-            "The file is corrupt or was modified; reinstall the package that ships it."
+            f"got {actual}. The file is corrupt or was modified; reinstall the package "
+            "that ships it."
         )
     _verified[key] = actual
 
@@ -57,9 +57,8 @@ def verify_sha256(path: Path, expected: str) -> None:
 def named_model_dir(name: str) -> Path:
     """The verified directory of a named offline model."""
     info = NAMED_MODELS[ALIASES.get(name, name)]
-    spec = importlib.util.find_spec(
-        info["package"]
-    )  # locate it without importing anything heavy
+    # Locate it without importing anything heavy
+    spec = importlib.util.find_spec(info["package"])
     if spec is None or spec.origin is None:
         raise PretrainedNotFoundError(
             f"{name!r} is shipped in the PyPI package {info['pip']!r}, which is not installed: "
@@ -100,8 +99,9 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
 def looks_like_local_path(name_or_path: str | os.PathLike) -> bool:
     """A Path object, or a string that can only be a path: absolute, ./ ../ ~,
     backslashes, more than one '/', a file suffix, or a first component that exists
-    here. Such a name that
-    does not exist is reported as a missing path, not as a failed hub download."""
+    here. Such a name that does not exist is reported as a missing path, not as a failed
+    hub download.
+    """
     if not isinstance(name_or_path, str):
         return True
     name = name_or_path
@@ -150,9 +150,8 @@ def download_from_hub(repo_id: str) -> Path:
                 ],
             )
         )
-    except (
-        Exception
-    ) as e:  # network down, unknown repo, rate limit: all mean "not available"
+    except Exception as e:
+        # Network down, unknown repo, rate limit: all mean "not available"
         raise PretrainedNotFoundError(
             f"Could not download {repo_id!r} from the Hugging Face hub ({type(e).__name__}: {e}). "
             f"With no network, use: {hint}"

@@ -294,15 +294,14 @@ def prepare_features(
         examples: records as returned by `bertmini.data.load_squad`; `answers` may be
             absent or empty when `with_labels=False` (or for an unanswerable example).
         tokenizer: a `bertmini.Tokenizer` (its `.backend` is used) or a
-        `tokenizers.Tokenizer`.
+            `tokenizers.Tokenizer`.
         max_length: tokens per window, specials included (<= the model's position
-        embeddings).
+            embeddings).
         stride: context tokens shared by consecutive windows; must be smaller than the
-        room
-            left for context after the question.
+            room left for context after the question.
         with_labels: compute `start_positions`/`end_positions` from the first gold
-        answer
-            (the first one that does not cut through a word, see `_answer_char_span`).
+            answer (the first one that does not cut through a word, see
+            `_answer_char_span`).
         max_question_tokens: longer questions are cut to this many word pieces.
     """
     check_int("max_length", max_length)

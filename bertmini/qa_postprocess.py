@@ -25,8 +25,7 @@ def _to_numpy_logits(logits: Any, n_features: int, name: str) -> np.ndarray:
     pieces.
 
     Per-batch pieces may have different widths (trimmed batches); they are right-padded
-    with
-    -inf, a position that can never win.
+    with -inf, a position that can never win.
     """
 
     def as_array(x: Any) -> np.ndarray:
@@ -105,9 +104,9 @@ def postprocess_with_scores(
 ) -> dict[str, dict[str, Any]]:
     """Best answer per example with its score and character span.
 
-    Returns `{id: {"text", "score", "start", "end"}}` where `context[start:end] ==
-    text`. An example with no valid span in any window (or no window at all) gets
-    `{"text": "", "score": -inf, "start": 0, "end": 0}`.
+    Returns `{id: {"text", "score", "start", "end"}}` where
+    `context[start:end] == text`. An example with no valid span in any window (or no
+    window at all) gets `{"text": "", "score": -inf, "start": 0, "end": 0}`.
 
     start_logits, end_logits: (N, T) for the N windows of `features`, or a list of
     per-batch (B_i, T_i) pieces in feature order.

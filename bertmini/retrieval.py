@@ -1,12 +1,11 @@
 """Finding the right document: exact cosine search, BM25, their fusion, and how to score
 them.
 
-Dense retrieval embeds queries and documents (`bertmini.sentence_embeddings.encode`)
-and ranks documents by cosine similarity; `cosine_topk` does it exactly, by one matrix
+Dense retrieval embeds queries and documents (`bertmini.sentence_embeddings.encode`) and
+ranks documents by cosine similarity; `cosine_topk` does it exactly, by one matrix
 product. BM25 (Robertson and Zaragoza, 2009) ranks by shared words, weighted by how rare
 they are: the baseline every dense retriever must beat. `recall_at_k` and
-`mean_reciprocal_rank` score a ranking against the one relevant document of each
-query.
+`mean_reciprocal_rank` score a ranking against the one relevant document of each query.
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ import torch.nn.functional as F
 def cosine_topk(
     queries: torch.Tensor, documents: torch.Tensor, k: int = 10, chunk_size: int = 1024
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k documents most similar to each query, best first: (scores (Q, k), indices
-    (Q, k)).
+    """The k documents most similar to each query, best first:
+    (scores (Q, k), indices (Q, k)).
 
     Exact search: every query against every document. Queries go in chunks, so memory is
     chunk_size x N scores however many queries there are.
@@ -160,7 +159,8 @@ def retrieval_metrics(
     scores: torch.Tensor, gold, ks: Sequence[int] = (1, 5, 20)
 ) -> dict[str, float]:
     """{"recall@1": ..., "recall@5": ..., "recall@20": ..., "mrr": ...} of (Q, N)
-    scores."""
+    scores.
+    """
     ranks = gold_ranks(scores, gold)
     metrics = {f"recall@{k}": recall_at_k(ranks, k) for k in ks}
     metrics["mrr"] = mean_reciprocal_rank(ranks)

@@ -93,7 +93,7 @@ def encode(
         pooling: "mean", "cls" or "pooler"; a tuple of them returns a dict of (N, H)
             tensors from one pass over the texts.
         normalize: divide every vector by its L2 norm, so a dot product is a cosine
-        similarity.
+            similarity.
         max_length: tokens per text, [CLS] and [SEP] included; longer texts are
             truncated. 256 is what sentence-transformers uses for all-MiniLM-L6-v2 (it
             was trained on 128).

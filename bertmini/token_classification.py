@@ -4,20 +4,18 @@ Three things are specific to it, and each is easy to get subtly wrong:
 
 1. **Alignment.** Labels belong to words, the model sees WordPiece pieces: "Kardashian"
    may be "ka", "##rda", "##shian". The label goes on the first piece; the other pieces
-   and the specials get -100, which the loss skips (`align_labels`). Reading
-   predictions back means reading the first piece of every word
-   (`word_labels_from_pieces`).
+   and the specials get -100, which the loss skips (`align_labels`). Reading predictions
+   back means reading the first piece of every word (`word_labels_from_pieces`).
 2. **The metric.** Entities, not tokens, are what count: an entity is right only if its
    type and both of its boundaries are right (CoNLL's rule), and over 92% of WNUT-17's
    words are `O`, so a model that never finds anything has over 92% token accuracy.
-   `entity_scores` is the entity-level precision/recall/F1 of `conlleval` (and
-   of `seqeval`'s default mode).
-3. **Free text.** `predict_entities` turns raw text into typed entities with
-   character spans, by way of the tokenizer's word ids and offsets.
+   `entity_scores` is the entity-level precision/recall/F1 of `conlleval` (and of
+   `seqeval`'s default mode).
+3. **Free text.** `predict_entities` turns raw text into typed entities with character
+   spans, by way of the tokenizer's word ids and offsets.
 
-The model, `BertForTokenClassification`, is a linear layer on every token's
-vector and reads and writes Hugging Face checkpoints (`classifier.weight`,
-`classifier.bias`).
+The model, `BertForTokenClassification`, is a linear layer on every token's vector and
+reads and writes Hugging Face checkpoints (`classifier.weight`, `classifier.bias`).
 """
 
 from __future__ import annotations
@@ -61,8 +59,8 @@ class BertForTokenClassification(BertPreTrainedModel):
     The same layer as Hugging Face's `BertForTokenClassification` (no pooler; the head
     is `classifier`), so checkpoints move both ways. `class_weight` (one number per
     label) weights the cross-entropy: a way to make rare entity tags count more than the
-    sea of `O`. It is part of the training recipe, not of the model, so it is not
-    saved with the weights.
+    sea of `O`. It is part of the training recipe, not of the model, so it is not saved
+    with the weights.
     """
 
     def __init__(
@@ -122,9 +120,8 @@ class BertForTokenClassification(BertPreTrainedModel):
             output_attentions,
             output_hidden_states,
         )
-        logits = self.classifier(
-            self.dropout(out.last_hidden_state)
-        )  # (B, T, num_labels)
+        # (B, T, num_labels)
+        logits = self.classifier(self.dropout(out.last_hidden_state))
         loss = None
         if labels is not None:
             check_labels(labels, self.num_labels, "labels", logits.shape[:2])
@@ -142,10 +139,10 @@ def class_weights(
 ) -> torch.Tensor:
     """Weights `(max count / count) ** power` per label, from aligned training labels.
 
-    `power=1` is full inverse frequency (a rare tag weighs as much as all `O`
-    together, which tends to flood the output with false positives); `power=0.5` is a
-    milder middle ground. Labels never seen get the largest weight. -100 positions are
-    not counted.
+    `power=1` is full inverse frequency (a rare tag weighs as much as all `O` together,
+    which tends to flood the output with false positives); `power=0.5` is a milder
+    middle ground. Labels never seen get the largest weight. -100 positions are not
+    counted.
     """
     counts = torch.zeros(num_labels)
     for row in label_ids:
@@ -191,8 +188,8 @@ def align_labels(
         word_labels: one label id per word.
         label_all_pieces: False (the usual choice): the first piece of a word carries
             its label, the other pieces -100. True: every piece is labelled,
-            continuation pieces with `inside[label]` (see `inside_label_ids`)
-            when given.
+            continuation pieces with `inside[label]` (see `inside_label_ids`) when
+            given.
         inside: the continuation label of each label id; None keeps the word's label.
 
     Returns:
@@ -245,10 +242,10 @@ def encode_words(
 ):
     """Tokenize sentences already split into words, keeping each piece's word index.
 
-    Returns `(batch, word_ids)`: padded LongTensors (B, T) as a BERT forward takes
-    them, and for every row the word index of each piece (None for specials and
-    padding). A sentence longer than `max_length` pieces is truncated; its last words
-    then have no piece.
+    Returns `(batch, word_ids)`: padded LongTensors (B, T) as a BERT forward takes them,
+    and for every row the word index of each piece (None for specials and padding). A
+    sentence longer than `max_length` pieces is truncated; its last words then have no
+    piece.
     """
     if isinstance(sentences, (str, bytes)) or not sentences:
         raise ValueError("sentences must be a non-empty list of word lists")
@@ -343,10 +340,9 @@ def _split_tag(tag: str) -> tuple[str, str]:
 def entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     """The entities of one BIO sequence as `(type, first, last)`, inclusive indices.
 
-    CoNLL's rules (those of `conlleval` and `seqeval`'s default mode): an entity
-    starts at a `B-`, or at an `I-` that does not continue an entity of the same
-    type (a stray `I-x` after `O` starts one); it ends before `O`, `B-` or a
-    change of type.
+    CoNLL's rules (those of `conlleval` and `seqeval`'s default mode): an entity starts
+    at a `B-`, or at an `I-` that does not continue an entity of the same type (a stray
+    `I-x` after `O` starts one); it ends before `O`, `B-` or a change of type.
     """
     found: list[tuple[str, int, int]] = []
     start, kind = None, ""
@@ -367,8 +363,7 @@ def entity_scores(
 
     An entity counts as found only if a predicted entity has the same type and the same
     first and last word. Precision = found / predicted entities, recall = found / true
-    entities, F1 their harmonic mean; 0 where a ratio is 0/0 (as `seqeval` reports
-    it).
+    entities, F1 their harmonic mean; 0 where a ratio is 0/0 (as `seqeval` reports it).
 
     Returns:
         `{"precision", "recall", "f1", "true", "predicted", "correct", "per_type":
@@ -420,8 +415,7 @@ def predict_word_labels(
 ) -> list[list[str]]:
     """Tag names for every word of pre-split sentences; a word's first piece decides.
 
-    A word cut off by `max_length` gets `O`: it was never seen, so nothing is
-    claimed.
+    A word cut off by `max_length` gets `O`: it was never seen, so nothing is claimed.
     """
     device = next(model.parameters()).device
     names = model.id2label
@@ -454,8 +448,8 @@ def predict_entities(
     the entity's words.
 
     Returns:
-        `[{"type", "text", "start", "end", "score"}, ...]` with `text ==
-        text[start:end]`.
+        `[{"type", "text", "start", "end", "score"}, ...]` with
+        `text == text[start:end]`.
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"text must be a non-empty string, got {text!r:.80}")

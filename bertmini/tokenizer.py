@@ -40,8 +40,8 @@ class Encoding(dict):
         self.encodings = encodings
 
     def sequence_ids(self, i: int = 0) -> list[int | None]:
-        """For each token of row i: None for special tokens and padding, 0 for text A, 1
-        for text B.
+        """For each token of row i: None for special tokens and padding, 0 for text A,
+        1 for text B.
         """
         ids = list(self.encodings[i].sequence_ids)
         return ids + [None] * (self["input_ids"].shape[1] - len(ids))
@@ -90,8 +90,7 @@ class Tokenizer:
             self.mask_token_id,
         }
 
-    # -----------------------------------------------------------------------------
-    # construction
+    # --------------------------------------------------------------------- construction
     @classmethod
     def from_vocab(
         cls, vocab: dict[str, int] | str | Path, lowercase: bool = True
@@ -233,15 +232,11 @@ class Tokenizer:
             raise ValueError("cannot train a tokenizer on empty texts")
         backend.train_from_iterator(texts, trainer=trainer)
         # The trainer breaks ties between equally frequent pieces in hash-map order,
-        # which changes
-        # from run to run: the same pieces get different ids, and a model trained on
-        # them differs.
-        # Ids are arbitrary for a new vocabulary (greedy longest-match does not look at
-        # them), so
-        # number the pieces in a fixed order: the special tokens first, then
-        # alphabetically. (Ties at
-        # the size cutoff can still change which pieces are kept; that is the trainer's
-        # doing.)
+        # which changes from run to run: the same pieces get different ids, and a model
+        # trained on them differs. Ids are arbitrary for a new vocabulary (greedy
+        # longest-match does not look at them), so number the pieces in a fixed order:
+        # the special tokens first, then alphabetically. (Ties at the size cutoff can
+        # still change which pieces are kept; that is the trainer's doing.)
         learned = sorted(t for t in backend.get_vocab() if t not in SPECIAL_TOKENS)
         vocab = {t: i for i, t in enumerate(list(SPECIAL_TOKENS) + learned)}
         return cls.from_vocab(vocab, lowercase=lowercase)
@@ -266,8 +261,7 @@ class Tokenizer:
             "".join(t + "\n" for t, _ in by_id), encoding="utf-8"
         )
 
-    # -----------------------------------------------------------------------------
-    # encoding
+    # ------------------------------------------------------------------------- encoding
     @property
     def vocab_size(self) -> int:
         return self.backend.get_vocab_size(with_added_tokens=True)
@@ -401,16 +395,14 @@ class Tokenizer:
         try:
             inputs = texts if pairs is None else list(zip(texts, pairs))
             encodings = self.backend.encode_batch(inputs)
-        except (
-            Exception
-        ) as e:  # e.g. the question alone is longer than max_length with only_second
+        except Exception as e:
+            # E.g. the question alone is longer than max_length with only_second
             raise ValueError(
                 f"could not encode to max_length={max_length} with truncation="
                 f"{truncation!r}: {e}"
             ) from None
-        except (
-            BaseException
-        ) as e:  # the Rust library panics (pyo3's PanicException) on some strides
+        except BaseException as e:
+            # The Rust library panics (pyo3's PanicException) on some strides
             if type(e).__name__ != "PanicException":
                 raise
             raise ValueError(

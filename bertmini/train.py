@@ -3,9 +3,8 @@
 `fit(model, data, TrainConfig(...))` is the whole recipe of the BERT paper: AdamW with
 no weight decay on biases and LayerNorms, a linear warmup then linear decay of the
 learning rate, gradient clipping, gradient accumulation, mixed precision, periodic
-evaluation, and checkpoints that resume
-*exactly* (the same losses, to the last bit on CPU). Under `torchrun` it runs
-data-parallel unchanged.
+evaluation, and checkpoints that resume *exactly* (the same losses, to the last bit on
+CPU). Under `torchrun` it runs data-parallel unchanged.
 
 Every batch is a dict of tensors handed to the model as `model(**batch)`; the output's
 `.loss` is what gets minimised, and any other `*_loss` field (e.g. `mlm_loss`,
@@ -57,8 +56,9 @@ class StopTraining(Exception):
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters of a run. `batch_size` is per process and per micro-batch:
-    one optimizer step sees batch_size * grad_accum_steps * world_size examples."""
+    """Hyper-parameters of a run. `batch_size` is per process and per micro-batch: one
+    optimizer step sees batch_size * grad_accum_steps * world_size examples.
+    """
 
     lr: float = 5e-5
     weight_decay: float = 0.01
@@ -76,14 +76,12 @@ class TrainConfig:
     eval_steps: Sequence[int] | None = None
     log_every: int = 10  # steps between progress-bar updates
     checkpoint_dir: str | None = None
-    checkpoint_every: int | None = (
-        None  # steps; a checkpoint is also written at the end
-    )
+    # steps; a checkpoint is also written at the end
+    checkpoint_every: int | None = None
     precision: str = "auto"  # "auto": bf16 (or fp16) on CUDA, fp32 elsewhere
     device: str | None = None  # None: bertmini.get_device()
-    threads: int | None = (
-        None  # CPU compute threads; None: torch's count, capped at idle cores
-    )
+    # CPU compute threads; None: torch's count, capped at idle cores
+    threads: int | None = None
     num_workers: int = 0  # > 0: loading in parallel, but resume is exact only with 0
     progress: bool = True
 
@@ -95,8 +93,7 @@ class TrainConfig:
         ):
             raise ValueError(
                 "TrainConfig.lr must be a positive number, got 0: with lr=0 the "
-                "weights "
-                "never change (to only evaluate, call evaluate_loss)"
+                "weights never change (to only evaluate, call evaluate_loss)"
             )
         check_number("TrainConfig.lr (a positive number)", self.lr, 0.0, low_open=True)
         for name in (
@@ -178,9 +175,8 @@ class History:
     loss: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     time: list[float] = field(default_factory=list)  # seconds since the run began
-    components: dict[str, list[float]] = field(
-        default_factory=dict
-    )  # e.g. mlm_loss, nsp_loss
+    # e.g. mlm_loss, nsp_loss
+    components: dict[str, list[float]] = field(default_factory=dict)
     eval_step: list[int] = field(default_factory=list)
     eval: dict[str, list[float]] = field(default_factory=dict)  # metric name -> values
 
@@ -221,12 +217,12 @@ class History:
         return ax
 
 
-# ------------------------------------------------------------------ optimizer and
-# schedule
+# --------------------------------------------------------------- optimizer and schedule
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Decay matrices only: shrinking a bias or a LayerNorm gain towards 0 regularises
-    nothing
-    useful and only fights the normalisation (the BERT recipe, as in Hugging Face)."""
+    nothing useful and only fights the normalisation (the BERT recipe, as in Hugging
+    Face).
+    """
     decay, no_decay, seen = [], [], set()
     for module in model.modules():
         for name, p in module.named_parameters(recurse=False):
@@ -252,7 +248,7 @@ def linear_schedule(optimizer, warmup_steps: int, total_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-# ------------------------------------------------------------------ data order
+# --------------------------------------------------------------------------- data order
 def epoch_batches(
     n: int,
     batch_size: int,
@@ -262,8 +258,8 @@ def epoch_batches(
     rank: int = 0,
     world_size: int = 1,
 ) -> list[list[int]]:
-    """The example indices of every batch of one epoch: a pure function of (seed,
-    epoch).
+    """The example indices of every batch of one epoch: a pure function of
+    (seed, epoch).
 
     That is what makes resuming exact (recompute the order, skip what was consumed) and
     data parallelism equivalent to one process: rank r takes every world_size-th index
@@ -276,9 +272,8 @@ def epoch_batches(
     else:
         order = list(range(n))
     if world_size > 1:
-        order += order[
-            : (-len(order)) % world_size
-        ]  # pad so every rank gets as many batches
+        # Pad so every rank gets as many batches
+        order += order[: (-len(order)) % world_size]
         order = order[rank::world_size]
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
@@ -395,8 +390,8 @@ def predict(
 
 def cat_padded(values: list[torch.Tensor]) -> torch.Tensor:
     """Concatenate batches padded to different lengths T_i: dim 1 is filled up with
-    -inf, so
-    that an argmax (or a softmax) over positions never picks the filler."""
+    -inf, so that an argmax (or a softmax) over positions never picks the filler.
+    """
     if len(values) == 0:
         raise ValueError("cat_padded needs at least one tensor")
     if values[0].dim() > 1:
@@ -410,7 +405,7 @@ def cat_padded(values: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat(values)
 
 
-# ------------------------------------------------------------------ checkpoints
+# -------------------------------------------------------------------------- checkpoints
 def rng_state() -> dict:
     """Every random stream a step draws from, as tensors and lists (loadable with
     weights_only).
@@ -563,14 +558,13 @@ def restore(
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     if hasattr(collate_fn, "load_state_dict") and state.get("collate"):
-        collate_fn.load_state_dict(
-            state["collate"]
-        )  # e.g. the MLM collator's masking generator
+        # e.g. the MLM collator's masking generator
+        collate_fn.load_state_dict(state["collate"])
     set_rng_state(state["rng"])  # dropout continues where it stopped
     return state["step"], History.from_dict(state["history"])
 
 
-# ------------------------------------------------------------------ distributed
+# -------------------------------------------------------------------------- distributed
 def init_distributed(
     device: torch.device | None,
 ) -> tuple[int, int, torch.device | None, bool]:
@@ -622,7 +616,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-# ------------------------------------------------------------------ the loop
+# ----------------------------------------------------------------------------- the loop
 def fit(
     model: nn.Module,
     train_data: Sequence,
@@ -692,9 +686,8 @@ def fit(
             f"(latest: {earlier.name}); pass resume=True to continue that run, or choose a new "
             "checkpoint_dir. Nothing was changed."
         )
-    requested = (
-        get_device(config.device) if config.device else None
-    )  # explains a missing GPU
+    # Explains a missing GPU
+    requested = get_device(config.device) if config.device else None
     rank, world, device, started_group = init_distributed(requested)
     device = device or get_device()
     precision = resolve_precision(config.precision, device)
@@ -702,7 +695,7 @@ def fit(
     if eval_fn is None and eval_data is not None:
         eval_fn = lambda m: {
             "eval_loss": evaluate_loss(m, eval_data, collate_fn, config.batch_size)
-        }  # noqa: E731
+        }
 
     seed_everything(config.seed)
     model.to(device).train()
@@ -736,9 +729,8 @@ def fit(
             checkpoint_dir is not None
             and Path(resume_from).parent.resolve() == checkpoint_dir.resolve()
         ):
-            previous = Path(
-                resume_from
-            )  # continuing that run: its checkpoint is ours to replace
+            # Continuing that run: its checkpoint is ours to replace
+            previous = Path(resume_from)
         step, history = restore(
             resume_from, model, optimizer, scheduler, scaler, collate_fn, config, device
         )
@@ -787,18 +779,16 @@ def fit(
         return metrics
 
     # On a CPU, as many compute threads as there are idle cores (see default_threads):
-    # with a
-    # busy neighbour, torch's one-thread-per-core default makes every step wait for a
-    # thread that
-    # shares a core. The caller's setting is restored when fit returns.
+    # with a busy neighbour, torch's one-thread-per-core default makes every step wait
+    # for a thread that shares a core. The caller's setting is restored when fit
+    # returns.
     threads = num_threads(
         None if device.type != "cpu" else config.threads or default_threads()
     )
     threads.__enter__()
     # At most one refresh a second: in a notebook every refresh is a message to the
-    # front end, and
-    # thousands of them queued behind a long cell can overflow the kernel's output
-    # channel.
+    # front end, and thousands of them queued behind a long cell can overflow the
+    # kernel's output channel.
     bar = tqdm(
         total=total_steps,
         initial=step,
@@ -906,9 +896,8 @@ def train_step(
     totals: dict[str, torch.Tensor] = {}
     for i, batch in enumerate(group):
         sync = i == len(group) - 1 or world == 1
-        context = (
-            model.no_sync() if not sync else contextlib.nullcontext()
-        )  # DDP: all-reduce once per step
+        # DDP: all-reduce once per step
+        context = model.no_sync() if not sync else contextlib.nullcontext()
         with context:
             with autocast(device, precision):
                 out = model(**to_device(batch, device))
@@ -924,9 +913,8 @@ def train_step(
                 totals[name] = totals.get(name, 0.0) + value.detach().float() / len(
                     group
                 )
-    names = sorted(
-        totals
-    )  # one all-reduce of [loss, mlm_loss, ...] for the global means
+    # One all-reduce of [loss, mlm_loss, ...] for the global means
+    names = sorted(totals)
     values = mean_over_ranks(torch.stack([totals[n] for n in names]), world).tolist()
     logs = dict(zip(names, values))
     if math.isfinite(logs["loss"]):

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .attention import MultiHeadSelfAttention, padding_mask_to_bias
-from .encoder import BertEncoder, EncoderLayer
+from .encoder import BertEncoder, EncoderLayer, PreLNEncoderLayer
 
 
 @dataclass
@@ -74,7 +74,12 @@ def attention(
 def encoder_layer(
     block: EncoderLayer, x: torch.Tensor, bias: torch.Tensor, tokens: TokenIndex
 ) -> torch.Tensor:
-    """`EncoderLayer.forward` for x of shape (N, H): the same two add & norm steps."""
+    """`EncoderLayer.forward` (or `PreLNEncoderLayer.forward`) for x of shape (N, H):
+    the same two add & norm steps."""
+    if isinstance(block, PreLNEncoderLayer):
+        a = attention(block.attention, block.attention_norm(x), bias, tokens)
+        h = x + block.attention_dropout(a)
+        return h + block.ffn(block.ffn_norm(h))
     a = attention(block.attention, x, bias, tokens)
     h = block.attention_norm(x + block.attention_dropout(a))
     return block.ffn_norm(h + block.ffn(h))
@@ -87,17 +92,18 @@ def encode(
     attention_mask: torch.Tensor,
     token_type_ids: torch.Tensor,
     output_hidden_states: bool = False,
+    position_bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
     """Embeddings and every layer on the real tokens; (B, T, H) outputs with zeros at
-    padding.
+    padding. `position_bias` (1, heads, T, T), if given, is added to every layer's
+    scores as in the padded path (ALiBi).
 
     Columns that are padding in every row are cut off first (a batch padded to a fixed
     length often has many); then the layers see only the real tokens.
     """
     T = input_ids.size(1)
-    used = (
-        int(attention_mask.any(dim=0).nonzero().max()) + 1
-    )  # last column with a real token
+    # Last column with a real token
+    used = int(attention_mask.any(dim=0).nonzero().max()) + 1
     ids, mask, types = (
         input_ids[:, :used],
         attention_mask[:, :used],
@@ -106,11 +112,15 @@ def encode(
     tokens = TokenIndex.from_mask(mask)
     x = tokens.unpad(embeddings(ids, types))  # (N, H)
     bias = padding_mask_to_bias(mask, x.dtype)  # (B, 1, 1, used)
+    if position_bias is not None:
+        bias = bias + position_bias[:, :, :used, :used]  # (B, heads, used, used)
     hidden_states = [x] if output_hidden_states else None
     for block in encoder.layer:
         x = encoder_layer(block, x, bias, tokens)
         if output_hidden_states:
             hidden_states.append(x)
+    if encoder.final_norm is not None:
+        x = encoder.final_norm(x)
 
     def restore(h: torch.Tensor) -> torch.Tensor:  # (N, H) -> (B, T, H)
         h = tokens.pad(h)  # (B, used, H)

@@ -6,18 +6,15 @@ tuple with one (B, heads, T, T) tensor per layer, where row i of a head's matrix
 probability distribution of query token i over the keys. Three ways to look at it:
 
 - pictures of single heads and layers (`plot_head`, `plot_layer`), and bertviz's
-interactive
-  views (`head_view`, `model_view`) that work offline on the course website;
+  interactive views (`head_view`, `model_view`) that work offline on the course website;
 - numbers per head, averaged over many sentences (`head_statistics`, `measure_heads`):
-how
-  spread out a head is (entropy), how far it looks (mean distance), and where its
+  how spread out a head is (entropy), how far it looks (mean distance), and where its
   attention goes ([CLS], [SEP], punctuation, the previous or next token, itself). Clark
   et al. (2019) found BERT's heads by exactly these measurements;
 - `attention_rollout` (Abnar & Zuidema, 2020), which follows attention through all the
-layers,
-  and `norm_weighted_attentions` (Kobayashi et al., 2020), which weighs each attention
-  weight by the size of the vector it actually moves. Both are reminders that one
-  layer's attention map is not an explanation of the model's output.
+  layers, and `norm_weighted_attentions` (Kobayashi et al., 2020), which weighs each
+  attention weight by the size of the vector it actually moves. Both are reminders that
+  one layer's attention map is not an explanation of the model's output.
 
 matplotlib, bertviz, IPython and ipywidgets are imported inside the functions that use
 them, so `import bertmini` stays light.
@@ -63,7 +60,7 @@ STATISTICS: dict[str, str] = {
 }
 
 
-# ------------------------------------------------------------------ attention tensors
+# -------------------------------------------------------------------- attention tensors
 def attentions_of(output_or_attentions: Any) -> tuple[torch.Tensor, ...]:
     """The per-layer attention tuple, from a model output or from the tuple itself.
 
@@ -76,8 +73,8 @@ def attentions_of(output_or_attentions: Any) -> tuple[torch.Tensor, ...]:
         if attentions is None:
             raise ValueError(
                 "this model output has no attention maps (.attentions is None): call "
-                "the "
-                "model with output_attentions=True, e.g. model(**enc, output_attentions=True)"
+                "the model with output_attentions=True, e.g. "
+                "model(**enc, output_attentions=True)"
             )
     if attentions is None:
         raise ValueError(
@@ -179,11 +176,10 @@ def head_statistic_sums(
     were summed.
 
     Sums rather than means so that batches can be added up (`measure_heads`). Only real
-    tokens
-    count: padding queries are skipped, and attention on padding keys is left out (with
-    the mask it is 0 anyway). The previous-token share is averaged over queries that
-    have a real previous token, the next-token share over queries that have a real next
-    token.
+    tokens count: padding queries are skipped, and attention on padding keys is left out
+    (with the mask it is 0 anyway). The previous-token share is averaged over queries
+    that have a real previous token, the next-token share over queries that have a real
+    next token.
     """
     A = stack_attentions(output_or_attentions)  # (L, B, h, T, T)
     L, B, h, T, _ = A.shape
@@ -203,9 +199,8 @@ def head_statistic_sums(
     pos = torch.arange(T, dtype=torch.float32)
     distance = (pos[:, None] - pos[None, :]).abs()  # (T, T): |i - j|
     sums = {
-        "entropy": total(
-            -torch.special.xlogy(A, A).sum(-1)
-        ),  # -Σ_j p log p, 0 log 0 = 0
+        # -Σ_j p log p, 0 log 0 = 0
+        "entropy": total(-torch.special.xlogy(A, A).sum(-1)),
         "distance": total((A * distance).sum(-1)),
         "self": total(torch.diagonal(A, dim1=-2, dim2=-1)),
     }
@@ -293,8 +288,8 @@ def top_heads(
     k: int = 3,
     largest: bool = True,
 ) -> list[tuple[int, int, float]]:
-    """The k heads with the largest (or smallest) value of a statistic: [(layer, head,
-    value), ...].
+    """The k heads with the largest (or smallest) value of a statistic:
+    [(layer, head, value), ...].
     """
     values = stats[name] if isinstance(stats, dict) else stats  # (L, h)
     flat = torch.as_tensor(values).flatten()
@@ -303,21 +298,20 @@ def top_heads(
     return [(int(i) // heads, int(i) % heads, float(flat[i])) for i in idx]
 
 
-# ------------------------------------------------------------------ attention rollout
+# -------------------------------------------------------------------- attention rollout
 def attention_rollout(
     output_or_attentions: Any,
     attention_mask: torch.Tensor | None = None,
     layers: int | None = None,
 ) -> torch.Tensor:
-    """How much each input token can reach each position after `layers` layers: (B, T,
-    T).
+    """How much each input token can reach each position after `layers` layers:
+    (B, T, T).
 
     Abnar & Zuidema (2020): average the heads of a layer, add the identity for the
     residual connection (a token also keeps its own vector), renormalise the rows, and
-    multiply the layers'
-    matrices: R = Â_L ··· Â_2 Â_1. Row i of R is a distribution over input tokens. It
-    ignores the value vectors, the feed-forward blocks and LayerNorm: a picture of
-    information flow, not a proof.
+    multiply the layers' matrices: R = Â_L ··· Â_2 Â_1. Row i of R is a distribution
+    over input tokens. It ignores the value vectors, the feed-forward blocks and
+    LayerNorm: a picture of information flow, not a proof.
     """
     A = stack_attentions(output_or_attentions)  # (L, B, h, T, T)
     L, B, _, T, _ = A.shape
@@ -335,8 +329,7 @@ def attention_rollout(
     return rollout
 
 
-# ------------------------------------------------------------------ value-norm-weighted
-# attention
+# -------------------------------------------------------- value-norm-weighted attention
 @torch.no_grad()
 def norm_weighted_attentions(
     model, output: Any, normalize: bool = True
@@ -370,12 +363,10 @@ def norm_weighted_attentions(
         attn = layer.attention
         v = attn.split_heads(attn.value(x))  # (B, h, T, d_k)
         d = attn.head_size
-        W_O = attn.out.weight.view(
-            attn.out.weight.shape[0], attn.num_heads, d
-        )  # (H, h, d_k)
-        f = torch.einsum(
-            "bhtd,ohd->bhto", v, W_O
-        )  # (B, h, T, H): what each key token adds
+        # (H, h, d_k)
+        W_O = attn.out.weight.view(attn.out.weight.shape[0], attn.num_heads, d)
+        # (B, h, T, H): what each key token adds
+        f = torch.einsum("bhtd,ohd->bhto", v, W_O)
         norms = f.norm(dim=-1)  # (B, h, T)
         w = alpha * norms[:, :, None, :]  # (B, h, T, T): α_ij ‖f(x_j)‖
         if normalize:
@@ -384,7 +375,7 @@ def norm_weighted_attentions(
     return tuple(weighted)
 
 
-# ------------------------------------------------------------------ matplotlib
+# --------------------------------------------------------------------------- matplotlib
 def plot_matrix(
     matrix: torch.Tensor,
     tokens: Sequence[str],
@@ -496,9 +487,8 @@ def plot_head_stats(
     """A layers × heads map of one statistic, with the value written in each cell."""
     import matplotlib.pyplot as plt
 
-    values = torch.as_tensor(
-        stats[name] if isinstance(stats, dict) else stats
-    ).float()  # (L, h)
+    # (L, h)
+    values = torch.as_tensor(stats[name] if isinstance(stats, dict) else stats).float()
     L, h = values.shape
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 0.45 * L + 1.2))
@@ -527,7 +517,7 @@ def plot_head_stats(
     return ax
 
 
-# ------------------------------------------------------------------ bertviz, offline
+# --------------------------------------------------------------------- bertviz, offline
 def tokens_for_view(
     tokenizer, encoding, index: int = 0
 ) -> tuple[list[str], int | None]:
@@ -568,8 +558,8 @@ def view_attention(
             f"or pass max_tokens={n} if you really want it"
         )
     # Three decimals are plenty for line opacities and make the page ~5x smaller:
-    # bertviz writes
-    # every probability into the HTML, and float32 values print with 17 digits.
+    # bertviz writes every probability into the HTML, and float32 values print with 17
+    # digits.
     maps = maps.double().round(decimals=3)
     return tuple(m[None] for m in maps)  # each (1, h, n, n)
 
@@ -661,8 +651,7 @@ def model_view(
     )
 
 
-# ------------------------------------------------------------------ interactive
-# explorer
+# ----------------------------------------------------------------- interactive explorer
 @torch.no_grad()
 def explorer_attention(
     model,

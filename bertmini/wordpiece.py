@@ -4,13 +4,11 @@ readable lines.
 BERT tokenizes in two steps:
 
 1. `basic_tokenize` cuts the text into *words*: clean it, lower-case it, strip accents,
-then split
-   on whitespace and around every punctuation mark and Chinese character.
+   then split on whitespace and around every punctuation mark and Chinese character.
 2. `wordpiece_tokenize` cuts each word into *pieces* of a fixed vocabulary, greedily
-taking the
-   longest piece that matches at the current position. Pieces after the first carry a
-   `##` prefix, so "tokenization" -> ["token", "##ization"] and the words can be glued
-   back together.
+   taking the longest piece that matches at the current position. Pieces after the first
+   carry a `##` prefix, so "tokenization" -> ["token", "##ization"] and the words can be
+   glued back together.
 
 A word that cannot be covered by pieces (a character missing from the vocabulary), or
 one longer than `max_chars`, becomes a single unknown token. `bertmini.Tokenizer`
@@ -24,13 +22,11 @@ import string
 import unicodedata
 from collections.abc import Container
 
-CONTINUATION = (
-    "##"  # marks a piece that continues the previous one inside the same word
-)
+# Marks a piece that continues the previous one inside the same word
+CONTINUATION = "##"
 
 # Code points that BERT treats as Chinese (CJK) characters: each becomes a word of its
-# own, since
-# Chinese is written without spaces. Same ranges as the Rust BertNormalizer.
+# own, since Chinese is written without spaces. Same ranges as the Rust BertNormalizer.
 CJK_RANGES = (
     (0x4E00, 0x9FFF),
     (0x3400, 0x4DBF),
@@ -89,9 +85,8 @@ def basic_tokenize(text: str, lowercase: bool = True) -> list[str]:
             for ch in unicodedata.normalize("NFD", text)
             if unicodedata.category(ch) != "Mn"
         )
-        text = "".join(
-            ch.lower() for ch in text
-        )  # one character at a time, like Rust: "ΟΣ" -> "οσ", not "ος"
+        # One character at a time, like Rust: "ΟΣ" -> "οσ", not "ος"
+        text = "".join(ch.lower() for ch in text)
     words = []
     for chunk in text.split():
         word = ""
@@ -151,8 +146,7 @@ def tokenize(
     if unk not in vocab:
         raise ValueError(
             f"the unknown token {unk!r} is not in the vocabulary; pass the "
-            "vocabulary's "
-            "own unknown token as unk=..."
+            "vocabulary's own unknown token as unk=..."
         )
     return [
         piece

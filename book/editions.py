@@ -2,10 +2,11 @@
 
     python book/editions.py [--out _build] [notebooks ...]
 
-writes `_build/instructor/*.ipynb` (every cell, outputs stripped) and `_build/student/*.ipynb`
-(the same without solutions). A solution is a cell tagged `solution`, or a markdown cell holding a
-sphinx-exercise `{solution}` directive. The exercise cells themselves, with their `check(...)`
-calls, stay in both editions so students get the automatic feedback.
+writes `_build/instructor/*.ipynb` (every cell, outputs stripped) and
+`_build/student/*.ipynb` (the same without solutions). A solution is a cell tagged
+`solution`, or a markdown cell holding a sphinx-exercise `{solution}` directive. The
+exercise cells themselves, with their `check(...)` calls, stay in both editions so
+students get the automatic feedback.
 """
 
 from __future__ import annotations

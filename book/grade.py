@@ -2,13 +2,15 @@
 
     python book/grade.py submissions/*.ipynb [--csv grades.csv] [--timeout 600]
 
-Each notebook is executed top to bottom in a fresh kernel (errors do not stop it: a broken cell
-costs the exercises that depend on it, not the whole notebook). Every `check(...)` call prints one
-line that starts with ✓ (passed), ✗ (failed) or ⏸ (not attempted); this script collects those lines
-per notebook, prints a table and optionally writes a CSV with one row per notebook and exercise.
+Each notebook is executed top to bottom in a fresh kernel (errors do not stop it: a
+broken cell costs the exercises that depend on it, not the whole notebook). Every
+`check(...)` call prints one line that starts with ✓ (passed), ✗ (failed) or ⏸ (not
+attempted); this script collects those lines per notebook, prints a table and optionally
+writes a CSV with one row per notebook and exercise.
 
-The checkers run the same hidden test cases the students saw, so a grade is reproducible: run it
-again and it gives the same result. Give students the student edition (`make student`) to fill in.
+The checkers run the same hidden test cases the students saw, so a grade is
+reproducible: run it again and it gives the same result. Give students the student
+edition (`make student`) to fill in.
 """
 
 from __future__ import annotations

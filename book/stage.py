@@ -1,18 +1,20 @@
-"""Stage the book's source with the notebooks nbval already executed, for a build that runs nothing.
+"""Stage the book's source with the notebooks nbval already executed, for a build that
+runs nothing.
 
     python book/stage.py [--executed _build/executed] [--stage _build/stage]
     jupyter-book build _build/stage --path-output . --all -W
 
-`make test` executes every notebook exactly once, under nbval (tests/nbcapture.py keeps the
-results in _build/executed/). The website is then built from a staged tree: symlinks to the real
-_toc.yml, book/, bertmini/ (chapters `literalinclude` ../bertmini/*.py) and chapters' other files,
-the executed notebooks in place of the committed ones, and a _config.yml with execution off.
-The staged copies lose nbval's marker comments (`# NBVAL_CHECK_OUTPUT`, ...): they are test
-machinery, not course material, so the website never shows them (the notebooks keep them).
+`make test` executes every notebook exactly once, under nbval (tests/nbcapture.py keeps
+the results in _build/executed/). The website is then built from a staged tree: symlinks
+to the real _toc.yml, book/, bertmini/ (chapters `literalinclude` ../bertmini/*.py) and
+chapters' other files, the executed notebooks in place of the committed ones, and a
+_config.yml with execution off. The staged copies lose nbval's marker comments
+(`# NBVAL_CHECK_OUTPUT`, ...): they are test machinery, not course material, so the
+website never shows them (the notebooks keep them).
 
-An executed copy is used only if it exists and was made from the current source notebook (the
-sha256 that nbcapture recorded matches): a notebook that failed under nbval, or was edited since,
-stops the build here instead of silently publishing stale outputs.
+An executed copy is used only if it exists and was made from the current source notebook
+(the sha256 that nbcapture recorded matches): a notebook that failed under nbval, or was
+edited since, stops the build here instead of silently publishing stale outputs.
 """
 
 from __future__ import annotations
@@ -28,15 +30,17 @@ import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+# top-level paths the build reads besides chapters/
 LINKED = (
     "_toc.yml",
     "book",
     "bertmini",
     "benchmarks",
-)  # top-level paths the build reads besides chapters/
+)
 
 
-# A whole line that is one of nbval's marker comments: `# NBVAL_CHECK_OUTPUT`, `# NBVAL_SKIP`, ...
+# A whole line that is one of nbval's marker comments: `# NBVAL_CHECK_OUTPUT`,
+# `# NBVAL_SKIP`, ...
 NBVAL_MARKER = re.compile(r"^[ \t]*#[ \t]*NBVAL_[A-Z_]+[ \t]*(?:\n|$)", re.MULTILINE)
 
 
@@ -116,9 +120,8 @@ def stage(executed_root: Path, stage_root: Path, root: Path = ROOT) -> list[Path
     """Build the staged tree; returns the executed notebooks used. Raises StaleNotebookError."""
     chapters = root / "chapters"
     notebooks = toc_notebooks(root)
-    copies = [
-        executed_copy(nb, executed_root, root) for nb in notebooks
-    ]  # check all before writing
+    # Check all before writing
+    copies = [executed_copy(nb, executed_root, root) for nb in notebooks]
     if stage_root.exists():
         shutil.rmtree(stage_root)
     (stage_root / "chapters").mkdir(parents=True)

@@ -7,8 +7,9 @@ import pytest
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    # pytest-socket: tests may talk to 127.0.0.1 (local HTTP servers, chromedriver, data mirrors
-    # served over loopback) and nothing else. Before pytest-socket reads its options.
+    # pytest-socket: tests may talk to 127.0.0.1 (local HTTP servers, chromedriver, data
+    # mirrors served over loopback) and nothing else. Before pytest-socket reads its
+    # options.
     if hasattr(config.option, "allow_hosts") and not config.option.allow_hosts:
         config.option.allow_hosts = "127.0.0.1"
 

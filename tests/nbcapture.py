@@ -1,17 +1,20 @@
-"""pytest plugin: keep the notebooks nbval executes, so the website is built without running them again.
+"""pytest plugin: keep the notebooks nbval executes, so the website is built without
+running them again.
 
     python -m pytest -p tests.nbcapture --nbval-lax --nbcapture-dir=_build/executed chapters/
 
-nbval runs each notebook's cells in a fresh kernel and keeps each cell's outputs on its test item
-(`IPyNbCell.test_outputs`). This plugin collects them and, after the last cell of a notebook and
-before nbval stops that kernel, also asks the kernel for the ipywidgets state (so widgets render on
-the static site). It then writes `<dir>/<notebook path>.ipynb` with the outputs, the widget state and
-the sha256 of the source notebook in `metadata.bertmini`; `book/stage.py` refuses an executed copy
-whose hash does not match the source.
+nbval runs each notebook's cells in a fresh kernel and keeps each cell's outputs on its
+test item (`IPyNbCell.test_outputs`). This plugin collects them and, after the last cell
+of a notebook and before nbval stops that kernel, also asks the kernel for the
+ipywidgets state (so widgets render on the static site). It then writes
+`<dir>/<notebook path>.ipynb` with the outputs, the widget state and the sha256 of the
+source notebook in `metadata.bertmini`; `book/stage.py` refuses an executed copy whose
+hash does not match the source.
 
-A notebook with a failing cell, or one not completely run (a cell deselected, the run interrupted)
-gets no executed copy: copies of every collected notebook are deleted when collection finishes,
-and a failed notebook's partial outputs go to `<dir>/failed/` for reading, never to the site.
+A notebook with a failing cell, or one not completely run (a cell deselected, the run
+interrupted) gets no executed copy: copies of every collected notebook are deleted when
+collection finishes, and a failed notebook's partial outputs go to `<dir>/failed/` for
+reading, never to the site.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import nbformat
 import pytest
 
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
-# Runs in the notebook's kernel after its last cell. Only reads ipywidgets if the notebook imported it.
+# Runs in the notebook's kernel after its last cell. Only reads ipywidgets if the
+# notebook imported it.
 WIDGET_STATE_CODE = """\
 import json as _nbcapture_json, sys as _nbcapture_sys
 _nbcapture_w = _nbcapture_sys.modules.get("ipywidgets")
@@ -51,9 +55,8 @@ class NotebookRun:
     """What one notebook's nbval items produced so far."""
 
     path: Path
-    outputs: dict[int, list] = field(
-        default_factory=dict
-    )  # code-cell number -> outputs
+    # code-cell number -> outputs
+    outputs: dict[int, list] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)  # nodeids of failed items
 
 
@@ -111,9 +114,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     run = runs(item.config).setdefault(
         item.parent.nodeid, NotebookRun(Path(str(item.parent.fspath)))
     )
-    outputs = (
-        item.test_outputs
-    )  # None when the cell did not run (NBVAL_SKIP, or setup failed)
+    # None when the cell did not run (NBVAL_SKIP, or setup failed)
+    outputs = item.test_outputs
     run.outputs[item.cell_num] = None if outputs is None else list(outputs)
     if nextitem is not None and nextitem.parent is item.parent:
         return

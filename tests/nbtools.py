@@ -4,10 +4,11 @@
     python -m tests.nbtools refresh chapters/*.ipynb   # execute, keep only checked cells' outputs
     python -m tests.nbtools check chapters/*.ipynb     # exit 1 if a notebook is not clean
 
-A cell is *checked* when its source has a `# NBVAL_CHECK_OUTPUT` comment line: `pytest --nbval-lax`
-compares its fresh output with the committed one, so that output (and an execution count, which
-nbval needs to know the reference was run) must stay. Every other output is noise in a diff and
-goes stale; the website shows freshly executed outputs instead.
+A cell is *checked* when its source has a `# NBVAL_CHECK_OUTPUT` comment line:
+`pytest --nbval-lax` compares its fresh output with the committed one, so that output
+(and an execution count, which nbval needs to know the reference was run) must stay.
+Every other output is noise in a diff and goes stale; the website shows freshly executed
+outputs instead.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import nbformat
 
 CHECK_MARKER = "NBVAL_CHECK_OUTPUT"
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
-# Cell metadata worth keeping; the rest (execution timings, collapsed, scrolled...) is editor state.
+# Cell metadata worth keeping; the rest (execution timings, collapsed, scrolled...) is
+# editor state.
 KEPT_CELL_METADATA = ("tags", "editable", "deletable", "slideshow")
 
 
@@ -61,10 +63,11 @@ def problems(nb) -> list[str]:
 
 
 def clean(nb, executed: bool = False):
-    """Strip outputs of unchecked cells, editor metadata and widget state; returns the notebook.
+    """Strip outputs of unchecked cells, editor metadata and widget state; returns the
+    notebook.
 
-    With `executed`, checked cells take the fresh outputs just computed, renumbered 1, 2, ...;
-    otherwise their committed outputs are kept as they are.
+    With `executed`, checked cells take the fresh outputs just computed, renumbered
+    1, 2, ...; otherwise their committed outputs are kept as they are.
     """
     count = 0
     for cell in nb.cells:

@@ -1,5 +1,6 @@
-"""A catalogue of beginner mistakes: each raises a specific error that says what was wrong and what to do,
-and none leaves a half-loaded model or a half-written file behind."""
+"""A catalogue of beginner mistakes: each raises a specific error that says what was
+wrong and what to do, and none leaves a half-loaded model or a half-written file behind.
+"""
 
 from __future__ import annotations
 
@@ -223,11 +224,11 @@ def test_save_pretrained_is_atomic(tmp_path, monkeypatch, saved):
     BertModel.from_pretrained(saved)
 
 
-# ---------------------------------------------------------------------------------------------
-# Beyond the model: the tokenizer, the data loaders, the training loop, QA and visualization.
-# Each entry: a call a beginner might write, the exception it must raise, and words of the
-# message that say what was wrong or what to do.
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
+# Beyond the model: the tokenizer, the data loaders, the training loop, QA and
+# visualization. Each entry: a call a beginner might write, the exception it must raise,
+# and words of the message that say what was wrong or what to do.
+# --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tokenizer():
     return Tokenizer.from_pretrained("all-MiniLM-L6-v2")
@@ -376,12 +377,13 @@ def test_package_input_errors(tokenizer, case, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-# ---------------------------------------------------------------------------------------------
-# The rest of the public API (issue 17): config values and files, checkpoint and tokenizer
-# files, paths, training settings, labels and targets, metrics, pretraining, QA. Each case runs
-# in a workspace of prepared files; the test checks the error, the words of its message, and
-# that no file in the workspace was created, changed or removed.
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
+# The rest of the public API (issue 17): config values and files, checkpoint and
+# tokenizer files, paths, training settings, labels and targets, metrics, pretraining,
+# QA. Each case runs in a workspace of prepared files; the test checks the error, the
+# words of its message, and that no file in the workspace was created, changed or
+# removed.
+# --------------------------------------------------------------------------------------
 from types import SimpleNamespace  # noqa: E402
 
 import bertmini  # noqa: E402
@@ -844,10 +846,10 @@ def test_reliability_errors(tokenizer, workspace, case, monkeypatch):
     assert _snapshot(workspace.root) == before, "a refused call changed files on disk"
 
 
-# ---------------------------------------------------------------------------------------------
-# The exercise checker never raises because of the answer: whatever a student passes ends in ✗
-# (or ⏸) with a reason, and the notebook keeps running.
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
+# The exercise checker never raises because of the answer: whatever a student passes
+# ends in ✗ (or ⏸) with a reason, and the notebook keeps running.
+# --------------------------------------------------------------------------------------
 class WeirdEquality:
     def __eq__(self, other):
         raise RuntimeError("no comparing me")

@@ -40,9 +40,8 @@ def toy_reviews(n: int, seed: int) -> tuple[list[str], list[int]]:
 
 def test_majority_class_and_accuracy():
     assert majority_class([1, 0, 1, 1]) == 1
-    assert (
-        majority_class([0, 1]) == 0
-    )  # a tie goes to the smallest label: deterministic
+    # A tie goes to the smallest label: deterministic
+    assert majority_class([0, 1]) == 0
     assert majority_accuracy([1, 1, 0], [1, 0, 0, 1]) == 0.5
     with pytest.raises(ValueError, match="at least one"):
         majority_class([])

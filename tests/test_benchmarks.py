@@ -38,9 +38,8 @@ def test_batch_layouts_hold_the_same_sentences():
         for name, batches in layouts.items()
     }
     assert real["dynamic"] == real["grouped"] == real["fixed128"]
-    for b in (
-        layouts["dynamic"] + layouts["grouped"]
-    ):  # padded to the longest sentence of the batch
+    # Padded to the longest sentence of the batch
+    for b in layouts["dynamic"] + layouts["grouped"]:
         assert b["input_ids"].shape[1] == int(b["attention_mask"].sum(1).max())
     assert all(b["input_ids"].shape[1] == 128 for b in layouts["fixed128"])
     assert all(bool(b["attention_mask"].all()) for b in layouts["packed"])

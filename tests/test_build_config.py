@@ -20,7 +20,6 @@ def test_make_test_cell_limit_is_only_a_hang_guard():
     makefile = (ROOT / "Makefile").read_text()
     guard = int(re.search(r"^CELL_HANG_GUARD \?= (\d+)$", makefile, re.M).group(1))
     assert "--nbval-cell-timeout=$(CELL_HANG_GUARD)" in makefile
-    budget = (
-        4 * 60
-    )  # benchmarks/bench_book.py: no notebook over 4 minutes on a quiet 2-core CPU
+    # benchmarks/bench_book.py: no notebook over 4 minutes on a quiet 2-core CPU
+    budget = 4 * 60
     assert guard >= 10 * budget

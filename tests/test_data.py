@@ -1,10 +1,10 @@
 """Tests for bertmini.data: the registry, verified downloads, mirrors and the loaders.
 
-The download path is exercised for real: a ``http.server`` on 127.0.0.1 in a thread serves small
-synthetic files (registered as a "toy" data set, so these tests need no data at all) and the
-read-only data mirror (``$BERTMINI_DATA_MIRROR``, or ../shared/data beside the repository).
-Nothing here touches the internet; every connection goes to 127.0.0.1. Tests that need the real
-files skip, saying why, where the mirror is absent.
+The download path is exercised for real: a ``http.server`` on 127.0.0.1 in a thread
+serves small synthetic files (registered as a "toy" data set, so these tests need no
+data at all) and the read-only data mirror (``$BERTMINI_DATA_MIRROR``, or ../shared/data
+beside the repository). Nothing here touches the internet; every connection goes to
+127.0.0.1. Tests that need the real files skip, saying why, where the mirror is absent.
 """
 
 from __future__ import annotations
@@ -63,9 +63,9 @@ needs_mirror = pytest.mark.skipif(
 )
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # fixtures: an isolated cache, a loopback HTTP server, a synthetic "toy" data set
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @pytest.fixture(autouse=True)
@@ -87,9 +87,10 @@ def _files_in(folder: Path) -> list[Path]:
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """Serves the mirror folder, plus ``routes`` (exact paths -> bytes) and two broken modes:
-    ``/_truncated/<path>`` announces the full Content-Length but sends half and hangs up;
-    ``/_nolength/<path>`` sends half with no Content-Length at all."""
+    """Serves the mirror folder, plus ``routes`` (exact paths -> bytes) and two broken
+    modes: ``/_truncated/<path>`` announces the full Content-Length but sends half and
+    hangs up; ``/_nolength/<path>`` sends half with no Content-Length at all.
+    """
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -146,9 +147,8 @@ def server(tmp_path_factory):
 @pytest.fixture
 def toy(server, monkeypatch):
     """Register a data set "toy" whose one file is served by the loopback server as 'upstream'."""
-    payload = (
-        b"the quick brown fox jumps over the lazy dog\n" * 2000
-    )  # 88 kB: several chunks
+    # 88 kB: several chunks
+    payload = b"the quick brown fox jumps over the lazy dog\n" * 2000
     server.routes["/upstream/hello.txt"] = payload
     entry = DataFile(
         dataset="toy",
@@ -181,9 +181,9 @@ def _dead_port() -> int:
         return s.getsockname()[1]
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # hashes, names, cache location
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def test_git_blob_sha1_matches_git(tmp_path):
@@ -253,7 +253,8 @@ def test_registry_is_complete_and_agrees_with_readme():
 
 @needs_mirror
 def test_registry_hashes_match_the_mirror_checksums():
-    # The top-level SHA256SUMS lists the first sets; sets added later keep theirs in their folder.
+    # The top-level SHA256SUMS lists the first sets; sets added later keep theirs in
+    # their folder.
     sums = {}
     for listing in [MIRROR / "SHA256SUMS", *sorted(MIRROR.glob("*/SHA256SUMS"))]:
         prefix = "" if listing.parent == MIRROR else listing.parent.name + "/"
@@ -274,9 +275,9 @@ def test_registry_hashes_match_the_mirror_checksums():
                 assert (MIRROR / entry.mirror_path).stat().st_size == entry.size
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # the download path, on synthetic files (no data needed)
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def test_download_verifies_renames_and_is_cached(toy, server, isolated):
@@ -322,16 +323,10 @@ def test_wrong_size_is_refused(toy, monkeypatch, isolated):
 @pytest.mark.parametrize(
     "mode, error, message",
     [
-        (
-            "_truncated",
-            DownloadError,
-            "cut short",
-        ),  # Content-Length announced, half sent
-        (
-            "_nolength",
-            ChecksumError,
-            "does not match",
-        ),  # no length to compare: the hash catches it
+        # Content-Length announced, half sent
+        ("_truncated", DownloadError, "cut short"),
+        # No length to compare: the hash catches it
+        ("_nolength", ChecksumError, "does not match"),
     ],
 )
 def test_truncated_transfer_leaves_nothing(
@@ -391,7 +386,8 @@ def test_http_mirror_gone_names_the_mirror_variable_and_upstream_url(toy, monkey
 
 
 def test_silent_server_times_out(toy, monkeypatch):
-    # A socket that listens but never answers: the kernel completes the connection, nobody replies.
+    # A socket that listens but never answers: the kernel completes the connection,
+    # nobody replies.
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
@@ -430,9 +426,9 @@ def test_unsupported_mirror_scheme_is_refused(monkeypatch):
         fetch("sst2", "dev")
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # the download path, on the real mirrored files
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @needs_mirror
@@ -543,9 +539,9 @@ def test_upstream_zip_is_extracted_and_each_member_verified(
     assert data.sha256_file(dev) == data.DATASETS["sst2"].files["dev"].sha256
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # loaders (read from the folder mirror)
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -646,7 +642,8 @@ def test_wikitext2_documents(folder_mirror, split, n_lines, n_articles, n_paragr
     )
     docs = load_wikitext2(split)
     assert len(docs) == n_articles
-    # Independently of the loader's regexes: a heading line has "=" as its first and last token.
+    # Independently of the loader's regexes: a heading line has "=" as its first and
+    # last token.
     headings = [
         line.strip()
         for line in raw

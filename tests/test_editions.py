@@ -53,7 +53,8 @@ def test_student_edition_has_no_solution_text(path, tmp_path):
         assert len(student.cells) < len(original.cells), (
             "exercises without solutions to strip?"
         )
-    # Up to the first exercise the student edition is the chapter itself, which nbval runs.
+    # Up to the first exercise the student edition is the chapter itself, which nbval
+    # runs.
     first = next(
         (i for i, c in enumerate(original.cells) if editions.is_exercise(c)),
         len(original.cells),

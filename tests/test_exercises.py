@@ -1,5 +1,7 @@
-"""The exercise checker: every reference passes, every listed mistake fails *with its own hint*,
-unfinished answers never raise, and the references agree with the package's real modules."""
+"""The exercise checker: every reference passes, every listed mistake fails *with its
+own hint*, unfinished answers never raise, and the references agree with the package's
+real modules.
+"""
 
 from __future__ import annotations
 
@@ -65,9 +67,8 @@ def test_each_mistake_fails_with_its_hint(name, index, capsys):
     assert mistake.hint in out, (
         f"hint for mistake {index} of {name} not printed:\n{out}"
     )
-    for j, other in enumerate(
-        exercise.mistakes
-    ):  # the diagnosis is specific, not a list of everything
+    # The diagnosis is specific, not a list of everything
+    for j, other in enumerate(exercise.mistakes):
         if j != index and other.hint != mistake.hint:
             assert other.hint not in out, (
                 f"{name}: mistake {index} also printed the hint of mistake {j}"
@@ -146,7 +147,7 @@ def test_a_teacher_can_add_an_exercise(capsys):
         del ex.EXERCISES["_test_double"]
 
 
-# ------------------------------------------------------------------ references agree with bertmini
+# ------------------------------------------------------- references agree with bertmini
 def test_attention_reference_matches_package():
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 3, 5, 4, generator=g) for _ in range(3))
@@ -157,11 +158,11 @@ def test_attention_reference_matches_package():
 
 
 def test_masked_softmax_reference_matches_package():
-    scores, mask = ex.ch03_masking._masked_softmax_args(
-        3, 4, 8, seed=0
-    )()  # (B, heads, T, T), (B, T)
+    # (B, heads, T, T), (B, T)
+    scores, mask = ex.ch03_masking._masked_softmax_args(3, 4, 8, seed=0)()
     T = scores.size(-1)
-    # attention_probs computes softmax(q kᵀ / √d_k + bias); with k = I (d_k = T), q kᵀ / √T = scores
+    # attention_probs computes softmax(q kᵀ / √d_k + bias); with k = I (d_k = T),
+    # q kᵀ / √T = scores
     q, k = scores * math.sqrt(T), torch.eye(T).expand_as(scores)
     expected = attention_probs(q, k, padding_mask_to_bias(mask, scores.dtype))
     probs = ex.ch03_masking.masked_softmax_reference(scores, mask)
@@ -232,7 +233,7 @@ def test_package_mask_tokens_passes_the_masking_exercise():
     assert ex.check("mask_tokens", mask_tokens) is True
 
 
-# ------------------------------------------------------------------ chapter 7: question answering
+# -------------------------------------------------------- chapter 7: question answering
 def test_chapter_7_references_agree_with_bertmini_qa():
     """The exercises' references are the package's real post-processing rule and metric."""
     import numpy as np
@@ -244,14 +245,12 @@ def test_chapter_7_references_agree_with_bertmini_qa():
     assert {"best_span", "normalize_answer", "qa_f1_by_hand"} <= set(ex.EXERCISES)
     assert ex.ch07_question_answering.qa_f1_by_hand_reference() == pytest.approx(0.4)
     g = torch.Generator().manual_seed(0)
-    for _ in range(
-        20
-    ):  # the same span as bertmini.qa_postprocess picks (n_best = every token)
+    # The same span as bertmini.qa_postprocess picks (n_best = every token)
+    for _ in range(20):
         T = 24
         start, end = torch.randn(T, generator=g) * 3, torch.randn(T, generator=g) * 3
-        offsets = np.stack(
-            [np.arange(T) * 10, np.arange(T) * 10 + 5], axis=1
-        )  # token k = chars [10k, 10k+5)
+        # Token k = chars [10k, 10k+5)
+        offsets = np.stack([np.arange(T) * 10, np.arange(T) * 10 + 5], axis=1)
         score, char_start, char_end = qa_postprocess._best_span_in_window(
             start.double().numpy(),
             end.double().numpy(),
@@ -275,7 +274,7 @@ def test_best_span_end_before_start_hint_for_any_such_answer(capsys):
     assert ex.ch07_question_answering.HINT_END_BEFORE_START in capsys.readouterr().out
 
 
-# ------------------------------------------------------------------ chapter 6: classification
+# ------------------------------------------------------------ chapter 6: classification
 def test_chapter_6_references_agree_with_the_package():
     """The schedule is fit's, the head is BertForSequenceClassification's, the F1 is evaluate's."""
     from bertmini import BertConfig, BertForSequenceClassification
@@ -338,7 +337,8 @@ def test_chapter_5_references_agree_with_the_package():
     from bertmini.pretraining import wilson_interval
 
     assert {"mlm_loss_labels", "masked_accuracy", "nsp_interval"} <= set(ALL)
-    # the exercise's loss is the loss of bertmini's MLM head, with logits at every position and only at the labelled ones
+    # the exercise's loss is the loss of bertmini's MLM head, with logits at every
+    # position and only at the labelled ones
     torch.manual_seed(0)
     config = bertmini.BertConfig(
         vocab_size=40,
@@ -394,7 +394,7 @@ def test_chapter_9_references_agree_with_the_package():
         )
 
 
-# ------------------------------------------------------------------ chapter 10: sentence embeddings
+# ------------------------------------------------------ chapter 10: sentence embeddings
 def test_chapter_10_references_agree_with_the_package():
     """Mean pooling, cosine top-k and the contrastive loss are the package's own."""
     from bertmini.retrieval import cosine_topk
@@ -432,5 +432,6 @@ def test_feed_forward_accepts_both_gelus_and_nothing_else(capsys):
         )
     assert ex.check("feed_forward", tanh_ffn) is True
     assert capsys.readouterr().out.startswith("✓")
-    nearly = lambda *args: tanh_ffn(*args) + 1e-3  # noqa: E731 - close to both, equal to neither
+    # Close to both, equal to neither
+    nearly = lambda *args: tanh_ffn(*args) + 1e-3
     assert ex.check("feed_forward", nearly) is False

@@ -168,9 +168,8 @@ def test_a_process_killed_while_overwriting_leaves_a_loadable_checkpoint(tmp_pat
     )
     killed_mid_write = False
     try:
-        assert (
-            child.stdout.readline().strip() == "1"
-        )  # a first complete checkpoint exists
+        # A first complete checkpoint exists
+        assert child.stdout.readline().strip() == "1"
         deadline = time.time() + 60
         while time.time() < deadline and not killed_mid_write:
             tmp = [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
@@ -240,9 +239,8 @@ def test_building_models_never_changes_the_config():
         0: "neg",
         1: "pos",
     }
-    config.hidden_dropout_prob = (
-        0.5  # and a later change to it does not reach the models
-    )
+    # And a later change to it does not reach the models
+    config.hidden_dropout_prob = 0.5
     assert three.config.hidden_dropout_prob == 0.1
 
 

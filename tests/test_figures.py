@@ -1,9 +1,10 @@
-"""The architecture figures (chapters/figures/*.svg): valid SVG, named as the code, used with alt text.
+"""The architecture figures (chapters/figures/*.svg): valid SVG, named as the code, used
+with alt text.
 
-The figures are hand-drawn SVG committed as text. Their labels in bold code type name the
-package's classes, attributes and methods (`self.query`, `split_heads`, `qa_outputs`); a label
-that the package no longer defines means the drawing went stale. tests/test_site.py checks that
-each figure is on the website and loads in a browser.
+The figures are hand-drawn SVG committed as text. Their labels in bold code type name
+the package's classes, attributes and methods (`self.query`, `split_heads`,
+`qa_outputs`); a label that the package no longer defines means the drawing went stale.
+tests/test_site.py checks that each figure is on the website and loads in a browser.
 """
 
 from __future__ import annotations

@@ -63,16 +63,18 @@ def test_grade_rejects_a_missing_notebook(tmp_path, capsys):
     assert "no such notebook" in capsys.readouterr().err
 
 
-# ------------------------------------------------------------------ every chapter's exercises are gradable
+# ----------------------------------------------- every chapter's exercises are gradable
 CHECK_CALL = re.compile(r"""\bcheck\(\s*["']([a-z0-9_]+)["']""")
 EXERCISE_DIRECTIVE = re.compile(r"^`{3,}\{exercise\}", re.MULTILINE)
 NO_CHECKER = re.compile(r"\bNo\s+checker\b")
 
 
 def chapter_exercises(path: Path) -> tuple[int, list[str]]:
-    """(number of {exercise} boxes with a checker, exercise names the student's cells check).
+    """(number of {exercise} boxes with a checker, exercise names the student's cells
+    check).
 
-    A box that says "No checker" is an open question (compare with a classmate) and is not graded.
+    A box that says "No checker" is an open question (compare with a classmate) and is
+    not graded.
     """
     nb = nbformat.read(path, as_version=4)
     boxes = sum(
@@ -90,8 +92,10 @@ def chapter_exercises(path: Path) -> tuple[int, list[str]]:
 
 
 def test_every_exercise_cell_is_graded(capsys):
-    """Each {exercise} box has a student cell calling check() on a known exercise, whose printed
-    verdict grade.py reads back (chapter 8 once had its own checker that grade.py could not read)."""
+    """Each {exercise} box has a student cell calling check() on a known exercise, whose
+    printed verdict grade.py reads back (chapter 8 once had its own checker that
+    grade.py could not read).
+    """
     from bertmini import exercises as ex
 
     seen: list[str] = []

@@ -40,7 +40,8 @@ from bertmini.metrics import (
         ("A's", "as"),
         # tabs, newlines and the non-breaking space are white space for str.split()
         ("  Beyoncé\u00a0\tKnowles\n", "beyoncé knowles"),
-        # accents are kept; only string.punctuation (ASCII) is removed, curly quotes stay
+        # accents are kept; only string.punctuation (ASCII) is removed,
+        # curly quotes stay
         ("Café “Naïve”", "café “naïve”"),
         ("\u201cHello\u201d", "\u201chello\u201d"),
         # an answer made only of articles and punctuation normalizes to the empty string
@@ -77,7 +78,8 @@ def test_f1_cases():
     assert f1_score("Paris", "London") == 0
     assert f1_score("", "") == 0
     assert f1_score("the", "a") == 0
-    # unicode tokens must match exactly: [beyoncé, knowles] vs [beyonce, knowles] -> 1 common
+    # unicode tokens must match exactly:
+    # [beyoncé, knowles] vs [beyonce, knowles] -> 1 common
     # precision 1/2, recall 1/2, F1 = 1/2
     assert f1_score("Beyoncé Knowles", "Beyonce Knowles") == pytest.approx(0.5)
     assert f1_score("The Broncos!", "broncos") == pytest.approx(1.0)
@@ -91,7 +93,8 @@ def test_squad_metrics_multiple_golds_and_missing_prediction():
     }
     predictions = {
         "q1": "the denver broncos",  # EM 1, F1 1
-        # vs "Denver Broncos": [broncos, team] & [denver, broncos] = 1: P 1/2, R 1/2 -> F1 1/2
+        # vs "Denver Broncos": [broncos, team] & [denver, broncos] = 1:
+        #                      P 1/2, R 1/2 -> F1 1/2
         # vs "Broncos":        1 common: P 1/2, R 1/1 -> F1 2/3; max = 2/3, EM 0
         "q2": "Broncos team",
         # q3 missing -> 0 for both

@@ -78,9 +78,8 @@ def labels_for(ours_cls, config, ids, seed=2):
     B, T = ids.shape
     if ours_cls in (BertForMaskedLM, BertForPreTraining):
         labels = torch.full((B, T), -100)
-        pick = (torch.rand(B, T, generator=g) < 0.3) & (
-            ids != config.pad_token_id
-        )  # never padding
+        # Never padding
+        pick = (torch.rand(B, T, generator=g) < 0.3) & (ids != config.pad_token_id)
         labels[pick] = ids[pick]
         extra = {"labels": labels}
         if ours_cls is BertForPreTraining:
@@ -112,8 +111,9 @@ def every_logit(ours_cls) -> dict:
 
 
 def compare_outputs(ours_out, hf_out, mask=None):
-    """Every output that both have, at the real tokens (`mask`): padding positions carry no meaning,
-    and bertmini's fast path leaves them zero."""
+    """Every output that both have, at the real tokens (`mask`): padding positions carry
+    no meaning, and bertmini's fast path leaves them zero.
+    """
     pairs = []
     for name in (
         "last_hidden_state",
@@ -173,9 +173,8 @@ def test_random_weights_match_transformers(ours_cls, hf_cls, head, attn):
     ids, mask, types = batch(config)
     labels = labels_for(ours_cls, config, ids)
     with torch.no_grad():
-        want_attn = (
-            attn == "eager"
-        )  # transformers returns attention maps on the eager path only
+        # Transformers returns attention maps on the eager path only
+        want_attn = attn == "eager"
         theirs = ref(
             input_ids=ids,
             attention_mask=mask,
@@ -202,9 +201,8 @@ def test_random_weights_match_transformers(ours_cls, hf_cls, head, attn):
             **every_logit(ours_cls),
         )
     compare_outputs(fused, theirs, mask)
-    compare_outputs(
-        explicit, theirs
-    )  # the explicit path computes padding positions exactly like HF
+    # The explicit path computes padding positions exactly like HF
+    compare_outputs(explicit, theirs)
     if ours_cls is BertForPreTraining:
         assert torch.allclose(explicit.loss, explicit.mlm_loss + explicit.nsp_loss)
 
@@ -223,9 +221,8 @@ def test_fused_and_explicit_attention_agree():
     assert max_diff(a.pooler_output, b.pooler_output) <= TOL
     for h1, h2 in zip(a.hidden_states, b.hidden_states):
         assert h1.shape == h2.shape and max_diff(h1[real], h2[real]) <= TOL
-    assert (
-        a.last_hidden_state[~real].abs().max() == 0
-    )  # the fast path does no work on padding
+    # The fast path does no work on padding
+    assert a.last_hidden_state[~real].abs().max() == 0
 
 
 @pytest.fixture(scope="module")
@@ -277,9 +274,8 @@ def test_minilm_heads_match_transformers(minilm_dir):
                 str(minilm_dir), attn_implementation="sdpa", **head
             ).eval()
             ours = ours_cls.from_pretrained("all-MiniLM-L6-v2", **head)
-        load_hf_state_dict(
-            ours, ref.state_dict()
-        )  # copy the randomly initialised head too
+        # Copy the randomly initialised head too
+        load_hf_state_dict(ours, ref.state_dict())
         labels = labels_for(ours_cls, ours.config, enc["input_ids"][:2])
         with torch.no_grad():
             compare_outputs(
@@ -379,9 +375,8 @@ def test_gradients_reach_every_parameter(cls):
     model = cls(config, **head)
     ids, mask, types = batch(config)
     out = model(ids, mask, types, **labels_for(cls, config, ids))
-    if (
-        cls is BertModel
-    ):  # a random readout: a plain sum of LayerNorm outputs has zero gradient
+    # A random readout: a plain sum of LayerNorm outputs has zero gradient
+    if cls is BertModel:
         g = torch.Generator().manual_seed(0)
         loss = (
             out.last_hidden_state
@@ -404,9 +399,8 @@ def test_mlm_logits_only_at_labels_give_the_same_loss(cls):
     extra = labels_for(cls, config, ids)
     with torch.no_grad():
         full = model(ids, mask, types, **extra, all_logits=True)
-        sparse = model(
-            ids, mask, types, **extra
-        )  # with labels: logits at labelled positions only
+        # With labels: logits at labelled positions only
+        sparse = model(ids, mask, types, **extra)
         unlabelled = model(ids, mask, types)  # without labels: logits everywhere
     n = int((extra["labels"] != -100).sum())
     V = config.vocab_size
@@ -448,8 +442,7 @@ def test_outputs_index_like_transformers_tuples():
         out[1.5]
     clf = BertForSequenceClassification(config, num_labels=3).eval()
     no_loss = clf(ids)
-    assert (
-        no_loss[0] is no_loss.logits
-    )  # loss is None, so the logits come first, as in transformers
+    # Loss is None, so the logits come first, as in transformers
+    assert no_loss[0] is no_loss.logits
     with_loss = clf(ids, labels=torch.tensor([1]))
     assert with_loss[0] is with_loss.loss and with_loss[1] is with_loss.logits

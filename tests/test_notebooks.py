@@ -1,9 +1,10 @@
 """Notebook hygiene, and the machinery that executes notebooks once per test run.
 
-Committed notebooks: valid nbformat, python3 kernel, no outputs except nbval's references, the
-Colab setup cell first, listed in _toc.yml, independent of each other. Then the tools: `nbtools`
-cleans, `nbcapture` keeps what nbval executed (never a failed or stale notebook), `book/stage.py`
-refuses an executed copy that is not of the current source.
+Committed notebooks: valid nbformat, python3 kernel, no outputs except nbval's
+references, the Colab setup cell first, listed in _toc.yml, independent of each other.
+Then the tools: `nbtools` cleans, `nbcapture` keeps what nbval executed (never a failed
+or stale notebook), `book/stage.py` refuses an executed copy that is not of the current
+source.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def python_of(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
-# ------------------------------------------------------------------------- committed notebooks
+# ------------------------------------------------------------------ committed notebooks
 
 
 def test_there_are_notebooks():
@@ -175,13 +176,12 @@ def test_every_chapter_page_is_in_the_toc_and_every_toc_entry_exists():
     )
 
 
-# Math in Markdown: $...$, $$...$$ and \begin{env}...\end{env}. A control character there is
-# almost always an escape gone wrong: "\t" of "\times" written through a string became a TAB,
-# and the page showed "3 imes 10⁻⁵" with no error from MathJax.
+# Math in Markdown: $...$, $$...$$ and \begin{env}...\end{env}. A control character
+# there is almost always an escape gone wrong: "\t" of "\times" written through a string
+# became a TAB, and the page showed "3 imes 10⁻⁵" with no error from MathJax.
 MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$|\\begin\{(\w+\*?)\}.+?\\end\{\1\}", re.S)
-CONTROL = re.compile(
-    r"[\x00-\x09\x0b-\x1f\x7f]"
-)  # every C0 control but the newline, and DEL
+# Every C0 control but the newline, and DEL
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 
 def control_characters_in_math(text: str) -> list[str]:
@@ -273,7 +273,7 @@ def test_no_notebook_reads_another_notebooks_files():
     assert not problems, "\n".join(problems)
 
 
-# ------------------------------------------------------------------------------------ nbtools
+# ------------------------------------------------------------------------------ nbtools
 
 
 def make_notebook(*cells: tuple[str, list, int | None]):
@@ -312,7 +312,7 @@ def test_nbtools_check_reports_a_checked_cell_without_reference(tmp_path, capsys
     assert "no reference output" in capsys.readouterr().out
 
 
-# ---------------------------------------------------------------------------- nbcapture + stage
+# -------------------------------------------------------------------- nbcapture + stage
 
 WIDGET_NB = [
     "import ipywidgets\nslider = ipywidgets.IntSlider(value=3, max=9)\nslider",
@@ -386,9 +386,8 @@ def nbval_run(tmp_path_factory):
 
 def test_nbcapture_writes_outputs_and_widget_state(nbval_run):
     root, executed, result = nbval_run
-    assert result.returncode == 1, (
-        result.stdout[-3000:] + result.stderr[-3000:]
-    )  # bad.ipynb fails
+    # bad.ipynb fails
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     assert "captured" in result.stdout and "NOT captured" in result.stdout
     nb = read(executed / "chapters" / "good.ipynb")
     nbformat.validate(nb)
@@ -517,9 +516,10 @@ def test_stage_strips_nbval_markers_from_the_site_not_the_notebooks(tmp_path):
 
 
 def test_package_code_the_book_includes_fits_the_column():
-    """Every `literalinclude` with `:pyobject:` shows lines of at most 88 characters: the
-    site's code column holds 88 (tests/test_site.py measures it), and the package is
-    formatted at that width ([tool.ruff] in pyproject.toml)."""
+    """Every `literalinclude` with `:pyobject:` shows lines of at most 88 characters:
+    the site's code column holds 88 (tests/test_site.py measures it), and the package is
+    formatted at that width ([tool.ruff] in pyproject.toml).
+    """
     import ast
 
     wide = []
@@ -547,8 +547,10 @@ def test_package_code_the_book_includes_fits_the_column():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_code_cells_fit_the_column(path):
-    """The site's code column holds 88 characters (85 inside a solution box or a toggle):
-    tests/test_site.py measures it in a browser; this catches a long line without one."""
+    """The site's code column holds 88 characters (85 inside a solution box or a
+    toggle): tests/test_site.py measures it in a browser; this catches a long line
+    without one.
+    """
     hidden = ("solution", "hide-input", "hide-cell", "hide-output")
     wide = []
     for cell in read(path).cells:

@@ -73,7 +73,8 @@ def test_mask_tokens_proportions_over_100k_tokens(tok):
 
 
 def test_random_replacements_are_never_special_even_in_a_tiny_vocabulary():
-    # 10 ids, 5 of them special: drawing from the whole vocabulary would hit a special id half the time.
+    # 10 ids, 5 of them special: drawing from the whole vocabulary would hit a special
+    # id half the time.
     special_ids = {0, 1, 2, 3, 4}
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(5, 10, (400, 64), generator=g)
@@ -163,17 +164,15 @@ def test_make_nsp_pairs(tok):
     labels = [e["next_sentence_label"] for e in examples]
     assert abs(sum(labels) / len(labels) - 0.5) < 0.07
     lengths = [len(e["input_ids"]) for e in examples]
-    assert (
-        max(lengths) <= 64 and sum(lengths) / len(lengths) > 40
-    )  # packed, not one sentence each
+    # Packed, not one sentence each
+    assert max(lengths) <= 64 and sum(lengths) / len(lengths) > 40
     for e in examples:
         ids, types = e["input_ids"], e["token_type_ids"]
         assert ids[0] == tok.cls_token_id and ids[-1] == tok.sep_token_id
         sep = ids.index(tok.sep_token_id)
         assert ids.count(tok.sep_token_id) == 2
-        assert types == [0] * (sep + 1) + [1] * (
-            len(ids) - sep - 1
-        )  # [CLS] A [SEP] -> 0, B [SEP] -> 1
+        # [CLS] A [SEP] -> 0, B [SEP] -> 1
+        assert types == [0] * (sep + 1) + [1] * (len(ids) - sep - 1)
         a, b = ids[1:sep], ids[sep + 1 : -1]
         assert a and b
         assert contains(streams[e["doc_a"]], a) and contains(streams[e["doc_b"]], b)
@@ -214,9 +213,8 @@ def test_pretraining_collator_feeds_bert_for_pretraining_and_resumes_exactly(
     tok, tmp_path
 ):
     docs = synthetic_documents(tok, n_docs=6, n_sentences=12)
-    tok = Tokenizer.train(
-        [" ".join(d) for d in docs], vocab_size=400, min_frequency=1
-    )  # a tiny vocabulary
+    # A tiny vocabulary
+    tok = Tokenizer.train([" ".join(d) for d in docs], vocab_size=400, min_frequency=1)
     examples = make_nsp_pairs(docs, tok, max_length=32, seed=0)
     batch = PretrainingCollator(tok, seed=0)(examples[:4])
     assert set(batch) == {
@@ -274,7 +272,8 @@ def test_pretraining_collator_feeds_bert_for_pretraining_and_resumes_exactly(
             callbacks=[crash_at_5],
         )
     assert latest_checkpoint(tmp_path / "b").name == "step-00000004"
-    # The masks after the resume come from the checkpointed generator state, not from a fresh seed.
+    # The masks after the resume come from the checkpointed generator state, not from a
+    # fresh seed.
     resumed = fit(
         model(),
         examples[:24],
@@ -293,7 +292,8 @@ def test_small_bert_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch)
     import bertmini.train
     from bertmini.pretraining import small_bert
 
-    # A stand-in for bertmini.data.load_wikitext2: a few records in its {"title", "paragraphs"} shape.
+    # A stand-in for bertmini.data.load_wikitext2: a few records in its
+    # {"title", "paragraphs"} shape.
     rng = random.Random(0)
     words = "the a game war city river music film team song king album army ship road".split()
     records = [
@@ -348,17 +348,14 @@ def test_small_bert_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch)
     assert history2 == history and tok2.vocab == tok.vocab
     for (name, p), q in zip(model.state_dict().items(), again.state_dict().values()):
         torch.testing.assert_close(p, q, msg=name)
-    with pytest.raises(
-        AssertionError, match="retrained"
-    ):  # a different seed is a different model
+    # A different seed is a different model
+    with pytest.raises(AssertionError, match="retrained"):
         small_bert(config, **{**kwargs, "seed": 1})
-    with pytest.raises(
-        AssertionError, match="retrained"
-    ):  # other articles: another model
+    # Other articles: another model
+    with pytest.raises(AssertionError, match="retrained"):
         small_bert(config, **{**kwargs, "split": "valid[:-1]"})
-    again, _, _ = small_bert(
-        config, **{**kwargs, "split": ["valid"]}
-    )  # the same articles, spelled otherwise
+    # The same articles, spelled otherwise
+    again, _, _ = small_bert(config, **{**kwargs, "split": ["valid"]})
 
 
 def test_splits_select_articles_and_name_them_canonically(monkeypatch):
@@ -392,10 +389,11 @@ def test_splits_select_articles_and_name_them_canonically(monkeypatch):
         "test1",
         "test2",
     ]
+    # Disjoint from training
     assert [d["title"] for d in load_documents("test[-2:]")] == [
         "test3",
         "test4",
-    ]  # disjoint from training
+    ]
     assert docs[0]["paragraphs"] == ["valid 0 has 1,000 [UNK] ."]
     assert clean_wikitext("a @-@ b 3 @.@ 5") == "a-b 3.5"
     for bad in ("valid[1]", "valid+", "", ["valid", 3]):
@@ -407,17 +405,15 @@ def test_splits_select_articles_and_name_them_canonically(monkeypatch):
 
 def test_wilson_interval():
     low, high = wilson_interval(0, 8)
-    assert low == 0.0 and high == pytest.approx(
-        0.3244, abs=1e-4
-    )  # the normal approximation says [0, 0]
+    # The normal approximation says [0, 0]
+    assert low == 0.0 and high == pytest.approx(0.3244, abs=1e-4)
     low, high = wilson_interval(140, 232)
     assert low < 140 / 232 < high and low > 0.5 and high - low < 0.13
     assert wilson_interval(116, 232)[0] < 0.5 < wilson_interval(116, 232)[1]
     a, b = wilson_interval(3, 10)
     c, d = wilson_interval(7, 10)
-    assert a == pytest.approx(1 - d) and b == pytest.approx(
-        1 - c
-    )  # symmetric in correct <-> wrong
+    # Symmetric in correct <-> wrong
+    assert a == pytest.approx(1 - d) and b == pytest.approx(1 - c)
     with pytest.raises(ValueError, match="correct"):
         wilson_interval(5, 4)
 
@@ -458,12 +454,10 @@ class Oracle(torch.nn.Module):
 
         assert not self.training
         target = labels[labels != IGNORE_INDEX]
-        logits = torch.nn.functional.one_hot(
-            self.mlm(target), self.vocab_size
-        ).float()  # (N, V)
-        nsp = torch.nn.functional.one_hot(
-            self.nsp(next_sentence_label), 2
-        ).float()  # (B, 2)
+        # (N, V)
+        logits = torch.nn.functional.one_hot(self.mlm(target), self.vocab_size).float()
+        # (B, 2)
+        nsp = torch.nn.functional.one_hot(self.nsp(next_sentence_label), 2).float()
         return types.SimpleNamespace(
             prediction_logits=logits,
             seq_relationship_logits=nsp,
@@ -485,9 +479,8 @@ def test_evaluate_pretraining_scores_against_the_most_frequent_token(tok):
         lambda y: torch.zeros_like(y),
     )
     r2 = evaluate_pretraining(constant, tok, docs, max_length=64)
-    assert (
-        r2["mlm_accuracy"] == r2["baseline_accuracy"] == r["baseline_accuracy"] > 0
-    )  # the same masks
+    # The same masks
+    assert r2["mlm_accuracy"] == r2["baseline_accuracy"] == r["baseline_accuracy"] > 0
     labels = torch.tensor(
         [
             e["next_sentence_label"]

@@ -158,7 +158,8 @@ def test_train_qa_learns_and_times_training_alone(tokenizer):
     assert model.training
     after = loss_on_answerable(model.eval())
     assert after < 0.7 * before, (before, after)  # measured: 4.15 -> 2.44
-    # evaluation time is not training time: the step after an evaluation is not `pause` s later
+    # evaluation time is not training time: the step after an evaluation is not
+    # `pause` s later
     gaps = np.diff(history.time)  # gaps[k]: from step k + 1 to step k + 2
     assert gaps[2] < pause and gaps[5] < pause  # steps 4 and 7 follow the evaluations
     assert np.all(gaps >= 0)

@@ -73,8 +73,9 @@ def test_every_label_decodes_to_the_gold_answer(squad_slice, squad_features):
         }:
             n_exact += len(labelled)
         else:
-            # Every gold boundary falls inside a word piece (e.g. gold "8" marked inside "18"):
-            # the label is then the smallest token span covering the first gold's characters.
+            # Every gold boundary falls inside a word piece (e.g. gold "8" marked
+            # inside "18"): the label is then the smallest token span covering the
+            # first gold's characters.
             gold_start = ex["answers"]["answer_start"][0]
             gold_end = gold_start + len(golds[0])
             r = labelled[0]
@@ -92,7 +93,8 @@ def test_windows_slide_with_stride_and_cover_the_context(
     f = squad_features
     assert f.input_ids.shape[1] <= 128
     assert len(f) > len(squad_slice) * 1.3  # many paragraphs needed several windows
-    # every example has a window holding its whole answer, so answerable-only training loses none
+    # every example has a window holding its whole answer, so answerable-only training
+    # loses none
     answerable_examples = set(f.example_index[f.answerable()].tolist())
     assert answerable_examples == set(range(len(squad_slice)))
     example_index = f.example_index.numpy()

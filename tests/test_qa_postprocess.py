@@ -48,8 +48,8 @@ def test_oracle_logits_recover_the_gold_answers(squad_slice, squad_features):
     predictions = postprocess(f, start, end, squad_slice)
     assert set(predictions) == {ex["id"] for ex in squad_slice}
     scores = squad_metrics(predictions, references_from_examples(squad_slice))
-    # Only the rare questions whose every gold span ends inside a word piece can be missed
-    # (measured: 1 of these 1,500; 10 of all 10,570 dev questions).
+    # Only the rare questions whose every gold span ends inside a word piece can be
+    # missed (measured: 1 of these 1,500; 10 of all 10,570 dev questions).
     assert scores["exact_match"] > 99.5 and scores["f1"] > 99.5
     # per-batch (ragged, trimmed) logits give the same answers as one (N, T) tensor
     pieces_s, pieces_e = [], []
@@ -69,15 +69,17 @@ def test_postprocess_respects_span_rules(tokenizer):
     t = f.input_ids.shape[1]
     paris = int(f.start_positions[0])
 
-    # Huge logits on question tokens and [CLS] must be ignored: only context tokens are answers.
+    # Huge logits on question tokens and [CLS] must be ignored: only context tokens are
+    # answers.
     start, end = torch.zeros(1, t), torch.zeros(1, t)
     start[0, : ctx[0]] = 1e6
     end[0, : ctx[0]] = 1e6
     start[0, paris], end[0, paris] = 5, 5
     assert postprocess(f, start, end, [ex]) == {"q0": "Paris"}
 
-    # The best start lies right after the best end: that pair is invalid (end < start), and
-    # every other pair but (Paris, Paris) uses a -1000 logit, so the answer is "Paris", score 2.
+    # The best start lies right after the best end: that pair is invalid (end < start),
+    # and every other pair but (Paris, Paris) uses a -1000 logit, so the answer is
+    # "Paris", score 2.
     start, end = torch.full((1, t), -1000.0), torch.full((1, t), -1000.0)
     start[0, paris + 1], end[0, paris - 1] = 100, 100
     start[0, paris], end[0, paris] = 1, 1

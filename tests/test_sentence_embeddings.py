@@ -93,9 +93,8 @@ def test_encode_matches_the_model_cards_recipe(minilm, tokenizer, minilm_dir):
     raw = encode(minilm, tokenizer, texts, pooling="cls", normalize=False, batch_size=4)
     for name, vectors in expected.items():
         assert (ours[name] - F.normalize(vectors, dim=-1)).abs().max() <= TOL, name
-    assert (
-        raw - expected["cls"]
-    ).abs().max() <= 1e-4  # not normalised: values of size ~1
+    # Not normalised: values of size ~1
+    assert (raw - expected["cls"]).abs().max() <= 1e-4
 
 
 def test_encode_order_and_batching_do_not_change_vectors(minilm, tokenizer):

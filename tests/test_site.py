@@ -1,13 +1,15 @@
-"""The built website works in a browser with no network: every page, math, widgets, bertviz, links.
+"""The built website works in a browser with no network: every page, math, widgets,
+bertviz, links.
 
-Serves `_build/html` on 127.0.0.1 and opens every page in headless Chromium (Debian's `chromium` and
-`chromium-driver`) with every request that would leave the machine blocked: a host-resolver rule
-that resolves nothing but 127.0.0.1, and a proxy on a loopback port that refuses connections (for
-IP literals, which skip the resolver). That is a classroom with no internet, or a dead CDN.
+Serves `_build/html` on 127.0.0.1 and opens every page in headless Chromium (Debian's
+`chromium` and `chromium-driver`) with every request that would leave the machine
+blocked: a host-resolver rule that resolves nothing but 127.0.0.1, and a proxy on a
+loopback port that refuses connections (for IP literals, which skip the resolver). That
+is a classroom with no internet, or a dead CDN.
 
-Skips when the site is not built, unless BERTMINI_REQUIRE_SITE=1 (`make test` sets it after
-building); skips when Chromium is not installed, unless BERTMINI_REQUIRE_BROWSER=1 (`.ci/run`).
-Screenshots of the landing page and a chapter go to `_build/screenshots/`.
+Skips when the site is not built, unless BERTMINI_REQUIRE_SITE=1 (`make test` sets it
+after building); skips when Chromium is not installed, unless BERTMINI_REQUIRE_BROWSER=1
+(`.ci/run`). Screenshots of the landing page and a chapter go to `_build/screenshots/`.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ REQUIRE_BROWSER = os.environ.get("BERTMINI_REQUIRE_BROWSER") == "1"
 NOT_PAGES = ("_static", "_sources", "_images", "_downloads")
 WAIT_S = 30  # for MathJax, the widget manager and bertviz to draw
 
-# Errors Chromium reports for a request our flags blocked (proxy refused, or name not resolved).
+# Errors Chromium reports for a request our flags blocked (proxy refused, or name not
+# resolved).
 BLOCKED_ERRORS = {
     "net::ERR_PROXY_CONNECTION_FAILED",
     "net::ERR_NAME_NOT_RESOLVED",
@@ -83,7 +86,7 @@ def repository_url() -> str:
     ].rstrip("/")
 
 
-# --------------------------------------------------------------------------------------- server
+# ------------------------------------------------------------------------------- server
 
 
 class Server:
@@ -120,7 +123,7 @@ def site_server():
     server.close()
 
 
-# -------------------------------------------------------------------------------------- browser
+# ------------------------------------------------------------------------------ browser
 
 
 def chromium_flags(dead_port: int, profile: str) -> list[str]:
@@ -135,7 +138,8 @@ def chromium_flags(dead_port: int, profile: str) -> list[str]:
         "--disable-component-update",
         "--disable-sync",
         "--window-size=1280,900",
-        # Nothing resolves except loopback; anything else (IP literals too) goes to a dead proxy.
+        # Nothing resolves except loopback; anything else (IP literals too) goes to a
+        # dead proxy.
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
         f"--proxy-server=http://127.0.0.1:{dead_port}",
         "--proxy-bypass-list=127.0.0.1",
@@ -176,10 +180,11 @@ def open_page(browser, site_server):
     """Load a page; return its console errors, the URLs it tried off the machine and its failed requests."""
 
     def load(url: str, server: Server = site_server) -> dict:
+        # Drain the previous page's logs
         (
             browser.get_log("browser"),
             browser.get_log("performance"),
-        )  # drain the previous page's logs
+        )
         server.requests.clear()
         browser.get(url)
         wait_for(
@@ -235,7 +240,7 @@ def off_machine(urls, base: str) -> list[str]:
     )
 
 
-# ---------------------------------------------------------------------------------------- tests
+# -------------------------------------------------------------------------------- tests
 
 
 def test_site_is_built():
@@ -280,8 +285,8 @@ def test_page_works_offline(page, open_page, site_server, browser):
                 f"MathJax did not render ({result['mathjax']}); {rendered} mjx-container, "
                 f"raw TeX left: {unrendered}"
             )
-        # TeX that MathJax could not parse renders as an error node, not as raw TeX; an undefined
-        # macro renders as red text (its MathML copy says mathcolor="red").
+        # TeX that MathJax could not parse renders as an error node, not as raw TeX; an
+        # undefined macro renders as red text (its MathML copy says mathcolor="red").
         errors = browser.execute_script("""
             return Array.from(document.querySelectorAll(
                 'mjx-merror, [data-mjx-error], mjx-assistive-mml mtext[mathcolor="red"]')).map(
@@ -309,9 +314,8 @@ def test_page_works_offline(page, open_page, site_server, browser):
                 f"widgets: {err}; rendered {browser.execute_script(drawn)} of {views}"
             )
 
-    containers = len(
-        set(re.findall(r'id="(bertviz-[0-9a-f]+)"', html))
-    )  # view roots, not their parts
+    # View roots, not their parts
+    containers = len(set(re.findall(r'id="(bertviz-[0-9a-f]+)"', html)))
     if containers:
         drawn = (
             "return Array.from(document.querySelectorAll('[id^=\"bertviz-\"]'))"
@@ -356,9 +360,8 @@ class LinkParser(HTMLParser):
 def test_no_broken_internal_links():
     need_site()
     broken = []
-    for page in (
-        SITE / p for p in site_pages()
-    ):  # not _static/, which holds theme templates
+    # Not _static/, which holds theme templates
+    for page in (SITE / p for p in site_pages()):
         parser = LinkParser()
         parser.feed(page.read_text(encoding="utf-8"))
         for link in parser.links:
@@ -407,11 +410,12 @@ PIXEL = base64.b64decode(
 def test_browser_really_blocks_the_network(browser, tmp_path):
     """The same browser loads a local image and fails, with our blocking errors, on remote ones."""
     (tmp_path / "pixel.png").write_bytes(PIXEL)
+    # An IP literal: only the proxy rule stops it
     remote = [
         "http://example.com/x.png",
         "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js",
         "http://93.184.215.14/x.png",
-    ]  # an IP literal: only the proxy rule stops it
+    ]
     (tmp_path / "probe.html").write_text(
         "<!doctype html><title>probe</title><img id='local' src='pixel.png'>"
         + "".join(f"<img class='remote' src='{u}'>" for u in remote)
@@ -442,13 +446,13 @@ def test_browser_really_blocks_the_network(browser, tmp_path):
         )
 
 
-# ------------------------------------------------------------ figures and code width
+# --------------------------------------------------------------- figures and code width
 
 FIGURES = ROOT / "chapters" / "figures"
 
 # For every `<pre>` the selector picks: its longest line in characters, how many
-# characters fit in it and whether it overflows (if drawn). `capacity`: what fits in
-# the first drawn block (the content column at this window size).
+# characters fit in it and whether it overflows (if drawn). `capacity`: what fits in the
+# first drawn block (the content column at this window size).
 MEASURE_CODE = """
     const [selector] = arguments;
     const fits = pre => {  // characters that fit in a drawn <pre>; null if not drawn
@@ -545,8 +549,9 @@ def test_code_in_the_prose_fits_the_column(
 
 
 def test_no_nbval_markers_on_the_site():
-    """`# NBVAL_CHECK_OUTPUT` and the like are test machinery: book/stage.py strips
-    them from the site."""
+    """`# NBVAL_CHECK_OUTPUT` and the like are test machinery: book/stage.py strips them
+    from the site.
+    """
     need_site()
     shown = [
         f"{page}: {marker}"

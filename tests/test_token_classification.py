@@ -231,11 +231,12 @@ def _assert_same_as_seqeval(true, pred):
 
 def test_entity_scores_match_seqeval_on_hand_made_cases():
     true = [["B-PER", "I-PER", "O", "B-LOC"], ["O", "B-ORG", "I-ORG"], ["B-LOC", "O"]]
+    # Right span, wrong type: wrong
     pred = [
         ["B-PER", "I-PER", "O", "B-LOC"],  # both right
         ["O", "B-ORG", "O"],  # right type, wrong end: wrong
         ["B-PER", "O"],
-    ]  # right span, wrong type: wrong
+    ]
     scores = entity_scores(true, pred)
     assert (scores["correct"], scores["predicted"], scores["true"]) == (2, 4, 4)
     assert scores["f1"] == pytest.approx(0.5)

@@ -162,9 +162,11 @@ def test_bad_inputs_raise_clear_errors(tok, call, error):
 
 
 def test_trained_vocabulary_is_numbered_in_a_fixed_order():
-    """The trainer's ties come out in hash-map order; the ids must not depend on it: special tokens
-    first, then the learned pieces alphabetically. (Ties at the size cutoff can still change which
-    pieces are learned: the trainer itself is not deterministic.)"""
+    """The trainer's ties come out in hash-map order; the ids must not depend on it:
+    special tokens first, then the learned pieces alphabetically. (Ties at the size
+    cutoff can still change which pieces are learned: the trainer itself is not
+    deterministic.)
+    """
     import random
 
     rng = random.Random(0)

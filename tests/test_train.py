@@ -170,7 +170,8 @@ def interrupt_at(k: int):
 
 def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path):
     data = tiny_data(32)
-    # dropout on, so the restored RNG state matters; 4 steps per epoch, so resuming mid-epoch
+    # dropout on, so the restored RNG state matters; 4 steps per epoch, so resuming
+    # mid-epoch
     config = quiet(
         max_steps=12,
         warmup_steps=3,
@@ -354,13 +355,13 @@ def test_checkpoint_survives_sigkill_during_save(tmp_path):
     assert last is not None and last.name.startswith("step-")
     step = int(last.name.split("-")[1])
     model = nn.Linear(2048, 2048)
-    state = load_checkpoint(
-        root, model
-    )  # a root directory resolves to its newest checkpoint
+    # A root directory resolves to its newest checkpoint
+    state = load_checkpoint(root, model)
     assert state == {"step": step, "note": [step, "x"]}
     assert torch.all(model.weight == step) and torch.all(model.bias == step)
-    # The next save replaces only the checkpoint it is told it supersedes; hidden leftovers of the
-    # killed process stay (bertmini deletes only what the current run wrote).
+    # The next save replaces only the checkpoint it is told it supersedes; hidden
+    # leftovers of the killed process stay (bertmini deletes only what the current run
+    # wrote).
     save_checkpoint(root, step + 1, model, {"step": step + 1}, replaces=last)
     visible = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
     assert visible == [f"step-{step + 1:08d}"]
@@ -413,9 +414,8 @@ def test_eval_callbacks_stop_and_history():
     )
     model = tiny_model()
     h = fit(model, data, quiet(epochs=1, eval_every=3), eval_data=data[:8])
-    assert (
-        h.eval_step == [3, 4] and len(h.eval["eval_loss"]) == 2
-    )  # every 3 steps, and at the end
+    # Every 3 steps, and at the end
+    assert h.eval_step == [3, 4] and len(h.eval["eval_loss"]) == 2
     assert h.eval["eval_loss"][-1] == pytest.approx(
         evaluate_loss(model, data[:8], batch_size=3)
     )
@@ -562,6 +562,5 @@ def test_mixed_precision_on_cuda_trains_and_resumes(precision, tmp_path):
         and history.loss[-1] < history.loss[0]
     )
     state = load_checkpoint(latest_checkpoint(tmp_path), tiny_model())
-    assert bool(state["scaler"]) == (
-        precision == "fp16"
-    )  # the GradScaler's scale is checkpointed
+    # The GradScaler's scale is checkpointed
+    assert bool(state["scaler"]) == (precision == "fp16")

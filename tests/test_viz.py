@@ -167,7 +167,8 @@ def test_norm_weighted_attentions(tiny):
     with torch.no_grad():
         out = model(**enc, output_attentions=True, output_hidden_states=True)
     raw = viz.norm_weighted_attentions(model, out, normalize=False)
-    # Brute force for layer 1, head 2: push token j's head-2 value alone through the output projection.
+    # Brute force for layer 1, head 2: push token j's head-2 value alone through the
+    # output projection.
     attn = model.encoder.layer[1].attention
     x = out.hidden_states[1]
     v = attn.split_heads(attn.value(x))[0, 2]  # (T, d_k)
@@ -209,9 +210,8 @@ def test_head_view_html_offline_first(tiny, monkeypatch):
     model, tok = tiny
     enc = tok(["The cat sat.", "A dog barked at the cat."], ["It was happy.", "Why?"])
     out = model(**enc, output_attentions=True)
-    tokens, b_start = viz.tokens_for_view(
-        tok, enc, 0
-    )  # the shorter row: padding is cut off
+    # The shorter row: padding is cut off
+    tokens, b_start = viz.tokens_for_view(tok, enc, 0)
     assert tokens[b_start - 1] == "[SEP]" and tokens[-1] == "[SEP]"
     html = viz.head_view(
         out, tokens, b_start, index=0, js_base="../_static/vendor"
@@ -223,7 +223,8 @@ def test_head_view_html_offline_first(tiny, monkeypatch):
     assert re.search(
         r'jquery:\s*\[local\("../_static/vendor/jquery.min"\), "https://', html
     )
-    # The probabilities are written once (bertviz also pasted them into a comment), to 3 decimals.
+    # The probabilities are written once (bertviz also pasted them into a comment), to 3
+    # decimals.
     assert html.count('"name":"All"') == 1 and "PYTHON_PARAMS" not in html
     assert not re.search(r"\d\.\d{4}", html.split("const params")[1].split(";")[0])
     # require.js: no bare CDN script tag; the loader tries the local copy first.
@@ -232,8 +233,8 @@ def test_head_view_html_offline_first(tiny, monkeypatch):
     assert sources.index("../_static/vendor/require.min.js") < sources.index(
         "https://cdnjs"
     )
-    # The base is configurable: argument, module attribute, environment variable; by default
-    # the library knows no folder of the website's and uses the CDNs only.
+    # The base is configurable: argument, module attribute, environment variable; by
+    # default the library knows no folder of the website's and uses the CDNs only.
     assert (
         viz.JS_BASE == ""
         and 'local("'
@@ -313,9 +314,8 @@ def test_explorer_mask_and_widget(tiny):
     unmasked, _ = viz.explorer_attention(
         model, tok, "The cat sat.", pad_to=10, use_mask=False
     )
-    assert (
-        unmasked[..., :n, n:].sum(-1).min() > 0.01
-    )  # without it, tokens attend to [PAD]
+    # Without it, tokens attend to [PAD]
+    assert unmasked[..., :n, n:].sum(-1).min() > 0.01
     _, pair_tokens = viz.explorer_attention(model, tok, "The cat sat.", "It purred.")
     assert pair_tokens.count("[SEP]") == 2
     box = viz.explore(model, tok)

@@ -1,7 +1,9 @@
-"""The teaching WordPiece (bertmini.wordpiece) gives exactly the tokens of `tokenizers` (bertmini.Tokenizer).
+"""The teaching WordPiece (bertmini.wordpiece) gives exactly the tokens of `tokenizers`
+(bertmini.Tokenizer).
 
-Tricky inputs: unknown characters, words over max_chars, accents, punctuation and symbols,
-numbers, Chinese characters, odd whitespace and control characters; then the chapter's exercises.
+Tricky inputs: unknown characters, words over max_chars, accents, punctuation and
+symbols, numbers, Chinese characters, odd whitespace and control characters; then the
+chapter's exercises.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ from bertmini.wordpiece import basic_tokenize, tokenize, wordpiece_tokenize
 TRICKY = [
     "Hello, world!",
     "unaffable tokenization huggingface",
-    "Ünïcödé naïve café — déjà vu; Ångström, façade, jalapeño",  # accents are stripped (uncased)
+    # accents are stripped (uncased)
+    "Ünïcödé naïve café — déjà vu; Ångström, façade, jalapeño",
     "e\u0301 vs \u00e9",  # decomposed and composed é
     "İstanbul ΣΟΦΟΣ ΑΣ. straße ﬁne ﬀ",  # lower-casing one character at a time
     "3.14159 1,000,000 2nd 42% -7 +3 1e-5 ½ ² ①",  # numbers and number-like symbols
-    "$5^2 a|b ~c `d` <tag> {x} \\ @user #hash & * = _under_score",  # ASCII symbols split like punctuation
+    # ASCII symbols split like punctuation
+    "$5^2 a|b ~c `d` <tag> {x} \\ @user #hash & * = _under_score",
     "«quotes» „low“ ‘single’ ¿qué? ¡sí! 、。・",  # Unicode punctuation
     "北京大学 is in 北京. 東京タワー; ひらがな 한국어 ﾊﾝｶｸ",  # CJK characters become words
     "\U0002b820 \U0002b920 \uf900 \u4e00\u9fff",  # CJK range boundaries
-    "x\u00a0y\u2003z\u200bw\x1cq\u0085r\ufffds\x00t the\u3000end",  # odd spaces, control characters
+    # odd spaces, control characters
+    "x\u00a0y\u2003z\u200bw\x1cq\u0085r\ufffds\x00t the\u3000end",
     "\tnew\nline\r\n  many   spaces  ",
     "😀 emoji 🤗 ✓ → ∑ ∞ ☃",  # characters missing from the vocabulary
     "supercalifragilisticexpialidocious pneumonoultramicroscopicsilicovolcanoconiosis",
@@ -78,9 +83,8 @@ def test_max_chars(tok):
 def test_greedy_longest_match_with_toy_vocabulary():
     vocab = {"[UNK]", "un", "u", "##n", "##aff", "##a", "##f", "##able", "##ab", "##le"}
     assert wordpiece_tokenize("unaffable", vocab) == ["un", "##aff", "##able"]
-    assert wordpiece_tokenize("affable", vocab) == [
-        "[UNK]"
-    ]  # "a" without "##" is not in the vocabulary
+    # "a" without "##" is not in the vocabulary
+    assert wordpiece_tokenize("affable", vocab) == ["[UNK]"]
     assert wordpiece_tokenize("", vocab) == []
     assert wordpiece_tokenize("unx", vocab, unk="<unk>") == ["<unk>"]
 

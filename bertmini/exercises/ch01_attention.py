@@ -81,9 +81,8 @@ def _attention_mask_after_softmax(q, k, v, mask=None):
 def _attention_mask_added_after_softmax(q, k, v, mask=None):
     probs = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).softmax(dim=-1)
     if mask is not None:
-        probs = probs.masked_fill(
-            mask == 0, float("-inf")
-        )  # too late: the softmax already ran
+        # Too late: the softmax already ran
+        probs = probs.masked_fill(mask == 0, float("-inf"))
     return probs @ v
 
 
@@ -109,9 +108,8 @@ def _attention_args(
             return q, k, v
         lengths = torch.randint(1, T + 1, (B,), generator=g)
         lengths[0] = T - 2  # at least one row with padding
-        mask = (torch.arange(T)[None, :] < lengths[:, None]).long()[
-            :, None, :
-        ]  # (B, 1, T): keys
+        # (B, 1, T): keys
+        mask = (torch.arange(T)[None, :] < lengths[:, None]).long()[:, None, :]
         return q, k, v, mask
 
     return make
@@ -149,8 +147,7 @@ ATTENTION = Exercise(
             _attention_mask_after_softmax,
             "the mask is applied after the softmax: the weights "
             "then no longer sum to 1. Put -inf (or a very negative number) in the "
-            "masked scores "
-            "*before* the softmax.",
+            "masked scores *before* the softmax.",
         ),
         Mistake(
             _attention_mask_added_after_softmax,

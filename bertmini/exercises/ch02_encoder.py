@@ -23,9 +23,8 @@ def feed_forward_tanh_gelu(x, w1, b1, w2, b2):
     """The same block with the tanh approximation of GELU, as in Google's original BERT
     code.
     """
-    return (
-        F.gelu(x @ w1.T + b1, approximate="tanh") @ w2.T + b2
-    )  # (…, H) -> (…, 4H) -> (…, H)
+    # (…, H) -> (…, 4H) -> (…, H)
+    return F.gelu(x @ w1.T + b1, approximate="tanh") @ w2.T + b2
 
 
 def _either_gelu(case: Case):
@@ -84,8 +83,7 @@ FEED_FORWARD = Exercise(
         Mistake(
             lambda x, w1, b1, w2, b2: F.relu(F.gelu(x @ w1.T + b1) @ w2.T + b2),
             "there is no activation after the second linear map: the output is "
-            "W₂·GELU(W₁x+b₁)+b₂, "
-            "and a ReLU there would zero every negative feature.",
+            "W₂·GELU(W₁x+b₁)+b₂, and a ReLU there would zero every negative feature.",
         ),
         Mistake(
             lambda x, w1, b1, w2, b2: F.gelu(x @ w1.T) @ w2.T,
@@ -154,9 +152,8 @@ def bert_parameters_reference(
 ) -> int:
     """All parameters of BertModel, pooler included."""
     H, I = hidden_size, intermediate_size
-    embeddings = (
-        vocab_size + max_position + type_vocab
-    ) * H + 2 * H  # 3 tables + LayerNorm
+    # 3 tables + LayerNorm
+    embeddings = (vocab_size + max_position + type_vocab) * H + 2 * H
     attention = 4 * (H * H + H)
     ffn = (H * I + I) + (I * H + H)
     layer = attention + ffn + 2 * (2 * H)  # two LayerNorms (γ and β)

@@ -94,9 +94,8 @@ def mlm_loss_reference(
     True where a token was chosen for prediction (replaced by [MASK], a random token, or
     kept).
     """
-    return F.cross_entropy(
-        logits[masked], original_ids[masked]
-    )  # (N, V) vs (N,): mean over N
+    # (N, V) vs (N,): mean over N
+    return F.cross_entropy(logits[masked], original_ids[masked])
 
 
 def _mlm_args(B: int, T: int, V: int, seed: int):
@@ -191,9 +190,8 @@ def mask_tokens_reference(
     action = torch.rand(input_ids.shape, generator=generator)
     to_mask = chosen & (action < 0.8)
     to_random = chosen & (action >= 0.8) & (action < 0.9)
-    random_ids = torch.randint(
-        999, MLM_VOCAB, input_ids.shape, generator=generator
-    )  # ordinary tokens
+    # Ordinary tokens
+    random_ids = torch.randint(999, MLM_VOCAB, input_ids.shape, generator=generator)
     masked = input_ids.clone()
     masked[to_mask] = MASK_ID
     masked[to_random] = random_ids[to_random]
@@ -224,9 +222,8 @@ def verify_masking(result, expected, args) -> str | None:
     ):
         return f"masked_input_ids and labels must both have shape {tuple(ids.shape)}"
     chosen = labels != IGNORE_INDEX
-    if (
-        chosen.float().mean().item() > 0.5
-    ):  # a label (almost) everywhere: the loss would be over every token
+    # A label (almost) everywhere: the loss would be over every token
+    if chosen.float().mean().item() > 0.5:
         return HINT_LABELS
     if bool((chosen & special).any()) or bool((masked[special] != ids[special]).any()):
         return HINT_SPECIAL

@@ -15,8 +15,8 @@ from ..wordpiece import CONTINUATION, wordpiece_tokenize
 from .checker import Case, Exercise, Mistake
 
 # Exercise 4.1 is `wordpiece_tokenize` itself. Exercises 4.2 and 4.3 prepare question
-# answering:
-# from an answer's characters to its tokens, and how many windows a long text needs.
+# answering: from an answer's characters to its tokens, and how many windows a long text
+# needs.
 
 
 def char_span_to_token_span(
@@ -46,8 +46,7 @@ def count_windows(n_tokens: int, max_length: int, stride: int) -> int:
 
     Each window holds `max_length - 2` text tokens ([CLS] and [SEP] take two places) and
     repeats the last `stride` tokens of the window before it, so a window moves
-    `max_length - 2
-    - stride` tokens forward.
+    `max_length - 2 - stride` tokens forward.
     """
     room = max_length - 2
     if n_tokens <= room:
@@ -168,9 +167,8 @@ def _minilm_tokenizer():
 
 
 # (question, context, answer): each answer also occurs in the question, so an answer
-# that ignores
-# the sequence ids finds question tokens; "Paris" is followed by "." with no space in
-# between.
+# that ignores the sequence ids finds question tokens; "Paris" is followed by "." with
+# no space in between.
 _SPAN_CASES = [
     (
         "Which city is the capital of France, Paris or Lyon?",
@@ -217,9 +215,8 @@ def _span_exclusive_end(offsets, sequence_ids, start_char, end_char):
 def _span_end_inclusive_chars(offsets, sequence_ids, start_char, end_char):
     context = [i for i, s in enumerate(sequence_ids) if s == 1]
     first = next(i for i in context if offsets[i][1] > start_char)
-    last = [i for i in context if offsets[i][0] <= end_char][
-        -1
-    ]  # takes the token right after
+    # Takes the token right after
+    last = [i for i in context if offsets[i][0] <= end_char][-1]
     return first, last
 
 
@@ -270,8 +267,7 @@ WORDPIECE_TOKENIZE = Exercise(
             _wordpiece_no_prefix,
             "pieces after the first one must be looked up (and returned) "
             "with the '##' prefix: 'able' at the start of a word and '##able' inside "
-            "one are "
-            "different vocabulary entries.",
+            "one are different vocabulary entries.",
         ),
         Mistake(
             _wordpiece_partial_unk,

@@ -72,8 +72,7 @@ WARMUP_LINEAR_LR = Exercise(
         Mistake(
             _lr_no_warmup,
             "there is no warm-up in your schedule: for step < warmup_steps the rate "
-            "grows "
-            "linearly from 0 (peak_lr * step / warmup_steps).",
+            "grows linearly from 0 (peak_lr * step / warmup_steps).",
         ),
         Mistake(
             _lr_no_decay,

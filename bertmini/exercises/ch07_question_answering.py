@@ -12,13 +12,12 @@ from .checker import Case, Exercise, Mistake
 def best_span_reference(
     start_logits: torch.Tensor, end_logits: torch.Tensor, max_answer_length: int
 ) -> tuple[int, int]:
-    """(i, j) maximising start_logits[i] + end_logits[j] with i <= j < i +
-    max_answer_length.
+    """(i, j) maximising start_logits[i] + end_logits[j] with
+    i <= j < i + max_answer_length.
     """
     T = start_logits.size(0)
-    score = (
-        start_logits[:, None] + end_logits[None, :]
-    )  # (T, T): score[i, j] of span i..j
+    # (T, T): score[i, j] of span i..j
+    score = start_logits[:, None] + end_logits[None, :]
     i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
     valid = (j >= i) & (j - i < max_answer_length)  # end not before start, not too long
     flat = int(score.masked_fill(~valid, float("-inf")).argmax())

@@ -39,8 +39,7 @@ def padded(attn: torch.Tensor, T: int) -> tuple[torch.Tensor, torch.Tensor]:
     return big, torch.tensor([1] * n + [0] * (T - n))
 
 
-# ------------------------------------------------------------------ 8.1 previous-token
-# share
+# ------------------------------------------------------------- 8.1 previous-token share
 def prev_token_share_reference(attn: torch.Tensor) -> float:
     from ..viz import head_statistics
 
@@ -88,8 +87,7 @@ PREV_TOKEN_SHARE = Exercise(
 )
 
 
-# ------------------------------------------------------------------ 8.2 entropy with
-# padding
+# ------------------------------------------------------------- 8.2 entropy with padding
 def mean_entropy_reference(attn: torch.Tensor, mask: torch.Tensor) -> float:
     from ..viz import head_statistics
 
@@ -149,8 +147,7 @@ MEAN_ENTROPY = Exercise(
 )
 
 
-# ------------------------------------------------------------------ 8.3 attention
-# rollout
+# ---------------------------------------------------------------- 8.3 attention rollout
 def rollout_reference(layer_maps: list[torch.Tensor]) -> torch.Tensor:
     from ..viz import attention_rollout
 

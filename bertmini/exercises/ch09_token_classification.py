@@ -1,6 +1,7 @@
 """The exercises of Chapter 9: token classification: reference solutions, hidden cases,
 and the usual mistakes (labels on every piece, stray I- tags, partial matches counted as
-right)."""
+right).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ IGNORE = -100  # the label the loss skips
 # ------------------------------------------------------------------ 9.1 label alignment
 def align_first_piece_reference(word_ids: list, word_labels: list) -> list[int]:
     """One label per piece: the word's label on its first piece; -100 on the word's
-    other pieces and on special tokens and padding (word id None)."""
+    other pieces and on special tokens and padding (word id None).
+    """
     out, previous = [], None
     for w in word_ids:
         out.append(IGNORE if w is None or w == previous else word_labels[w])
@@ -213,7 +215,8 @@ def entity_f1_reference(
     true_tags: list[list[str]], pred_tags: list[list[str]]
 ) -> float:
     """Micro-averaged entity F1 over all sentences: an entity counts only with the right
-    type and both boundaries right; 0 where precision + recall is 0."""
+    type and both boundaries right; 0 where precision + recall is 0.
+    """
     true = {
         (n, *e)
         for n, tags in enumerate(true_tags)

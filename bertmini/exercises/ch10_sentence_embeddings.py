@@ -1,5 +1,6 @@
 """The exercises of Chapter 10: sentence embeddings and retrieval: reference solutions,
-hidden cases, and the usual mistakes."""
+hidden cases, and the usual mistakes.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +22,8 @@ def _pooling_args(B: int, T: int, H: int, lengths: list[int], seed: int):
     def make():
         g = torch.Generator().manual_seed(seed)
         hidden = torch.randn(B, T, H, generator=g)
-        mask = (
-            torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]
-        ).long()  # (B, T)
+        # (B, T)
+        mask = (torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]).long()
         return hidden, mask
 
     return make

@@ -45,9 +45,8 @@ class Case:
 class Mistake:
     """A wrong answer students often give, and the hint that explains it."""
 
-    wrong: (
-        Callable | Any
-    )  # a wrong function (function exercises) or a wrong value / zero-arg function
+    # A wrong function (function exercises) or a wrong value / zero-arg function
+    wrong: Callable | Any
     hint: str
 
 
@@ -56,9 +55,9 @@ class Exercise:
     """An exercise: its cases, the reference solution, and the usual mistakes with their
     hints.
 
-    kind = "function": the answer is a callable, run on every case's arguments. kind =
-    "value": the answer is a value; `reference` is a zero-argument function computing
-    the right one, and there is a single implicit case.
+    kind = "function": the answer is a callable, run on every case's arguments.
+    kind = "value": the answer is a value; `reference` is a zero-argument function
+    computing the right one, and there is a single implicit case.
     """
 
     name: str
@@ -183,8 +182,8 @@ def default_verify(case: Case) -> Callable[[Any, Any, tuple], str | None]:
                 )
                 return (
                     f"values differ: largest |difference| {diff.max().item():.3g} at "
-                    f"index {where} "
-                    f"(yours {result[where].item():.4g}, expected {expected[where].item():.4g})"
+                    f"index {where} (yours {result[where].item():.4g}, "
+                    f"expected {expected[where].item():.4g})"
                 )
             return f"got {describe(result)}, expected {describe(expected)}"
         return None
@@ -231,17 +230,15 @@ def failures(
             result = run_case(exercise, answer, case)
         except NotAttempted:
             raise
-        except (
-            Exception
-        ) as e:  # the student's code failed: report it, don't crash the notebook
+        except Exception as e:
+            # The student's code failed: report it, don't crash the notebook
             out.append((case, f"raised {type(e).__name__}: {e}"))
             continue
         verify = case.verify or default_verify(case)
         try:
             message = verify(result, exp, case.make_args())
-        except (
-            Exception
-        ) as e:  # a malformed result (wrong type) breaks the checker's arithmetic
+        except Exception as e:
+            # A malformed result (wrong type) breaks the checker's arithmetic
             message = f"returned something the checker could not use ({type(e).__name__}: {e})"
         if message is not None:
             out.append((case, message))
@@ -259,9 +256,8 @@ def behaves_like(exercise: Exercise, answer: Any, mistake: Mistake) -> bool:
                 wrong = mistake.wrong() if callable(mistake.wrong) else mistake.wrong
             else:
                 wrong = mistake.wrong(*case.make_args())
-        except (
-            Exception
-        ):  # NotAttempted included: an answer that does not run matches nothing
+        except Exception:
+            # NotAttempted included: an answer that does not run matches nothing
             return False
         if not close(mine, wrong, case.atol, case.rtol):
             return False
@@ -299,9 +295,8 @@ def check_answer(exercise: Exercise, answer: Any) -> bool:
     expected = expected_results(exercise)
     try:
         failed = failures(exercise, answer, expected)
-    except (
-        NotAttempted
-    ):  # (NotAttempted is raised for the first case, before any result)
+    except NotAttempted:
+        # (NotAttempted is raised for the first case, before any result)
         print(
             f"⏸ {exercise.title}: not attempted yet (your function raises NotImplementedError). "
             "Replace the `raise` with your code and run this cell again."

@@ -1,7 +1,8 @@
-"""Sphinx extension: the course's small stylesheet (book/_ext/static/bertmini.css) on every page.
+"""Sphinx extension: the course's small stylesheet (book/_ext/static/bertmini.css) on
+every page.
 
-It sets the code font so that an 88-character line fits the content column at a 1280-pixel
-window; tests/test_site.py measures the column in Chromium.
+It sets the code font so that an 88-character line fits the content column at a
+1280-pixel window; tests/test_site.py measures the column in Chromium.
 """
 
 from __future__ import annotations

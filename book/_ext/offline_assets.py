@@ -1,23 +1,27 @@
-"""Sphinx extension: the site serves its own JavaScript, so the course works with no network.
+"""Sphinx extension: the site serves its own JavaScript, so the course works with no
+network.
 
-By default a Jupyter Book page loads MathJax, require.js and the ipywidgets manager from CDNs, and
-bertviz outputs load require.js, d3 and jQuery from cdnjs. When a CDN is unreachable (a classroom
-with no internet, or a CDN that died, as in bertviz#99) math stays raw TeX and widget and attention
-outputs render nothing. This extension:
+By default a Jupyter Book page loads MathJax, require.js and the ipywidgets manager from
+CDNs, and bertviz outputs load require.js, d3 and jQuery from cdnjs. When a CDN is
+unreachable (a classroom with no internet, or a CDN that died, as in bertviz#99) math
+stays raw TeX and widget and attention outputs render nothing. This extension:
 
-1. copies the pinned npm packages (package.json / package-lock.json, installed by `npm ci` into
-   node_modules/) into the site's `_static/vendor/`;
+1. copies the pinned npm packages (package.json / package-lock.json, installed by
+   `npm ci` into node_modules/) into the site's `_static/vendor/`;
 2. points `mathjax_path` and myst-nb's `nb_ipywidgets_js` at those copies;
-3. puts require.js and a `require.config` on every page that maps `d3` and `jquery` to the local
-   copies, with the CDN as a fallback (bertviz's own `require.config` cannot override a `map`);
-4. removes the `<script src=".../require.min.js">` tag bertviz writes into its HTML output
-   (require.js is already on the page) and the duplicated thebe configuration script, whose
-   second copy throws `Identifier 'THEBE_JS_URL' has already been declared`.
+3. puts require.js and a `require.config` on every page that maps `d3` and `jquery` to
+   the local copies, with the CDN as a fallback (bertviz's own `require.config` cannot
+   override a `map`);
+4. removes the `<script src=".../require.min.js">` tag bertviz writes into its HTML
+   output (require.js is already on the page) and the duplicated thebe configuration
+   script, whose second copy throws `Identifier 'THEBE_JS_URL' has already been
+   declared`.
 
-node_modules is looked for next to this extension's repository, then from the source folder up;
-the Sphinx option `offline_assets_node_modules` or the environment variable BERTMINI_NODE_MODULES
-name another. Without it the build still works but loads everything from CDNs, and says so with a
-warning (which fails a `-W` build such as `make test`'s).
+node_modules is looked for next to this extension's repository, then from the source
+folder up; the Sphinx option `offline_assets_node_modules` or the environment variable
+BERTMINI_NODE_MODULES name another. Without it the build still works but loads
+everything from CDNs, and says so with a warning (which fails a `-W` build such as
+`make test`'s).
 """
 
 from __future__ import annotations
@@ -34,25 +38,29 @@ from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
-# Everything lands in <outdir>/_static/vendor/. bertmini.viz (JS_BASE) looks for require.min.js,
-# d3.min.js and jquery.min.js there: keep these names and this folder in step with it.
+# Everything lands in <outdir>/_static/vendor/. bertmini.viz (JS_BASE) looks for
+# require.min.js, d3.min.js and jquery.min.js there: keep these names and this folder in
+# step with it.
 STATIC_SUBDIR = "vendor"
 
 
 @dataclass(frozen=True)
 class Asset:
-    """One npm package's files to copy: `files` are paths (globs) inside the package, copied into
-    the folder `dest`; "path:name" copies one file under another name."""
+    """One npm package's files to copy: `files` are paths (globs) inside the package,
+    copied into the folder `dest`; "path:name" copies one file under another name.
+    """
 
     package: str
     files: tuple[str, ...]
     dest: str
-    cdn: str  # where the same file lives on a CDN: used only when node_modules is missing
+    # Where the same file lives on a CDN: used only when node_modules is missing
+    cdn: str
 
 
 ASSETS = (
-    # MathJax 3: the combined TeX+MathML->CHTML bundle, plus the folders it loads lazily from its
-    # own location (TeX extensions, fonts, the menu, the accessibility/speech modules).
+    # MathJax 3: the combined TeX+MathML->CHTML bundle, plus the folders it loads lazily
+    # from its own location (TeX extensions, fonts, the menu, the accessibility/speech
+    # modules).
     Asset(
         "mathjax",
         (
@@ -102,9 +110,8 @@ ASSETS = (
 )
 
 CDN = {asset.package: asset.cdn for asset in ASSETS}
-WIDGETS_CDN = (
-    "https://cdn.jsdelivr.net/npm/"  # for third-party widget modules the bundle lacks
-)
+# For third-party widget modules the bundle lacks
+WIDGETS_CDN = "https://cdn.jsdelivr.net/npm/"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 
 # bertviz (head_view, model_view, neuron_view) writes this tag into its HTML output.
@@ -114,8 +121,10 @@ CDN_REQUIREJS_TAG = re.compile(
 
 
 def find_node_modules(app: Sphinx) -> Path | None:
-    """node_modules/ of the repository, found from this file (also when the book is a staged copy
-    whose `book/` is a symlink) or from the source folder upwards; None when `npm ci` never ran."""
+    """node_modules/ of the repository, found from this file (also when the book is a
+    staged copy whose `book/` is a symlink) or from the source folder upwards; None when
+    `npm ci` never ran.
+    """
     configured = app.config.offline_assets_node_modules or os.environ.get(
         "BERTMINI_NODE_MODULES"
     )
@@ -157,27 +166,31 @@ def configure(app: Sphinx, config) -> None:
             "node and npm are installed)."
         )
         require_js, embed_js = CDN["requirejs"], CDN["@jupyter-widgets/html-manager"]
-    # require.js after every other script (UMD scripts such as clipboard.min.js would otherwise
-    # call its `define` anonymously and throw), then its configuration, then the widget manager.
+    # require.js after every other script (UMD scripts such as clipboard.min.js would
+    # otherwise call its `define` anonymously and throw), then its configuration, then
+    # the widget manager.
     app.add_js_file(require_js, priority=900)
     app.add_js_file(None, body=requirejs_config(local), priority=901)
-    # myst-nb's default loads require.js and the widget manager from CDNs, at a priority that puts
-    # them before our require.js; fix_page adds our manager instead, after require.js, on the
-    # pages that carry widget state.
+    # myst-nb's default loads require.js and the widget manager from CDNs, at a priority
+    # that puts them before our require.js; fix_page adds our manager instead, after
+    # require.js, on the pages that carry widget state.
     config.nb_ipywidgets_js = {}
     app.offline_assets_embed_js = embed_js  # type: ignore[attr-defined]
 
 
 def requirejs_config(local: bool) -> str:
-    """Inline script after require.js: where d3, jQuery and the widget bundles come from.
+    """Inline script after require.js: where d3, jQuery and the widget bundles come
+    from.
 
-    - d3 and jquery resolve to the local files first, the CDN second. A `map`, not just `paths`:
-      bertviz calls `require.config({paths: {d3: <cdn>}})` itself and would overwrite our paths;
-      the map renames the modules it asks for to ours.
-    - The widget manager bundle finds its font files next to the URL require.js gives its named
-      modules (`@jupyter-widgets/...`), page-relative unless mapped to the folder they are in.
-    - ipywidgets' label typesetting calls MathJax 2's `MathJax.Hub.Queue`; the site has MathJax 3,
-      so `Hub.Queue` is provided on top of `MathJax.typesetPromise` (a no-op without MathJax).
+    - d3 and jquery resolve to the local files first, the CDN second. A `map`, not just
+      `paths`: bertviz calls `require.config({paths: {d3: <cdn>}})` itself and would
+      overwrite our paths; the map renames the modules it asks for to ours.
+    - The widget manager bundle finds its font files next to the URL require.js gives
+      its named modules (`@jupyter-widgets/...`), page-relative unless mapped to the
+      folder they are in.
+    - ipywidgets' label typesetting calls MathJax 2's `MathJax.Hub.Queue`; the site has
+      MathJax 3, so `Hub.Queue` is provided on top of `MathJax.typesetPromise` (a no-op
+      without MathJax).
     """
     find_base = (
         "var s = document.querySelector('script[src*=\"%s/require.min.js\"]');\n"
@@ -215,8 +228,9 @@ def requirejs_config(local: bool) -> str:
 def fix_page(
     app: Sphinx, pagename: str, templatename: str, context: dict, doctree
 ) -> None:
-    """html-page-context: add the widget manager where needed, drop duplicate inline scripts and
-    bertviz's CDN require.js tag."""
+    """html-page-context: add the widget manager where needed, drop duplicate inline
+    scripts and bertviz's CDN require.js tag.
+    """
     scripts = context.get("script_files")
     if isinstance(scripts, list):
         if any(
@@ -228,8 +242,9 @@ def fix_page(
                 priority=902,  # type: ignore[attr-defined]
                 **{"data-jupyter-widgets-cdn": WIDGETS_CDN},
             )
-        # Sphinx re-reads its registry after sphinx-thebe and sphinx-togglebutton added their
-        # inline scripts, so they appear twice (filename None and ''); `const` twice is an error.
+        # Sphinx re-reads its registry after sphinx-thebe and sphinx-togglebutton added
+        # their inline scripts, so they appear twice (filename None and ''); `const`
+        # twice is an error.
         seen, unique = set(), []
         for script in scripts:
             key = (
@@ -291,9 +306,11 @@ def copy_tree(source: Path, target: Path) -> int:
 
 def setup(app: Sphinx) -> dict:
     app.add_config_value("offline_assets_node_modules", None, "env")
-    # After myst-nb's own config-inited handlers; before builder-inited, when myst-nb reads its config.
+    # After myst-nb's own config-inited handlers; before builder-inited, when myst-nb
+    # reads its config.
     app.connect("config-inited", configure, priority=900)
-    # Late (priority 900): the dedupe must see the scripts every other extension added to the page.
+    # Late (priority 900): the dedupe must see the scripts every other extension added
+    # to the page.
     app.connect("html-page-context", fix_page, priority=900)
     app.connect("build-finished", copy_assets)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
