@@ -497,6 +497,25 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def shuffle_visible_tokens(
+    input_ids: torch.Tensor,
+    labels: torch.Tensor,
+    tokenizer,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Permute, within each row of (B, T) ids, the tokens that are neither masked
+    (label != -100) nor special: a bag of the same words in a random order."""
+    fixed = (labels != IGNORE_INDEX) | torch.isin(
+        input_ids, torch.tensor(sorted(tokenizer.special_token_ids))
+    )
+    out = input_ids.clone()
+    for row in range(len(out)):
+        free = (~fixed[row]).nonzero().squeeze(1)  # (n,) positions to permute
+        order = free[torch.randperm(len(free), generator=generator)]
+        out[row, free] = input_ids[row, order]
+    return out
+
+
 @torch.no_grad()
 def evaluate_pretraining(
     model,
@@ -507,6 +526,7 @@ def evaluate_pretraining(
     seed: int = 0,
     mlm_probability: float = 0.15,
     only_mask: bool = True,
+    shuffle_context: bool = False,
 ) -> dict:
     """Held-out masked-token accuracy (with its baseline) and next-sentence accuracy
     (with a 95% interval).
@@ -521,6 +541,13 @@ def evaluate_pretraining(
     the 80/10/10 of training: the 10% left unchanged would let a model score by copying
     its input (about 10 points of accuracy for free), which is not what "predicting a
     hidden word" means.
+
+    With `shuffle_context` the visible tokens of each example are put in a random
+    order (the masked positions and the special tokens stay where they are): the same
+    words, no word order. Accuracy with the real context minus accuracy with it
+    shuffled is the *context-ablation gap*: what the model gains from word order. A
+    model that only learned word frequencies, or only which words occur together,
+    has a gap of about 0.
     """
     check_int("batch_size", batch_size, minimum=1)
     examples = make_nsp_pairs(documents, tokenizer, max_length=max_length, seed=seed)
@@ -533,6 +560,7 @@ def evaluate_pretraining(
         tokenizer, mlm_probability=mlm_probability, max_length=max_length, seed=seed
     )
     device = next(model.parameters()).device
+    shuffler = torch.Generator().manual_seed(seed)
     targets, hits, nsp_hits, nsp_n, mlm_loss_sum = [], 0, 0, 0, 0.0
     with evaluating(model):
         for i in range(0, len(examples), batch_size):
@@ -545,6 +573,10 @@ def evaluate_pretraining(
             ):  # every chosen token shown as [MASK]: predicted from its context alone
                 batch["input_ids"] = batch["input_ids"].masked_fill(
                     batch["labels"] != IGNORE_INDEX, tokenizer.mask_token_id
+                )
+            if shuffle_context:
+                batch["input_ids"] = shuffle_visible_tokens(
+                    batch["input_ids"], batch["labels"], tokenizer, shuffler
                 )
             out = model(
                 **batch
@@ -616,11 +648,28 @@ def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[list[tuple[str, f
     ]
 
 
-# ------------------------------------------------------------------ a small pretrained
-# BERT
-RECIPE_VERSION = (
-    4  # bump when the data preparation changes, so old cached models are not reused
-)
+# ------------------------------------------------------------------------------------
+# A small pretrained BERT
+
+# Bump when the data preparation changes, so that old cached models are not reused
+RECIPE_VERSION = 5
+
+# Held-out sentences with one word hidden, (text, the hidden word): chapter 5 and the
+# long run's records ask the model about the same four.
+PROBES = [
+    (
+        "The Commission is also responsible for commemorating Commonwealth civilians "
+        "who died as a result of enemy action during World [MASK] II .",
+        "war",
+    ),
+    (
+        "20 boats were constructed , most of which went into [MASK] with the German "
+        "Imperial Navy .",
+        "service",
+    ),
+    ("The film was shot on location in New York [MASK] .", "city"),
+    ("On the same day , [UNK] was declared [MASK] by the Roman Senate .", "emperor"),
+]
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -630,13 +679,11 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 
 def train_tokenizer(documents: Sequence[dict], vocab_size: int = 2000):
     """A WordPiece vocabulary learned from the articles' paragraphs, that reads "[UNK]"
-    (and the
-    other special tokens) in a text as the special token."""
+    (and the other special tokens) in a text as the special token."""
     from .tokenizer import Tokenizer
 
-    texts = [
-        p.replace("[UNK]", " ") for d in documents for p in d["paragraphs"]
-    ]  # a marker, not a word
+    # [UNK] is a marker, not a word: left out of the counts
+    texts = [p.replace("[UNK]", " ") for d in documents for p in d["paragraphs"]]
     tokenizer = Tokenizer.train(texts, vocab_size=vocab_size)
     recognise_special_tokens(tokenizer)
     return tokenizer
@@ -644,8 +691,8 @@ def train_tokenizer(documents: Sequence[dict], vocab_size: int = 2000):
 
 def recognise_special_tokens(tokenizer) -> None:
     """Make "[UNK]" or "[MASK]" written in a text encode as the special token, not as
-    "[", "mask", "]"
-    (a tokenizer loaded from a tokenizer.json already does this; one built from a vocabulary may not)."""
+    "[", "mask", "]" (a tokenizer loaded from a tokenizer.json already does this; one
+    built from a vocabulary may not)."""
     from tokenizers import AddedToken
 
     names = [
@@ -656,24 +703,48 @@ def recognise_special_tokens(tokenizer) -> None:
     )
 
 
-def small_bert_config(vocab_size: int = 2000, max_length: int = 128):
-    """2 layers, hidden 128, 2 heads: small enough to learn something in ~3 CPU minutes.
+def make_mlm_windows(
+    documents: Sequence[dict], tokenizer, max_length: int = 128
+) -> list[dict]:
+    """Each article's text cut into consecutive windows "[CLS] ... [SEP]" of
+    `max_length` tokens (the last one of an article shorter): masked-language
+    training examples without next-sentence pairs, as RoBERTa trains (its
+    "doc-sentences", one article per window). Every visible token is real context."""
+    check_int("max_length", max_length, minimum=3)
+    texts = [" ".join(d["paragraphs"]) for d in documents]
+    encoded = tokenizer.backend.encode_batch(texts, add_special_tokens=False)
+    n = max_length - 2  # room left by [CLS] and [SEP]
+    windows = []
+    for e in encoded:
+        ids = e.ids
+        for i in range(0, len(ids), n):
+            if len(ids[i : i + n]) >= n // 4:  # a scrap at an article's end: dropped
+                windows.append(
+                    {
+                        "input_ids": [
+                            tokenizer.cls_token_id,
+                            *ids[i : i + n],
+                            tokenizer.sep_token_id,
+                        ]
+                    }
+                )
+    return windows
 
-    Why a 2,000-piece vocabulary? In a run this short each piece's embedding is trained
-    only when the piece is masked, so fewer pieces are each seen more often. Measured on
-    the held-out articles (lr 2e-3, batch 32 x 128, `evaluate_pretraining(...,
-    only_mask=False)`, i.e. the usual 80/10/10 metric), the ratio of masked-token
-    accuracy to the most-frequent-token baseline was
-    2.4x with 8,000 pieces (900 steps), 2.7-2.9x with 4,000 (1,000-1,400 steps) and 3.2x
-    with 2,000 (900-1,200 steps). Scored strictly (every chosen token shown as [MASK]),
-    every run we tried in this budget stayed within 1.05-1.14x of the baseline, up to
-    3,000 steps, whatever the learning rate (1e-3, 2e-3; 3e-3 diverged to always "the"),
-    dropout (0, 0.1), sequence length (64, 128), heads (2, 4) or initializer_range
-    (0.02-0.08): see chapter 5 for what that means.
+
+def small_bert_config(vocab_size: int = 2000, max_length: int = 128, **changes):
+    """2 layers, hidden 128, 2 heads: small enough to learn something in minutes on a
+    CPU. `changes` replace fields (e.g. alibi=True, num_attention_heads=4).
+
+    Why a 2,000-piece vocabulary? Each piece's embedding is trained only when the
+    piece is masked, so in a short run fewer pieces are each seen more often. Measured
+    on the held-out articles with BERT's recipe (lr 2e-3, batch 32 x 128, the usual
+    80/10/10 metric), the ratio of masked-token accuracy to the most-frequent-token
+    baseline was 2.4x with 8,000 pieces (900 steps), 2.7-2.9x with 4,000 (1,000-1,400
+    steps) and 3.2x with 2,000 (900-1,200 steps).
     """
     from .config import BertConfig
 
-    return BertConfig(
+    sizes = dict(
         vocab_size=vocab_size,
         hidden_size=128,
         num_hidden_layers=2,
@@ -681,6 +752,121 @@ def small_bert_config(vocab_size: int = 2000, max_length: int = 128):
         intermediate_size=512,
         max_position_embeddings=max_length,
     )
+    return BertConfig(**{**sizes, **changes})
+
+
+# Two recipes for `small_bert`, by name. "bert" is the paper's recipe made small: MLM
+# (15%) + NSP, learned positions only; in minutes it stays on the "frequencies only"
+# plateau. "alibi" is what left the plateau in chapter 5's comparison: ALiBi distance
+# biases (so a head can find a token's neighbours from the first step), 4 heads,
+# 40% masking (Wettig et al. 2022), no dropout and no NSP (RoBERTa; Geiping &
+# Goldstein 2022), lr 1e-3. The shipped model is "alibi" for 6,000 steps.
+RECIPES: dict[str, dict] = {
+    "bert": dict(
+        config_changes={},
+        steps=1000,
+        lr=2e-3,
+        mlm_probability=0.15,
+        nsp=True,
+    ),
+    "alibi": dict(
+        config_changes=dict(
+            alibi=True,
+            num_attention_heads=4,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+        ),
+        steps=6000,
+        lr=1e-3,
+        mlm_probability=0.4,
+        nsp=False,
+    ),
+}
+
+
+def fit_vocabulary(config, tokenizer):
+    """The config with `vocab_size` set to the tokenizer's: a small corpus can give
+    fewer pieces than asked for, and rows the tokenizer can never produce would only
+    be predicted, never seen."""
+    import dataclasses
+
+    if config.vocab_size == tokenizer.vocab_size:
+        return config
+    return dataclasses.replace(config, vocab_size=tokenizer.vocab_size)
+
+
+def new_small_bert(config, seed: int = 0):
+    """`BertForPreTraining` with random weights drawn from `seed`."""
+    from .heads import BertForPreTraining
+
+    torch.manual_seed(seed)
+    return BertForPreTraining(config)
+
+
+def pretrain(
+    model,
+    documents: Sequence[dict],
+    tokenizer,
+    *,
+    steps: int,
+    seed: int = 0,
+    max_length: int = 128,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    warmup_ratio: float = 0.06,
+    mlm_probability: float = 0.15,
+    nsp: bool = True,
+    stop_after: int | None = None,
+    threads: int | None = None,
+    callbacks: Sequence = (),
+    progress: bool = True,
+):
+    """Train a `BertForPreTraining` (e.g. `new_small_bert(config, seed)`) on
+    `documents`: MLM, plus NSP if `nsp`. Returns (model, history).
+
+    The learning rate warms up over `warmup_ratio` of `steps`, then decays linearly to
+    0 at `steps`. `stop_after` ends the run earlier on that same schedule, so its
+    steps are exactly the first steps of the full run (how chapter 5 shows the start
+    of the long run live). Masks come fresh at every batch from a generator seeded by
+    `seed`: the whole run is a function of its arguments (and, in its last bits, of
+    the machine: see `tests/test_pretraining.py`).
+    """
+    from .train import StopTraining, TrainConfig, fit
+
+    check_int("steps", steps, minimum=1)
+    check_int("stop_after", stop_after, minimum=1, optional=True)
+    if nsp:
+        examples = make_nsp_pairs(
+            documents, tokenizer, max_length=max_length, seed=seed
+        )
+        for e in examples:
+            del e["doc_a"], e["doc_b"]
+        collate = PretrainingCollator(
+            tokenizer, mlm_probability, max_length=max_length, seed=seed
+        )
+    else:
+        examples = make_mlm_windows(documents, tokenizer, max_length)
+        collate = MLMCollator(
+            tokenizer, mlm_probability, max_length=max_length, seed=seed
+        )
+
+    def stop(step: int, logs: dict) -> None:
+        if stop_after is not None and step >= stop_after:
+            raise StopTraining
+
+    train_config = TrainConfig(
+        lr=lr,
+        max_steps=steps,
+        batch_size=batch_size,
+        warmup_ratio=warmup_ratio,
+        seed=seed,
+        threads=threads,
+        progress=progress,
+    )
+    history = fit(
+        model, examples, train_config, collate_fn=collate, callbacks=[*callbacks, stop]
+    )
+    return model.eval(), history
 
 
 def small_bert(
@@ -697,21 +883,32 @@ def small_bert(
     batch_size: int = 32,
     lr: float = 2e-3,
     warmup_ratio: float = 0.06,
+    mlm_probability: float = 0.15,
+    nsp: bool = True,
+    stop_after: int | None = None,
     progress: bool = True,
+    pretrained: str | None = None,
 ):
-    """Pretrain a small BERT with MLM + NSP on WikiText-2, or load the one trained
-    before with the same settings. Returns (model, tokenizer, history).
+    """Pretrain a small BERT on WikiText-2, or load the one trained before with the
+    same settings. Returns (model, tokenizer, history).
 
-    Offline the default `split` is every mirrored article except the held-out
-    HELD_OUT_SPLIT; pass split="train" online for the official training split. The cache
-    key hashes every setting that changes the result (the split as a canonical string
-    included), so changing any of them trains a new model instead of returning a stale
-    one.
+    The defaults are `RECIPES["bert"]`; `small_bert(**recipe("alibi"))` is the recipe
+    that leaves the plateau. Offline the default `split` is every mirrored article
+    except the held-out HELD_OUT_SPLIT; pass split="train" online for the official
+    training split. The cache key hashes every setting that changes the result, so
+    changing any of them trains a new model instead of returning a stale one.
+
+    `pretrained="long"` trains nothing: it loads the model shipped inside the package,
+    the "alibi" recipe run for 6,000 steps by `python -m bertmini.pretraining`.
     """
     from .heads import BertForPreTraining
     from .tokenizer import Tokenizer
-    from .train import History, TrainConfig, fit
+    from .train import History
 
+    if pretrained is not None:
+        if pretrained != "long":
+            raise ValueError(f"pretrained must be 'long' or None, got {pretrained!r}")
+        return load_run(SHIPPED_DIR)
     config = config or small_bert_config(vocab_size, max_length)
     settings = {
         "recipe": RECIPE_VERSION,
@@ -719,9 +916,12 @@ def small_bert(
         "data": data,
         "split": canonical_split(split),
         "steps": steps,
+        "stop_after": stop_after,
         "seed": seed,
         "lr": lr,
         "warmup_ratio": warmup_ratio,
+        "mlm_probability": mlm_probability,
+        "nsp": nsp,
         "vocab_size": config.vocab_size,
         "max_length": max_length,
         "batch_size": batch_size,
@@ -739,32 +939,222 @@ def small_bert(
         )
 
     documents = load_documents(split, data)  # 1. raw text
-    tokenizer = train_tokenizer(
-        documents, config.vocab_size
-    )  # 2. a WordPiece vocabulary of it
-    examples = make_nsp_pairs(
-        documents, tokenizer, max_length=max_length, seed=seed
-    )  # 3. NSP pairs
-    for e in examples:
-        del e["doc_a"], e["doc_b"]
-    model = BertForPreTraining(config)  # 4. MLM + NSP from random weights
-    train_config = TrainConfig(
-        lr=lr,
-        max_steps=steps,
-        batch_size=batch_size,
-        warmup_ratio=warmup_ratio,
+    tokenizer = train_tokenizer(documents, config.vocab_size)  # 2. its vocabulary
+    config = fit_vocabulary(config, tokenizer)
+    model, history = pretrain(  # 3. MLM (+ NSP) from random weights
+        new_small_bert(config, seed),
+        documents,
+        tokenizer,
+        steps=steps,
         seed=seed,
+        max_length=max_length,
+        batch_size=batch_size,
+        lr=lr,
+        warmup_ratio=warmup_ratio,
+        mlm_probability=mlm_probability,
+        nsp=nsp,
+        stop_after=stop_after,
         progress=progress,
-    )
-    history = fit(
-        model,
-        examples,
-        train_config,
-        collate_fn=PretrainingCollator(tokenizer, seed=seed),
     )
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
-    (directory / "history.json").write_text(
-        json.dumps(history.to_dict())
-    )  # written last: marks "complete"
-    return model.eval(), tokenizer, history
+    # Written last: marks "complete"
+    (directory / "history.json").write_text(json.dumps(history.to_dict()))
+    return model, tokenizer, history
+
+
+def recipe(name: str, **changes) -> dict:
+    """The keyword arguments of `small_bert` for a named recipe of `RECIPES`, with
+    `changes` on top: `small_bert(**recipe("alibi", stop_after=600))`."""
+    if name not in RECIPES:
+        raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {name!r}")
+    r = dict(RECIPES[name])
+    config_changes = r.pop("config_changes")
+    vocab_size = changes.get("vocab_size", 2000)
+    max_length = changes.get("max_length", 128)
+    r["config"] = small_bert_config(vocab_size, max_length, **config_changes)
+    return {**r, **changes}
+
+
+# ------------------------------------------------------------------------------------
+# The long run: one command, recorded as it learns, shipped in the package
+
+SHIPPED_DIR = Path(__file__).parent / "small_bert_long"
+
+
+def record_steps(steps: int) -> list[int]:
+    """About eight points, denser at the start where things change fastest."""
+    fractions = (1 / 24, 1 / 12, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 3 / 4, 1)
+    return sorted({max(1, round(steps * f)) for f in fractions})
+
+
+def measure_checkpoint(model, tokenizer, held_out: Sequence[dict]) -> dict:
+    """What chapter 5 shows at a point of the run: strict accuracy and its baseline,
+    the same with the context shuffled, the probes' top-5, and per-head attention
+    statistics (share on the previous and next token, mean distance, entropy)."""
+    from .viz import measure_heads
+
+    real = evaluate_pretraining(model, tokenizer, held_out)
+    shuffled = evaluate_pretraining(model, tokenizer, held_out, shuffle_context=True)
+    sentences = [
+        s for d in held_out for p in d["paragraphs"] for s in split_sentences(p)
+    ]
+    heads = measure_heads(model.bert, tokenizer, sentences[:256], batch_size=32)
+    return {
+        "mlm_accuracy": real["mlm_accuracy"],
+        "baseline_accuracy": real["baseline_accuracy"],
+        "shuffled_accuracy": shuffled["mlm_accuracy"],
+        "context_gap": real["mlm_accuracy"] - shuffled["mlm_accuracy"],
+        "mlm_loss": real["mlm_loss"],
+        "n_masked": real["n_masked"],
+        "probes": [
+            {
+                "text": text,
+                "answer": answer,
+                "top5": fill_mask(model, tokenizer, text)[0],
+            }
+            for text, answer in PROBES
+        ],
+        "heads": {
+            name: heads[name].tolist()
+            for name in ("prev", "next", "self", "distance", "entropy")
+        },
+    }
+
+
+def run_long(
+    out: str | os.PathLike,
+    recipe_name: str = "alibi",
+    steps: int | None = None,
+    seed: int = 0,
+    threads: int | None = 1,
+    progress: bool = True,
+) -> Path:
+    """Train a recipe from scratch, measure it at `record_steps`, and write a Hugging
+    Face-format folder: config.json, model.safetensors, the tokenizer files,
+    history.json (every step's losses), records.json (the measurements) and
+    manifest.json (settings, machine, times, sha256 of the weights).
+
+    The folder is written to a temporary sibling and renamed into place at the end: a
+    crash leaves no half-written model. An existing `out` is never overwritten.
+    `threads=1` by default: the same single-threaded arithmetic on every machine makes
+    the run's first steps comparable across machines (see the reproducibility test).
+    """
+    import platform
+    import shutil
+    import tempfile
+    import time
+
+    from ._validate import as_path
+    from .files import sha256_file
+
+    out = as_path("out", out)
+    if out.exists():
+        raise FileExistsError(f"out: {out} already exists; choose a new folder")
+    settings = recipe(recipe_name, seed=seed)
+    if steps is not None:
+        settings["steps"] = steps
+    documents = load_documents(OFFLINE_TRAIN_SPLIT)
+    held_out = load_documents(HELD_OUT_SPLIT)
+    tokenizer = train_tokenizer(documents, settings["config"].vocab_size)
+    points = record_steps(settings["steps"])
+    records: list[dict] = []
+    measuring = [0.0]  # seconds spent measuring, kept out of the training time
+
+    def record(step: int, logs: dict) -> None:
+        if step in points:
+            t = time.perf_counter()
+            with torch.random.fork_rng():  # measuring must not change the run
+                records.append(
+                    {"step": step, **measure_checkpoint(model, tokenizer, held_out)}
+                )
+            measuring[0] += time.perf_counter() - t
+
+    config = fit_vocabulary(settings.pop("config"), tokenizer)
+    model = new_small_bert(config, seed)
+    start = time.perf_counter()
+    model, history = pretrain(
+        model,
+        documents,
+        tokenizer,
+        threads=threads,
+        callbacks=[record],
+        progress=progress,
+        **settings,
+    )
+    wall = time.perf_counter() - start
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        model.save_pretrained(tmp / "model")
+        tokenizer.save_pretrained(tmp / "model")
+        folder = tmp / "model"
+        (folder / "history.json").write_text(json.dumps(history.to_dict()))
+        (folder / "records.json").write_text(json.dumps(records, indent=1))
+        manifest = {
+            "command": f"python -m bertmini.pretraining --recipe {recipe_name} "
+            f"--steps {settings['steps']} --seed {seed} --threads {threads} --out DIR",
+            "recipe": recipe_name,
+            "settings": {**settings, "config": config.to_dict()},
+            "train_split": OFFLINE_TRAIN_SPLIT,
+            "held_out_split": HELD_OUT_SPLIT,
+            "steps": history.step[-1],
+            "train_seconds": wall - measuring[0],
+            "measure_seconds": measuring[0],
+            "threads": threads,
+            "machine": {
+                "platform": platform.platform(),
+                "processor": platform.processor() or platform.machine(),
+                "cpus": os.cpu_count(),
+                "torch": torch.__version__,
+                "device": str(next(model.parameters()).device),
+            },
+            "sha256": {"model.safetensors": sha256_file(folder / "model.safetensors")},
+        }
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        os.replace(folder, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def load_run(folder: str | os.PathLike = SHIPPED_DIR):
+    """A folder written by `run_long` -> (model, tokenizer, history); its records and
+    manifest are in `folder/records.json` and `folder/manifest.json`."""
+    from ._validate import as_path
+    from .heads import BertForPreTraining
+    from .tokenizer import Tokenizer
+    from .train import History
+
+    folder = as_path("folder", folder)
+    if not (folder / "history.json").exists():
+        raise FileNotFoundError(
+            f"{folder} holds no history.json: not a run_long folder"
+        )
+    history = History.from_dict(json.loads((folder / "history.json").read_text()))
+    return (
+        BertForPreTraining.from_pretrained(folder),
+        Tokenizer.from_pretrained(folder),
+        history,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m bertmini.pretraining --recipe alibi --steps 6000 --out DIR`"""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bertmini.pretraining", description=run_long.__doc__
+    )
+    parser.add_argument("--recipe", default="alibi", choices=sorted(RECIPES))
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    folder = run_long(args.out, args.recipe, args.steps, args.seed, args.threads)
+    print(f"wrote {folder}")
+
+
+if __name__ == "__main__":
+    main()
