@@ -770,7 +770,10 @@ def fit(
     def evaluate() -> dict:
         nonlocal eval_seconds
         began = time.perf_counter()
-        with evaluating(model):  # no dropout while measuring
+        # Measuring must not change the run: torch's random streams (dropout's among
+        # them) continue after an evaluation as if it had not happened.
+        cuda = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda), evaluating(model):  # no dropout
             metrics = {k: float(v) for k, v in eval_fn(model).items()}
         eval_seconds += time.perf_counter() - began
         history.eval_step.append(step)

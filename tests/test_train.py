@@ -235,6 +235,24 @@ def test_evaluation_time_is_not_training_time(when, expected_steps):
             assert gaps[s - 1] < pause, (s, gaps)
 
 
+def test_evaluation_does_not_change_the_run():
+    """An eval_fn that draws random numbers leaves the training losses as they were."""
+    data = tiny_data(32)
+
+    def noisy_eval(m):
+        return {"noise": float(torch.rand(1000).mean())}
+
+    plain = fit(tiny_model(dropout=0.1), data, quiet(epochs=2))
+    evaluated = fit(
+        tiny_model(dropout=0.1),
+        data,
+        quiet(epochs=2, eval_steps=[2, 5]),
+        eval_fn=noisy_eval,
+    )
+    assert evaluated.eval_step == [2, 5]
+    assert evaluated.loss == plain.loss  # dropout masks unchanged after each evaluation
+
+
 def test_eval_steps_survive_a_resume(tmp_path):
     data = tiny_data(32)
     config = quiet(
