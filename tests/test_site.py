@@ -605,3 +605,21 @@ def test_every_image_loads(page, open_page, site_server, browser):
     assert images, f"{page}: no images"
     broken = [src for src, width in images if not width]
     assert not broken, f"{page}: images that did not load (naturalWidth 0): {broken}"
+
+
+def test_chapter5_step_slider_works_on_the_site(open_page, site_server, browser):
+    """The 'watch it learn' slider is plain HTML and JavaScript: no kernel needed."""
+    page = "chapters/05_pretraining.html"
+    if page not in site_pages():
+        pytest.skip("chapter 5 is not on the site")
+    open_page(site_server.url + page)
+    shown = browser.execute_script("""
+        const slider = document.querySelector('input[type=range][data-tables]');
+        if (!slider) return null;
+        const before = slider.nextElementSibling.textContent;
+        slider.value = slider.max;
+        slider.dispatchEvent(new Event('input'));
+        return [before, slider.nextElementSibling.textContent];""")
+    assert shown is not None, "no step slider on the page"
+    before, after = shown
+    assert before.startswith("step ") and after.startswith("step ") and before != after
