@@ -1104,7 +1104,7 @@ def run_long(
             "threads": threads,
             "machine": {
                 "platform": platform.platform(),
-                "processor": platform.processor() or platform.machine(),
+                "processor": cpu_name(),
                 "cpus": os.cpu_count(),
                 "torch": torch.__version__,
                 "device": str(next(model.parameters()).device),
@@ -1116,6 +1116,20 @@ def run_long(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def cpu_name() -> str:
+    """The CPU's model name where the system says it (Linux), else its architecture."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def load_run(folder: str | os.PathLike = SHIPPED_DIR):

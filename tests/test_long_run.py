@@ -125,6 +125,7 @@ def test_run_long_writes_a_complete_folder_and_never_overwrites(tmp_path, monkey
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary left
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["steps"] == 6 and manifest["threads"] == 1
+    assert manifest["machine"]["processor"] and manifest["machine"]["cpus"] >= 1
     assert manifest["sha256"]["model.safetensors"] == sha256_file(
         folder / "model.safetensors"
     )
