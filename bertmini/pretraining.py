@@ -550,6 +550,10 @@ def evaluate_pretraining(
     has a gap of about 0.
     """
     check_int("batch_size", batch_size, minimum=1)
+    if not isinstance(shuffle_context, bool):
+        raise TypeError(
+            f"shuffle_context must be True or False, got {shuffle_context!r}"
+        )
     examples = make_nsp_pairs(documents, tokenizer, max_length=max_length, seed=seed)
     if not examples:
         raise ValueError(
@@ -984,6 +988,7 @@ SHIPPED_DIR = Path(__file__).parent / "small_bert_long"
 
 def record_steps(steps: int) -> list[int]:
     """About eight points, denser at the start where things change fastest."""
+    check_int("steps", steps, minimum=1)
     fractions = (1 / 24, 1 / 12, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 3 / 4, 1)
     return sorted({max(1, round(steps * f)) for f in fractions})
 
@@ -1051,6 +1056,10 @@ def run_long(
     out = as_path("out", out)
     if out.exists():
         raise FileExistsError(f"out: {out} already exists; choose a new folder")
+    # Checked before the data is read and a vocabulary trained, not minutes later
+    check_int("steps", steps, minimum=1, optional=True)
+    check_int("seed", seed, minimum=0)
+    check_int("threads", threads, minimum=1, optional=True)
     settings = recipe(recipe_name, seed=seed)
     if steps is not None:
         settings["steps"] = steps

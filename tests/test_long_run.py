@@ -77,6 +77,8 @@ def test_recipes_and_record_points():
         recipe("roberta")
     points = record_steps(6000)
     assert 7 <= len(points) <= 9 and points[-1] == 6000 and points == sorted(points)
+    with pytest.raises(ValueError, match="steps"):
+        record_steps(0)
 
 
 def fake_wikitext(monkeypatch):
@@ -141,6 +143,18 @@ def test_run_long_writes_a_complete_folder_and_never_overwrites(tmp_path, monkey
     with pytest.raises(FileExistsError, match="already exists"):
         run_long(out, "alibi", steps=6, progress=False)
     assert (folder / "model.safetensors").read_bytes() == before
+
+    # Bad settings are refused before any data is read or file written
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the data was read before the settings were checked")
+
+    monkeypatch.setattr(pt, "load_documents", no_reading)
+    for bad in (dict(steps=0), dict(steps="6"), dict(seed=-1), dict(threads=0)):
+        with pytest.raises((TypeError, ValueError), match=next(iter(bad))):
+            run_long(tmp_path / "bad", "alibi", progress=False, **{"steps": 6, **bad})
+        assert not (tmp_path / "bad").exists()
+    with pytest.raises(ValueError, match="recipe"):
+        run_long(tmp_path / "bad", "roberta", steps=6, progress=False)
 
 
 # ---------------------------------------------------------------- the shipped model
