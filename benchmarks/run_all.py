@@ -39,6 +39,10 @@ SECTIONS = {
         "torch.compile on CPU for the training step",
         ["bench_model.py", "--part", "compile"],
     ),
+    "optimizer": (
+        "The optimizer: fused AdamW (what fit uses) against the plain update",
+        ["bench_model.py", "--part", "optimizer"],
+    ),
     "threads": (
         "Threads under load: 1 or 2 threads, quiet (no load added) or beside a busy process",
         ["bench_threads.py"],
@@ -119,12 +123,20 @@ def plot(results: dict, out: Path) -> None:
             ax.legend(fontsize=8)
         else:
             times = results["book"]["times_s"]
-            ax.barh(list(times), list(times.values()), color="tab:green")
-            ax.axvline(
-                240,
+            budgets = results["book"].get("budgets_s") or {name: 240 for name in times}
+            over = [times[name] > budgets[name] for name in times]
+            ax.barh(
+                list(times),
+                list(times.values()),
+                color=["tab:orange" if o else "tab:green" for o in over],
+            )
+            ax.scatter(
+                [budgets[name] for name in times],
+                list(times),
+                marker="|",
+                s=300,
                 color="tab:red",
-                linestyle="--",
-                label="4-minute budget per notebook",
+                label="the notebook's budget (orange: over it)",
             )
             ax.set_xlabel("seconds to execute (2-core CPU)")
             ax.set_title(

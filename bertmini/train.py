@@ -237,6 +237,22 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
+def adamw(groups: list[dict], lr: float) -> torch.optim.AdamW:
+    """AdamW with torch's fused kernel where the parameters' device has one.
+
+    The plain update runs about a dozen element-wise operations per parameter tensor,
+    each one a pass over memory; the fused kernel makes one pass. On a 2-core CPU the
+    update of MiniLM's 22.7 M parameters took 105 ms plain and 16 ms fused, the whole
+    fine-tuning step 512 and 423 ms (benchmarks/bench_model.py --part optimizer). The
+    arithmetic is AdamW's either way; only the order of float roundings differs (after
+    12 steps the weights of the two runs differed by at most 3e-6).
+    """
+    try:
+        return torch.optim.AdamW(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # a device or dtype without a fused kernel
+        return torch.optim.AdamW(groups, lr=lr)
+
+
 def linear_schedule(optimizer, warmup_steps: int, total_steps: int):
     """lr * step/warmup while warming up, then down linearly to 0 at `total_steps`."""
 
@@ -699,9 +715,7 @@ def fit(
 
     seed_everything(config.seed)
     model.to(device).train()
-    optimizer = torch.optim.AdamW(
-        param_groups(model, config.weight_decay), lr=config.lr
-    )
+    optimizer = adamw(param_groups(model, config.weight_decay), config.lr)
     batches_per_epoch = len(
         epoch_batches(len(train_data), config.batch_size, 0, 0, False, rank, world)
     )

@@ -45,3 +45,27 @@ def test_batch_layouts_hold_the_same_sentences():
     assert all(bool(b["attention_mask"].all()) for b in layouts["packed"])
     grouped = [int(b["attention_mask"].sum(1).max()) for b in layouts["grouped"]]
     assert grouped == sorted(grouped)
+
+
+def test_bench_book_times_each_code_cell_and_knows_the_budgets(tmp_path):
+    """The slowest cell is named (so a report says where a chapter's time goes), and
+    the training chapters carry their own budgets."""
+    import bench_book
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# a page"),
+        nbformat.v4.new_code_cell("# a comment first\nx = 1"),
+        nbformat.v4.new_code_cell("import time\ntime.sleep(0.5)"),
+    ]
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, path)
+    seconds, cells = bench_book.run_notebook(path)
+    assert [c["cell"] for c in cells] == [2, 1]  # slowest first, code cells only
+    assert cells[0]["seconds"] >= 0.5 and cells[0]["line"] == "import time"
+    assert cells[1]["line"] == "x = 1"
+    assert seconds >= cells[0]["seconds"] + cells[1]["seconds"]
+    assert bench_book.budget(Path("06_classification.ipynb")) == 100
+    assert bench_book.budget(Path("05_pretraining.ipynb")) == 150
+    assert bench_book.budget(path) == bench_book.NOTEBOOK_BUDGET_S

@@ -23,6 +23,7 @@ from bertmini.train import (
     StopTraining,
     TrainConfig,
     TrainingDivergedError,
+    adamw,
     epoch_batches,
     evaluate_loss,
     fit,
@@ -107,6 +108,52 @@ def test_no_weight_decay_on_biases_and_layernorms():
     # Every parameter exactly once, the tied MLM decoder included only as the embedding.
     assert not ids(decay) & ids(no_decay)
     assert len(ids(decay) | ids(no_decay)) == len(list(model.parameters()))
+
+
+def test_adamw_is_fused_where_torch_has_the_kernel_and_matches_the_plain_update():
+    """fit's optimizer: the fused kernel on a CPU, the same AdamW arithmetic as the
+    plain loop (to float rounding), and the plain loop where no kernel exists."""
+    runs = {}
+    for name in ("plain", "fused"):
+        model = tiny_model(seed=1)
+        groups = param_groups(model, 0.01)
+        opt = (
+            torch.optim.AdamW(groups, lr=1e-2)
+            if name == "plain"
+            else adamw(groups, 1e-2)
+        )
+        for batch in torch.utils.data.DataLoader(tiny_data(), batch_size=8):
+            opt.zero_grad(set_to_none=True)
+            model(**batch).loss.backward()
+            opt.step()
+        runs[name] = (model, opt)
+    assert runs["fused"][1].defaults["fused"] is True
+    assert runs["plain"][1].defaults["fused"] in (None, False)
+    start = tiny_model(seed=1)
+    moved = max(
+        float((p - p0).abs().max())
+        for p, p0 in zip(runs["plain"][0].parameters(), start.parameters())
+    )
+    assert moved > 1e-2  # the steps moved the weights ...
+    for p, q in zip(runs["plain"][0].parameters(), runs["fused"][0].parameters()):
+        # ... alike: the fused and plain roundings differ by far less than a step
+        torch.testing.assert_close(p, q, rtol=0, atol=2e-5)
+
+
+def test_adamw_falls_back_to_the_plain_loop_where_torch_refuses_fused(monkeypatch):
+    """A device without a fused kernel (or an older torch): torch raises at
+    construction; adamw then builds the plain optimizer instead of failing."""
+    plain = torch.optim.AdamW
+
+    def no_fused_kernel(params, lr, fused=None, **kwargs):
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be ...")
+        return plain(params, lr=lr, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "AdamW", no_fused_kernel)
+    opt = adamw(param_groups(tiny_model(), 0.01), 1e-3)
+    assert isinstance(opt, plain) and not opt.defaults["fused"]
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]
 
 
 def test_warmup_then_linear_decay():
