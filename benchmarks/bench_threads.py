@@ -10,9 +10,10 @@ starts) does about it.
 Each configuration trains a fresh MiniLM classifier for `--steps` steps of chapter 6's
 recipe (SST-2 train sentences, batch 32, max_length 64, AdamW) in its own process;
 "loaded" runs beside one `python -c "while 1: pass"` process, started before and killed
-after.
+after. Every configuration runs `--repeats` times, the rounds interleaved so that a
+disturbance outside the benchmark lands on all of them; the table shows medians.
 
-    python benchmarks/bench_threads.py [--steps 8] [--json out.json]
+    python benchmarks/bench_threads.py [--steps 8] [--repeats 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -79,19 +81,36 @@ def run(threads: str, steps: int, loaded: bool) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    if args.steps < 1 or args.repeats < 1:
+        ap.error(
+            f"--steps and --repeats must be >= 1, got {args.steps}, {args.repeats}"
+        )
     import torch
 
     settings = ["1", "2", "auto"]
-    results = {}
-    for loaded in (False, True):
-        for threads in settings:
-            results[(threads, loaded)] = run(threads, args.steps, loaded)
+    runs: dict[tuple[str, bool], list[dict]] = {}
+    for _ in range(args.repeats):
+        for loaded in (False, True):
+            for threads in settings:
+                runs.setdefault((threads, loaded), []).append(
+                    run(threads, args.steps, loaded)
+                )
+    results = {
+        key: {
+            "seconds": statistics.median(r["seconds"] for r in rs),
+            "all_seconds": [round(r["seconds"], 2) for r in rs],
+            "threads_used": sorted({t for r in rs for t in r["threads_used"]}),
+        }
+        for key, rs in runs.items()
+    }
     print(
         f"# bench_threads: {os.cpu_count()} cpus, torch {torch.__version__}; chapter 6's recipe "
         f"(MiniLM, SST-2 train, batch 32, max_length 64), {args.steps} optimizer steps of fit, "
-        "seconds (lower is better); loaded = beside one busy-looping process"
+        f"seconds, median of {args.repeats} interleaved runs (lower is better); loaded = "
+        "beside one busy-looping process"
     )
     print("| threads | quiet s | loaded s | loaded / quiet |")
     print("|---|---|---|---|")
