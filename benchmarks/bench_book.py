@@ -4,8 +4,8 @@
 
 The budgets, on a quiet 2-core CPU: the whole book under 15 minutes; chapters 6 and 7
 under 100 s each, the other training chapters (5, 9, 10) under 150 s, every other
-notebook under 4 minutes. They leave room for a machine 2-3x slower (a classroom laptop,
-a busy CI runner) to stay within 4-5 minutes per chapter. Each notebook runs once, top
+notebook under 4 minutes (issue 21: a machine 2-3x slower, a classroom laptop or a
+busy CI runner, then still finishes a training chapter within 5-8 minutes). Each notebook runs once, top
 to bottom, as a reader (or nbval) would run it; the table says which chapters dominate
 and which cell dominates each, and the JSON feeds benchmarks/RESULTS.md and the book's
 Speed page.

@@ -604,16 +604,16 @@ def part_optimizer(args, tok) -> tuple[list[str], dict]:
     """Plain vs fused AdamW: the update alone, the whole step, and the weights' drift."""
     from bertmini.train import param_groups
 
+    def optimizer(name, groups, lr):
+        plain = name.startswith("plain")
+        return torch.optim.AdamW(groups, lr=lr) if plain else adamw(groups, lr)
+
     batches = chapter6_batches(tok)
     models, opts = {}, {}
     for name in ("plain AdamW", "fused AdamW (fit)"):
         models[name] = load_side("bertmini", "classification")
         groups = param_groups(models[name], 0.01)
-        opts[name] = (
-            torch.optim.AdamW(groups, lr=1e-5)
-            if name.startswith("plain")
-            else adamw(groups, 1e-5)
-        )
+        opts[name] = optimizer(name, groups, 1e-5)
     progress(f"optimizer part: {describe(batches)}")
 
     def update_only(name):  # the update on the gradients of the last batch
@@ -641,11 +641,7 @@ def part_optimizer(args, tok) -> tuple[list[str], dict]:
         models[name].load_state_dict(start)
         models[name].train()
         groups = param_groups(models[name], 0.01)
-        opts[name] = (
-            torch.optim.AdamW(groups, lr=1e-4)
-            if name.startswith("plain")
-            else adamw(groups, 1e-4)
-        )
+        opts[name] = optimizer(name, groups, 1e-4)
         torch.manual_seed(0)  # the same dropout masks on both sides
         for b in batches:
             opts[name].zero_grad(set_to_none=True)

@@ -629,3 +629,9 @@ def test_mixed_precision_on_cuda_trains_and_resumes(precision, tmp_path):
     state = load_checkpoint(latest_checkpoint(tmp_path), tiny_model())
     # The GradScaler's scale is checkpointed
     assert bool(state["scaler"]) == (precision == "fp16")
+
+
+@pytest.mark.parametrize("lr", [0.0, -1e-3, float("nan")])
+def test_adamw_names_a_learning_rate_that_is_not_positive(lr):
+    with pytest.raises(ValueError, match="adamw lr"):
+        adamw(param_groups(tiny_model(), 0.01), lr)
