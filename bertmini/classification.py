@@ -84,6 +84,17 @@ class ClassificationCollator:
             batch["labels"] = torch.tensor(labels, dtype=torch.long)
         return batch
 
+    def lengths(self, records: Sequence[dict[str, Any]]) -> list[int]:
+        """The number of tokens each record becomes (specials included, truncated at
+        `max_length`): what `fit(..., lengths=...)` groups batches by.
+        """
+        out: list[int] = []
+        for i in range(0, len(records), 1024):
+            chunk = list(records[i : i + 1024])
+            batch = self(chunk)
+            out += batch["attention_mask"].sum(dim=1).tolist()
+        return out
+
 
 def batches(records: Sequence[dict], collator, batch_size: int):
     check_int("batch_size", batch_size, minimum=1)

@@ -66,3 +66,14 @@ def test_evaluate_and_predict_agree(tok):
         predict(model, tok, [""])
     with pytest.raises(ValueError):
         predict(model, tok, [])
+
+
+def test_collator_lengths_are_each_records_real_tokens(tok):
+    records = [{"sentence": "a fine film"}, {"sentence": "no"}] * 700  # > one chunk
+    records.append({"sentence": " ".join(["word"] * 50)})
+    collate = ClassificationCollator(tok, max_length=16, label_key=None)
+    lengths = collate.lengths(records)
+    assert len(lengths) == len(records)
+    alone = [int(collate([r])["attention_mask"].sum()) for r in records[:2]]
+    assert lengths[:2] == alone and alone[0] > alone[1] >= 3
+    assert lengths[-1] == 16  # truncated at max_length, like the batches

@@ -546,6 +546,78 @@ def test_epoch_batches_shard_the_same_order():
     assert sorted(sum(single, [])) == list(range(20))
 
 
+def test_length_grouped_batches_cover_every_example_and_cut_padding():
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(3, 65, (1000,), generator=g).tolist()
+    plain = epoch_batches(1000, 8, seed=1, epoch=0)
+    grouped = epoch_batches(1000, 8, seed=1, epoch=0, lengths=lengths)
+    assert sorted(sum(grouped, [])) == list(range(1000))  # each example once
+    assert [len(b) for b in grouped] == [len(b) for b in plain]
+
+    def padded(batches):  # what a pad-to-longest collator computes on
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    real = sum(lengths)
+    assert padded(plain) > 1.5 * real and padded(grouped) < 1.1 * real
+    # still a random order: the batches are not sorted by length across the epoch
+    longest = [max(lengths[i] for i in b) for b in grouped]
+    assert longest != sorted(longest) and longest != sorted(longest, reverse=True)
+    again = epoch_batches(1000, 8, seed=1, epoch=0, lengths=lengths)
+    assert again == grouped  # a pure function of (seed, epoch, lengths)
+    assert epoch_batches(1000, 8, seed=1, epoch=1, lengths=lengths) != grouped
+
+
+def test_length_grouped_batches_shard_like_one_process():
+    lengths = [i % 17 for i in range(203)]  # the last global batch is short
+    single = epoch_batches(203, 8, seed=3, epoch=0, lengths=lengths)
+    shards = [
+        epoch_batches(203, 4, seed=3, epoch=0, rank=r, world_size=2, lengths=lengths)
+        for r in range(2)
+    ]
+    assert len(shards[0]) == len(shards[1]) == len(single)
+    for k, batch in enumerate(single[:-1]):
+        assert sorted(shards[0][k] + shards[1][k]) == sorted(batch)
+    assert len(single[-1]) == 203 % 8  # the short batch stays last
+
+
+def test_fit_with_lengths_trains_and_resumes_exactly(tmp_path):
+    data = tiny_data(24)
+    lengths = [i % 5 for i in range(24)]
+    # dropout on, so the restored random state matters too
+    full = fit(tiny_model(dropout=0.1), data, quiet(epochs=3), lengths=lengths)
+    plain = fit(tiny_model(dropout=0.1), data, quiet(epochs=3))
+    assert full.loss != plain.loss  # the lengths did change the batches
+    config = quiet(epochs=3, checkpoint_dir=str(tmp_path / "run"), checkpoint_every=2)
+    with pytest.raises(Interrupt):
+        fit(
+            tiny_model(dropout=0.1),
+            data,
+            config,
+            lengths=lengths,
+            callbacks=[interrupt_at(5)],
+        )
+    resumed = fit(
+        tiny_model(dropout=0.1, seed=9), data, config, lengths=lengths, resume=True
+    )
+    assert resumed.loss == full.loss  # mid-epoch, bit-exact
+
+
+@pytest.mark.parametrize(
+    "lengths, error, words",
+    [
+        ([3] * 23, ValueError, "one length per training example (24), got 23"),
+        ([3] * 23 + [-1], ValueError, "lengths[23] must be a non-negative int"),
+        ([3] * 23 + [2.5], ValueError, "got 2.5"),
+        ("abc", TypeError, "sequence of ints, got str"),
+        (torch.ones(24), TypeError, "integer tensor"),
+    ],
+)
+def test_fit_names_bad_lengths(lengths, error, words):
+    with pytest.raises(error) as caught:
+        fit(tiny_model(), tiny_data(24), quiet(), lengths=lengths)
+    assert words in str(caught.value)
+
+
 DDP_WORKER = """
 import json, os, sys
 import torch
