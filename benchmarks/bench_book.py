@@ -104,11 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("| notebook | wall s | budget s | within budget | slowest cell (s) |")
     print("|---|---|---|---|---|")
-    times, slowest, within = {}, {}, {}
+    times, slowest, within, every = {}, {}, {}, {}
     for path in notebooks:
         seconds, cells = run_notebook(path)
         times[path.name] = round(seconds, 1)
         slowest[path.name] = cells[:3]
+        every[path.name] = {c["cell"]: c["seconds"] for c in cells}
         within[path.name] = seconds <= budget(path)
         top = cells[0] if cells else {"cell": "-", "seconds": 0.0, "line": ""}
         print(
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                     "times_s": times,
                     "budgets_s": {name: budget(Path(name)) for name in times},
                     "slowest_cells": slowest,
+                    # every code cell, so that two runs compare cell by cell
+                    "cell_times_s": every,
                     "total_s": round(total, 1),
                     "cpus": os.cpu_count(),
                 },

@@ -58,7 +58,7 @@ from bertmini.classification import ClassificationCollator  # noqa: E402
 from bertmini.data import load_squad, load_sst2  # noqa: E402
 from bertmini.pretraining import mask_tokens  # noqa: E402
 from bertmini.qa import prepare_features  # noqa: E402
-from bertmini.train import adamw  # noqa: E402
+from bertmini.train import GROUP_WINDOW, adamw, epoch_batches  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import interleaved_medians, machine_header  # noqa: E402
@@ -670,6 +670,82 @@ def part_optimizer(args, tok) -> tuple[list[str], dict]:
     }
 
 
+# ------------------------------------------------------------------ length grouping
+def part_grouping(args, tok) -> tuple[list[str], dict]:
+    """Chapter 6's training step with random batches vs fit(lengths=...)'s
+    length-grouped batches: the same sentences (one window of GROUP_WINDOW batches), the
+    same model, both sides of the ratio in the same run, passes interleaved."""
+    n = 32 * GROUP_WINDOW
+    records = load_sst2("train", limit=12000, seed=0)[:n]
+    collate = ClassificationCollator(tok, max_length=64, num_labels=2)
+    lengths = collate.lengths(records)
+    layouts = {
+        "random": epoch_batches(n, 32, seed=0, epoch=0),
+        "length-grouped": epoch_batches(n, 32, seed=0, epoch=0, lengths=lengths),
+    }
+    batches = {
+        name: [collate([records[i] for i in b]) for b in order]
+        for name, order in layouts.items()
+    }
+    torch.manual_seed(0)
+    model = load_side("bertmini", "classification")
+    opt = fit_adamw(model)
+    repeats = min(args.repeats, 3)
+    progress(f"grouping part: {n} sentences, {repeats} interleaved passes per layout")
+    seconds = interleaved_medians(
+        {name: (lambda b=b: train_step(model, opt, b)) for name, b in batches.items()},
+        repeats,
+    )
+    ms = {name: 1e3 * s / len(batches[name]) for name, s in seconds.items()}
+    positions = {
+        name: sum(b["input_ids"].numel() for b in bs) for name, bs in batches.items()
+    }
+    # The floor: the dense layers' multiply-adds alone (2 FLOPs each; forward, and
+    # twice that backward) at this machine's measured float32 matrix-product rate.
+    dense = sum(
+        m.weight.numel()
+        for m in model.bert.encoder.modules()
+        if isinstance(m, torch.nn.Linear)
+    )
+    epoch_tokens = sum(collate.lengths(load_sst2("train", limit=12000, seed=0)))
+    a, w = torch.randn(425, 384), torch.randn(384, 1536)  # a typical step's shapes
+    gemm = interleaved_medians({"gemm": lambda: [a @ w for _ in range(50)]}, 3)
+    flops = 50 * 2 * a.shape[0] * a.shape[1] * w.shape[1]  # 50 products, M x K x N
+    gflops = flops / gemm["gemm"] / 1e9
+    floor_s = 6 * dense * epoch_tokens / (gflops * 1e9)
+    lines = [
+        f"# Chapter 6's training step (bertmini, batch 32, max_length 64, SST-2 train): "
+        f"the same {n:,} sentences ({sum(lengths):,} real tokens) in random batches and "
+        f"in fit(lengths=...)'s length-grouped batches; median of {repeats} interleaved "
+        "passes over all of them",
+        "| batches | positions computed on | ms per step | speed-up |",
+        "|---|---|---|---|",
+    ]
+    for name in layouts:
+        lines.append(
+            f"| {name} | {positions[name]:,} | {ms[name]:.1f} | "
+            f"{ms['random'] / ms[name]:.2f}x |"
+        )
+    lines.append(
+        f"# The floor of chapter 6's training cell on this machine: 6 x {dense / 1e6:.1f} M "
+        f"dense weights x {epoch_tokens:,} real tokens (one epoch of 12,000 sentences) = "
+        f"{6 * dense * epoch_tokens / 1e12:.1f} TFLOP of matrix products, at the "
+        f"{gflops:.0f} GFLOP/s float32 this machine's matrix product reaches "
+        f"(425 x 384 by 384 x 1,536): {floor_s:.0f} s with no other work at all. The "
+        f"375 steps at the rates above take {0.375 * ms['random']:.0f} s (random batches, "
+        f"the chapter's) and {0.375 * ms['length-grouped']:.0f} s (length-grouped)."
+    )
+    return lines, {
+        "ms_per_step": ms,
+        "positions": positions,
+        "real": sum(lengths),
+        "dense_weights": dense,
+        "epoch_tokens": epoch_tokens,
+        "gemm_gflops": gflops,
+        "floor_s": floor_s,
+    }
+
+
 PARTS = {
     "headline": part_headline,
     "secondary": part_secondary,
@@ -677,6 +753,7 @@ PARTS = {
     "memory": part_memory,
     "compile": part_compile,
     "optimizer": part_optimizer,
+    "grouping": part_grouping,
 }
 
 

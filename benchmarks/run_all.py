@@ -43,6 +43,10 @@ SECTIONS = {
         "The optimizer: fused AdamW (what fit uses) against the plain update",
         ["bench_model.py", "--part", "optimizer"],
     ),
+    "grouping": (
+        "Length-grouped batches: fit(lengths=...) on chapter 6's training step",
+        ["bench_model.py", "--part", "grouping"],
+    ),
     "threads": (
         "Threads under load: 1 or 2 threads, quiet (no load added) or beside a busy process",
         ["bench_threads.py"],

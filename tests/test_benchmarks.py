@@ -69,3 +69,24 @@ def test_bench_book_times_each_code_cell_and_knows_the_budgets(tmp_path):
     assert bench_book.budget(Path("06_classification.ipynb")) == 100
     assert bench_book.budget(Path("05_pretraining.ipynb")) == 150
     assert bench_book.budget(path) == bench_book.NOTEBOOK_BUDGET_S
+
+
+def test_bench_book_json_keeps_every_cell_time(tmp_path, monkeypatch):
+    """Two runs of a notebook compare cell by cell, not only by their slowest cells."""
+    import json
+
+    import bench_book
+    import nbformat
+
+    monkeypatch.setenv("BERTMINI_CACHE", str(tmp_path / "cache"))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"x = {i}") for i in range(5)]
+    path = tmp_path / "five.ipynb"
+    nbformat.write(nb, path)
+    out = tmp_path / "times.json"
+    assert bench_book.main(["--json", str(out), str(path)]) == 0
+    report = json.loads(out.read_text())
+    assert sorted(report["cell_times_s"]["five.ipynb"], key=int) == [
+        str(i) for i in range(5)
+    ]
+    assert len(report["slowest_cells"]["five.ipynb"]) == 3
