@@ -673,8 +673,9 @@ def part_optimizer(args, tok) -> tuple[list[str], dict]:
 # ------------------------------------------------------------------ length grouping
 def part_grouping(args, tok) -> tuple[list[str], dict]:
     """Chapter 6's training step with random batches vs fit(lengths=...)'s
-    length-grouped batches: the same sentences (one window of GROUP_WINDOW batches), the
-    same model, both sides of the ratio in the same run, passes interleaved."""
+    length-grouped batches (and those in bf16 autocast): the same sentences (one window
+    of GROUP_WINDOW batches), the same model, every row in the same run, passes
+    interleaved; and the float32 floor of chapter 6's epoch on this machine."""
     n = 32 * GROUP_WINDOW
     records = load_sst2("train", limit=12000, seed=0)[:n]
     collate = ClassificationCollator(tok, max_length=64, num_labels=2)
@@ -692,11 +693,19 @@ def part_grouping(args, tok) -> tuple[list[str], dict]:
     opt = fit_adamw(model)
     repeats = min(args.repeats, 3)
     progress(f"grouping part: {n} sentences, {repeats} interleaved passes per layout")
+
+    def bf16_step() -> None:  # the length-grouped batches, matrix products in bf16
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            train_step(model, opt, batches["length-grouped"])
+
+    runs = {
+        name: (lambda b=b: train_step(model, opt, b)) for name, b in batches.items()
+    }
     seconds = interleaved_medians(
-        {name: (lambda b=b: train_step(model, opt, b)) for name, b in batches.items()},
-        repeats,
+        {**runs, "length-grouped, bf16 autocast": bf16_step}, repeats
     )
-    ms = {name: 1e3 * s / len(batches[name]) for name, s in seconds.items()}
+    ms = {name: 1e3 * s / len(batches["random"]) for name, s in seconds.items()}
+    batches["length-grouped, bf16 autocast"] = batches["length-grouped"]
     positions = {
         name: sum(b["input_ids"].numel() for b in bs) for name, bs in batches.items()
     }
@@ -709,9 +718,16 @@ def part_grouping(args, tok) -> tuple[list[str], dict]:
     )
     epoch_tokens = sum(collate.lengths(load_sst2("train", limit=12000, seed=0)))
     a, w = torch.randn(425, 384), torch.randn(384, 1536)  # a typical step's shapes
-    gemm = interleaved_medians({"gemm": lambda: [a @ w for _ in range(50)]}, 3)
+    a16, w16 = a.bfloat16(), w.bfloat16()
+    gemm = interleaved_medians(
+        {
+            "fp32": lambda: [a @ w for _ in range(50)],
+            "bf16": lambda: [a16 @ w16 for _ in range(50)],
+        },
+        3,
+    )
     flops = 50 * 2 * a.shape[0] * a.shape[1] * w.shape[1]  # 50 products, M x K x N
-    gflops = flops / gemm["gemm"] / 1e9
+    gflops, gflops_bf16 = (flops / gemm[k] / 1e9 for k in ("fp32", "bf16"))
     floor_s = 6 * dense * epoch_tokens / (gflops * 1e9)
     lines = [
         f"# Chapter 6's training step (bertmini, batch 32, max_length 64, SST-2 train): "
@@ -721,7 +737,7 @@ def part_grouping(args, tok) -> tuple[list[str], dict]:
         "| batches | positions computed on | ms per step | speed-up |",
         "|---|---|---|---|",
     ]
-    for name in layouts:
+    for name in ms:
         lines.append(
             f"| {name} | {positions[name]:,} | {ms[name]:.1f} | "
             f"{ms['random'] / ms[name]:.2f}x |"
@@ -733,7 +749,8 @@ def part_grouping(args, tok) -> tuple[list[str], dict]:
         f"{gflops:.0f} GFLOP/s float32 this machine's matrix product reaches "
         f"(425 x 384 by 384 x 1,536): {floor_s:.0f} s with no other work at all. The "
         f"375 steps at the rates above take {0.375 * ms['random']:.0f} s (random batches, "
-        f"the chapter's) and {0.375 * ms['length-grouped']:.0f} s (length-grouped)."
+        f"the chapter's) and {0.375 * ms['length-grouped']:.0f} s (length-grouped). In "
+        f"bfloat16 the same matrix product ran at {gflops_bf16:.0f} GFLOP/s."
     )
     return lines, {
         "ms_per_step": ms,
@@ -742,6 +759,7 @@ def part_grouping(args, tok) -> tuple[list[str], dict]:
         "dense_weights": dense,
         "epoch_tokens": epoch_tokens,
         "gemm_gflops": gflops,
+        "gemm_gflops_bf16": gflops_bf16,
         "floor_s": floor_s,
     }
 
