@@ -416,20 +416,32 @@ def predict_word_labels(
     """Tag names for every word of pre-split sentences; a word's first piece decides.
 
     A word cut off by `max_length` gets `O`: it was never seen, so nothing is claimed.
+    Sentences run shortest first (fewer words, fewer pieces: less padding per batch) and
+    come back in their order; a sentence's tags do not depend on its batch.
     """
+    if isinstance(sentences, (str, bytes)) or not sentences:
+        raise ValueError("sentences must be a non-empty list of word lists")
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     device = next(model.parameters()).device
     names = model.id2label
-    out = []
+    out: list[list[str]] = [[] for _ in sentences]
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     with evaluating(model):
-        for i in range(0, len(sentences), batch_size):
-            chunk = sentences[i : i + batch_size]
+        for i in range(0, len(order), batch_size):
+            rows = order[i : i + batch_size]
+            chunk = [sentences[j] for j in rows]
             batch, word_ids = encode_words(tokenizer, chunk, max_length)
             inputs = {k: v.to(device) for k, v in batch.items()}
             logits = model(**inputs).logits  # (B, T, C)
             pieces = logits.argmax(-1).cpu().tolist()
-            for words, ids, row in zip(chunk, word_ids, pieces):
+            for j, words, ids, row in zip(rows, chunk, word_ids, pieces):
                 labels = word_labels_from_pieces(ids, row, len(words))
-                out.append([names[y] if y != IGNORE_INDEX else "O" for y in labels])
+                out[j] = [names[y] if y != IGNORE_INDEX else "O" for y in labels]
     return out
 
 

@@ -10,6 +10,7 @@ from bertmini.classification import (
     ClassificationCollator,
     evaluate,
     predict,
+    predict_logits,
 )
 
 
@@ -77,3 +78,27 @@ def test_collator_lengths_are_each_records_real_tokens(tok):
     alone = [int(collate([r])["attention_mask"].sum()) for r in records[:2]]
     assert lengths[:2] == alone and alone[0] > alone[1] >= 3
     assert lengths[-1] == 16  # truncated at max_length, like the batches
+
+
+def test_predict_logits_runs_shortest_first_and_returns_the_records_order(tok):
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+    )
+    model = BertForSequenceClassification(cfg, num_labels=3)
+    words = "a film that is long and good and then not good at all".split()
+    records = [{"sentence": " ".join(words[: 1 + (7 * i) % 13])} for i in range(20)]
+    collate = ClassificationCollator(tok, max_length=32, label_key=None)
+    sorted_logits = predict_logits(model, records, collate, batch_size=4)
+    one_by_one = torch.cat([predict_logits(model, [r], collate) for r in records])
+    torch.testing.assert_close(sorted_logits, one_by_one, atol=1e-5, rtol=1e-5)
+    # a collator without .lengths: records in their order, the same logits
+    plain = predict_logits(model, records, lambda rs: collate(rs), batch_size=4)
+    torch.testing.assert_close(plain, sorted_logits, atol=1e-5, rtol=1e-5)
+    assert model.training  # the mode is restored
+    with pytest.raises(ValueError, match="batch_size"):
+        predict_logits(model, records, collate, batch_size=0)

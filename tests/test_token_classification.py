@@ -402,3 +402,21 @@ def test_predict_word_labels_marks_truncated_words_o(tokenizer):
     assert predict_word_labels(model, tokenizer, [["Kim"] * 10], max_length=6) == [
         ["B-person"] * 4 + ["O"] * 6
     ]
+
+
+def test_predict_word_labels_keeps_the_sentences_order_across_batches(tokenizer):
+    model = KeywordTagger(tokenizer, {"kim": "B-person", "york": "B-location"})
+    sentences = [["Kim"] * 5, ["hello"], ["York", "Kim"], ["a", "b", "Kim"], ["York"]]
+    expected = [
+        ["B-person"] * 5,
+        ["O"],
+        ["B-location", "B-person"],
+        ["O", "O", "B-person"],
+        ["B-location"],
+    ]
+    assert predict_word_labels(model, tokenizer, sentences, batch_size=2) == expected
+    for bad in ([], "Kim"):
+        with pytest.raises(ValueError, match="non-empty list of word lists"):
+            predict_word_labels(model, tokenizer, bad)
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        predict_word_labels(model, tokenizer, sentences, batch_size=0)
