@@ -118,7 +118,16 @@ def num_threads(n: int | None):
 
 
 def supports_bf16(device: torch.device | str) -> bool:
-    """bf16 needs an Ampere-or-newer GPU; CPUs emulate it (correct, rarely faster)."""
+    """Whether `precision="bf16"` can run here: on a GPU it needs Ampere or newer; every
+    CPU runs it.
+
+    On a CPU, correct is not the same as faster: with native bf16 instructions
+    (AVX512-BF16, AMX) torch multiplies matrices in bf16 at two to three times the
+    float32 rate (the Speed appendix's grouping table), while on a CPU without them
+    torch converts to float32 and back. That is why `precision="auto"` stays float32 on
+    every CPU: most students' laptops lack those instructions, and the tested path
+    should be the one they run.
+    """
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
@@ -133,9 +142,10 @@ def autocast(
     """Mixed precision where it pays: bf16 on GPUs that support it, fp16 on older GPUs,
     off on CPU.
 
-    On the CPU autocast is off unless a dtype is asked for explicitly: fp32 is usually
-    as fast there, and exact. Matrix multiplies run in low precision; softmax, LayerNorm
-    and the losses stay in fp32.
+    On the CPU autocast is off unless a dtype is asked for explicitly: fp32 is exact,
+    and only CPUs with native bf16 instructions run bf16 faster (see `supports_bf16`).
+    Matrix multiplies run in low precision; softmax, LayerNorm and the losses stay in
+    fp32.
     """
     device = torch.device(device)
     if isinstance(dtype, str) and dtype != "auto":
