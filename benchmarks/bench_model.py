@@ -677,7 +677,8 @@ def part_grouping(args, tok) -> tuple[list[str], dict]:
     of GROUP_WINDOW batches), the same model, every row in the same run, passes
     interleaved; and the float32 floor of chapter 6's epoch on this machine."""
     n = 32 * GROUP_WINDOW
-    records = load_sst2("train", limit=12000, seed=0)[:n]
+    epoch = load_sst2("train", limit=12000, seed=0)  # chapter 6's training sentences
+    records = epoch[:n]
     collate = ClassificationCollator(tok, max_length=64, num_labels=2)
     lengths = collate.lengths(records)
     layouts = {
@@ -715,7 +716,7 @@ def part_grouping(args, tok) -> tuple[list[str], dict]:
         for m in model.bert.encoder.modules()
         if isinstance(m, torch.nn.Linear)
     )
-    epoch_tokens = sum(collate.lengths(load_sst2("train", limit=12000, seed=0)))
+    epoch_tokens = sum(collate.lengths(epoch))
     a, w = torch.randn(425, 384), torch.randn(384, 1536)  # a typical step's shapes
     a16, w16 = a.bfloat16(), w.bfloat16()
     gemm = interleaved_medians(

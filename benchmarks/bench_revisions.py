@@ -25,10 +25,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BATCH, BATCHES = (
-    32,
-    8,
-)  # the headline's classification batches: SST-2 dev, padded to the longest
+# The headline's classification batches: SST-2 dev, padded to the longest
+BATCH, BATCHES = 32, 8
 
 WORKER = r"""
 import json, random, sys, tempfile, time, warnings

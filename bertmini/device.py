@@ -123,8 +123,8 @@ def supports_bf16(device: torch.device | str) -> bool:
 
     On a CPU, correct is not the same as faster: with native bf16 instructions
     (AVX512-BF16, AMX) torch multiplies matrices in bf16 at two to three times the
-    float32 rate (the Speed appendix's grouping table), while on a CPU without them
-    torch converts to float32 and back. That is why `precision="auto"` stays float32 on
+    float32 rate (the Speed appendix's grouping table); no CPU without them was
+    measured, and there bf16 has no native kernel to gain from. That is why `precision="auto"` stays float32 on
     every CPU: most students' laptops lack those instructions, and the tested path
     should be the one they run.
     """

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._validate import check_int
 from .config import BertConfig
 from .device import evaluating
 from .heads import IGNORE_INDEX, check_labels, with_labels
@@ -421,12 +422,7 @@ def predict_word_labels(
     """
     if isinstance(sentences, (str, bytes)) or not sentences:
         raise ValueError("sentences must be a non-empty list of word lists")
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int)
-        or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int("batch_size", batch_size, minimum=1)
     device = next(model.parameters()).device
     names = model.id2label
     out: list[list[str]] = [[] for _ in sentences]

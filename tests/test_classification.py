@@ -44,15 +44,20 @@ def test_collator_bad_records(tok, records, error):
         ClassificationCollator(tok, num_labels=2)(records)
 
 
-def test_evaluate_and_predict_agree(tok):
-    torch.manual_seed(0)
-    cfg = BertConfig(
+def tiny_config(tok, layers: int, heads: int) -> BertConfig:
+    """A BERT small enough to run in a test, with the real tokenizer's vocabulary."""
+    return BertConfig(
         vocab_size=tok.vocab_size,
         hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
         intermediate_size=64,
     )
+
+
+def test_evaluate_and_predict_agree(tok):
+    torch.manual_seed(0)
+    cfg = tiny_config(tok, layers=1, heads=2)
     model = BertForSequenceClassification(cfg, id2label=["negative", "positive"]).eval()
     records = [
         {"sentence": s, "label": i % 2}
@@ -82,14 +87,9 @@ def test_collator_lengths_are_each_records_real_tokens(tok):
 
 def test_predict_logits_runs_shortest_first_and_returns_the_records_order(tok):
     torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
+    model = BertForSequenceClassification(
+        tiny_config(tok, layers=2, heads=4), num_labels=3
     )
-    model = BertForSequenceClassification(cfg, num_labels=3)
     words = "a film that is long and good and then not good at all".split()
     records = [{"sentence": " ".join(words[: 1 + (7 * i) % 13])} for i in range(20)]
     collate = ClassificationCollator(tok, max_length=32, label_key=None)

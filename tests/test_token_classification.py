@@ -418,5 +418,5 @@ def test_predict_word_labels_keeps_the_sentences_order_across_batches(tokenizer)
     for bad in ([], "Kim"):
         with pytest.raises(ValueError, match="non-empty list of word lists"):
             predict_word_labels(model, tokenizer, bad)
-    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
         predict_word_labels(model, tokenizer, sentences, batch_size=0)
