@@ -35,6 +35,7 @@ from .device import (
     default_threads,
     evaluating,
     get_device,
+    keep_freed_memory,
     num_threads,
     seed_everything,
     supports_bf16,
@@ -861,6 +862,10 @@ def fit(
     threads = num_threads(
         None if device.type != "cpu" else config.threads or default_threads()
     )
+    if device.type == "cpu":
+        # Reuse the step's big buffers (the embeddings' gradient) instead of having the
+        # kernel map and zero them again every step: see keep_freed_memory.
+        keep_freed_memory()
     threads.__enter__()
     # At most one refresh a second: in a notebook every refresh is a message to the
     # front end, and thousands of them queued behind a long cell can overflow the
