@@ -80,13 +80,16 @@ def run(
     print("$", " ".join(cmd[1:]), flush=True)
     # stderr: progress, passed on
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    # bench_book exits 1 when over budget: still a result
-    if done.returncode not in (
-        0,
-        1,
-    ):
-        raise SystemExit(f"{args[0]} failed with exit code {done.returncode}")
+    # bench_book exits 1 when over budget: still a result. Any other script exits 1 on
+    # an exception (a missing data mirror, say): then nothing is written, and the
+    # stored tables stay as they were.
+    ok = (0, 1) if args[0] == "bench_book.py" else (0,)
     table = "\n".join(l for l in done.stdout.splitlines() if l.startswith(("#", "|")))
+    if done.returncode not in ok or "|" not in table:
+        raise SystemExit(
+            f"{args[0]} failed (exit code {done.returncode}"
+            f"{', no table' if '|' not in table else ''}): RESULTS.md is unchanged"
+        )
     print(table, flush=True)
     return table
 

@@ -713,6 +713,10 @@ def fit(
     of them) explicitly. `lengths` (one per example, e.g. its number of tokens) makes
     the batches length-grouped (see `epoch_batches`): with a collator that pads to the
     longest in the batch, less padding is computed on, and the step gets cheaper.
+
+    On a CPU, fit trains with as many threads as there are idle cores (`threads`), and
+    lets the C allocator keep freed memory for the next step (`keep_freed_memory`: a
+    process-wide setting, and it changes no number).
     """
     from torch.utils.data import DataLoader, default_collate
     from tqdm.auto import tqdm

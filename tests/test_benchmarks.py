@@ -90,3 +90,26 @@ def test_bench_book_json_keeps_every_cell_time(tmp_path, monkeypatch):
         str(i) for i in range(5)
     ]
     assert len(report["slowest_cells"]["five.ipynb"]) == 3
+
+
+@pytest.mark.parametrize(
+    "script, code, stdout",
+    [
+        ("bench_model.py", 1, "# header\n"),  # an exception: exit code 1, no table
+        ("bench_model.py", 0, "# header only\n"),
+        ("bench_book.py", 2, "| a |\n|---|\n"),
+    ],
+)
+def test_run_all_stops_when_a_benchmark_fails(monkeypatch, script, code, stdout):
+    done = run_all.subprocess.CompletedProcess([], code, stdout=stdout)
+    monkeypatch.setattr(run_all.subprocess, "run", lambda *a, **k: done)
+    with pytest.raises(SystemExit, match="RESULTS.md is unchanged"):
+        run_all.run([script], None, quick=False, threads=None)
+
+
+def test_run_all_keeps_an_over_budget_book_table(monkeypatch):
+    done = run_all.subprocess.CompletedProcess([], 1, stdout="# book\n| a |\n|---|\n")
+    monkeypatch.setattr(run_all.subprocess, "run", lambda *a, **k: done)
+    assert run_all.run(["bench_book.py"], None, quick=False, threads=None) == (
+        "# book\n| a |\n|---|"
+    )
