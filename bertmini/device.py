@@ -133,11 +133,11 @@ def keep_freed_memory(limit: int = 1 << 30) -> bool:
     so every step the kernel has to fault in and zero each of its 4 KiB pages again
     (11,446 page faults for that one gradient).
     With both thresholds raised the memory stays in the process and the next step
-    reuses it: chapter 6's training step ran about 9% faster here. The price is that
+    reuses it: 24 of chapter 6's training steps ran 9% faster here. The price is that
     the process keeps its peak memory until it exits, which is what a training run
-    does anyway. It is what the tcmalloc and jemalloc allocators, which PyTorch's CPU
-    tuning guide recommends, do by default; the setting lasts for the whole process,
-    and results are bit for bit the same.
+    does anyway. The setting lasts for the whole process, and results are bit for bit
+    the same. (Loading another allocator, tcmalloc or jemalloc, with LD_PRELOAD is the
+    other way to get this reuse; it needs an installation and a restart.)
     """
     if type(limit) is not int or limit < 1:
         raise ValueError(f"limit must be a positive number of bytes, got {limit!r}")
