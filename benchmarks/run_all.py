@@ -47,6 +47,10 @@ SECTIONS = {
         "Length-grouped batches: fit(lengths=...) on chapter 6's training step",
         ["bench_model.py", "--part", "grouping"],
     ),
+    "grouping_accuracy": (
+        "Length-grouped batches and accuracy: chapter 6's headline run, three seeds",
+        ["bench_grouping_accuracy.py"],
+    ),
     "threads": (
         "Threads under load: 1 or 2 threads, quiet (no load added) or beside a busy process",
         ["bench_threads.py"],
