@@ -749,8 +749,9 @@ def part_grouping(args, tok) -> tuple[list[str], dict]:
         f"{6 * dense * epoch_tokens / 1e12:.1f} TFLOP of matrix products, at the "
         f"{gflops:.0f} GFLOP/s float32 this machine's matrix product reaches "
         f"(425 x 384 by 384 x 1,536): {floor_s:.0f} s with no other work at all. The "
-        f"375 steps at the rates above take {0.375 * ms['random']:.0f} s (random batches, "
-        f"the chapter's) and {0.375 * ms['length-grouped']:.0f} s (length-grouped). In "
+        f"375 steps at the rates above take {0.375 * ms['random']:.0f} s (random batches) "
+        f"and {0.375 * ms['length-grouped']:.0f} s (length-grouped, as the chapter "
+        "trains). In "
         f"bfloat16 the same matrix product ran at {gflops_bf16:.0f} GFLOP/s."
     )
     return lines, {
