@@ -51,6 +51,10 @@ SECTIONS = {
         "Length-grouped batches and accuracy: chapter 6's headline run, three seeds",
         ["bench_grouping_accuracy.py"],
     ),
+    "precision": (
+        "bfloat16 on the CPU: chapters 6 and 7's headline runs, float32 against bf16",
+        ["bench_precision.py"],
+    ),
     "threads": (
         "Threads under load: 1 or 2 threads, quiet (no load added) or beside a busy process",
         ["bench_threads.py"],
