@@ -173,8 +173,9 @@ def zscore_fusion(
     """Hybrid scores: each (Q, N) matrix standardised per query (mean 0, std 1), then
     summed.
 
-    BM25 scores run from 0 to 30 or so and cosines from -1 to 1: added raw, BM25 would
-    drown the dense scores. Standardising each row puts them on one scale (how many
+    BM25 scores run from 0 to several tens (up to about 90 for SQuAD dev questions
+    against its paragraphs) and cosines from -1 to 1: added raw, BM25 would drown the
+    dense scores. Standardising each row puts them on one scale (how many
     standard deviations above that query's average document) before the weighted sum.
     """
     weights = [1.0] * len(scores) if weights is None else list(weights)

@@ -12,7 +12,9 @@ vector:
 
 The contrastive loss with in-batch negatives (`in_batch_negatives_loss`,
 sentence-transformers' MultipleNegativesRankingLoss) is how such a model is trained:
-each query must score its own document above every other document of the batch.
+each query must score its own document above every other document of the batch
+(all-MiniLM-L6-v2 was trained with its symmetric form, which also scores each document
+against every query).
 `BiEncoder` wraps an encoder so that `bertmini.train.fit` can minimise it, and
 `PairCollator` makes its batches.
 """
@@ -152,10 +154,12 @@ def in_batch_negatives_loss(
     right one.
 
     The other B - 1 documents of the batch are the negatives: free, and the larger the
-    batch the harder the task. Scores are cosine similarities times `scale` (20 in
-    sentence-transformers' MultipleNegativesRankingLoss, with which all-MiniLM-L6-v2 was
-    trained): a cosine lives in [-1, 1], too narrow a range for a softmax to be
-    confident.
+    batch the harder the task. This one-way form (queries against documents) is
+    sentence-transformers' MultipleNegativesRankingLoss; all-MiniLM-L6-v2 was trained
+    with its symmetric form, the average of this loss and the same loss with queries
+    and documents swapped. Scores are cosine similarities times `scale` (20 in both
+    the loss class and the model's training): a cosine lives in [-1, 1], too narrow a
+    range for a softmax to be confident.
 
     queries, documents: (B, H), row i of each a matching pair.
     document_ids: (B,), optional. Two questions about the same paragraph in one batch
