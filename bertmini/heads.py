@@ -351,8 +351,9 @@ class BertForQuestionAnswering(BertPreTrainedModel):
     score.
 
     The whole head is one (H, 2) matrix: a "start vector" and an "end vector" dotted
-    with every token. The answer is the span (i, j), i <= j, with the largest
-    start_i + end_j.
+    with every token. At prediction time (`postprocess`) the answer is the span (i, j),
+    i <= j and not too long, with the largest start_i + end_j, among the n_best
+    highest start and end logits.
     """
 
     def __init__(self, config: BertConfig):
