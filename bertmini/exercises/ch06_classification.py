@@ -76,8 +76,8 @@ WARMUP_LINEAR_LR = Exercise(
         ),
         Mistake(
             _lr_no_decay,
-            "after the warm-up the rate must decay linearly to 0 at the last step, not stay "
-            "at the peak.",
+            "after the warm-up the rate must decay linearly, reaching 0 at step "
+            "total_steps, not stay at the peak.",
         ),
         Mistake(
             _lr_decay_over_all_steps,
