@@ -1162,6 +1162,25 @@ def load_run(folder: str | os.PathLike = SHIPPED_DIR):
     )
 
 
+def load_measurements(folder: str | os.PathLike = SHIPPED_DIR):
+    """A folder written by `run_long` -> (records, manifest): the measurements taken at
+    the recorded steps (`measure_checkpoint`'s dicts, with "step") and the run's
+    settings, machine and times. Reading them needs no model: they are plain JSON."""
+    from ._validate import as_path
+
+    folder = as_path("folder", folder)
+    missing = [
+        n for n in ("records.json", "manifest.json") if not (folder / n).exists()
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder} holds no {' or '.join(missing)}: not a run_long folder"
+        )
+    records = json.loads((folder / "records.json").read_text())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return records, manifest
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """`python -m bertmini.pretraining --recipe alibi --steps 6000 --out DIR`"""
     import argparse

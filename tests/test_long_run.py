@@ -17,6 +17,7 @@ from bertmini.pretraining import (
     IGNORE_INDEX,
     RECIPES,
     SHIPPED_DIR,
+    load_measurements,
     load_run,
     make_mlm_windows,
     recipe,
@@ -139,6 +140,7 @@ def test_run_long_writes_a_complete_folder_and_never_overwrites(tmp_path, monkey
     assert len(r["heads"]["prev"]) == 2  # layers
     model, tokenizer, history = load_run(folder)
     assert model.config.alibi and history.step[-1] == 6
+    assert load_measurements(folder) == (records, manifest)
     before = (folder / "model.safetensors").read_bytes()
     with pytest.raises(FileExistsError, match="already exists"):
         run_long(out, "alibi", steps=6, progress=False)
@@ -260,3 +262,10 @@ def test_shuffled_context_changes_nothing_for_a_model_that_ignores_it(tok):
     )
     assert real["mlm_accuracy"] == shuffled["mlm_accuracy"] > 0
     assert real["n_masked"] == shuffled["n_masked"]
+
+
+def test_load_measurements_reads_the_shipped_run_and_names_a_wrong_folder(tmp_path):
+    records, manifest = load_measurements()
+    assert [r["step"] for r in records] == record_steps(manifest["steps"])
+    with pytest.raises(FileNotFoundError, match="records.json or manifest.json"):
+        load_measurements(tmp_path)
