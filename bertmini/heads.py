@@ -183,8 +183,8 @@ class BertForMaskedLM(BertPreTrainedModel):
 
 
 class BertForPreTraining(BertPreTrainedModel):
-    """BERT's two pretraining objectives at once: masked LM on every token, NSP on the
-    pooled [CLS].
+    """BERT's two pretraining objectives at once: masked LM (the masked tokens
+    predicted from their context), NSP on the pooled [CLS].
     """
 
     def __init__(self, config: BertConfig):
