@@ -1143,7 +1143,7 @@ def cpu_name() -> str:
 
 def load_run(folder: str | os.PathLike = SHIPPED_DIR):
     """A folder written by `run_long` -> (model, tokenizer, history); its records and
-    manifest are in `folder/records.json` and `folder/manifest.json`."""
+    manifest: `load_measurements(folder)`."""
     from ._validate import as_path
     from .heads import BertForPreTraining
     from .tokenizer import Tokenizer
@@ -1162,7 +1162,9 @@ def load_run(folder: str | os.PathLike = SHIPPED_DIR):
     )
 
 
-def load_measurements(folder: str | os.PathLike = SHIPPED_DIR):
+def load_measurements(
+    folder: str | os.PathLike = SHIPPED_DIR,
+) -> tuple[list[dict], dict]:
     """A folder written by `run_long` -> (records, manifest): the measurements taken at
     the recorded steps (`measure_checkpoint`'s dicts, with "step") and the run's
     settings, machine and times. Reading them needs no model: they are plain JSON."""
