@@ -164,9 +164,9 @@ def supports_bf16(device: torch.device | str) -> bool:
     On a CPU, correct is not the same as faster: with native bf16 instructions
     (AVX512-BF16, AMX) torch multiplies matrices in bf16 at two to three times the
     float32 rate (the Speed appendix's grouping table); no CPU without them was
-    measured, and there bf16 has no native kernel to gain from. That is why `precision="auto"` stays float32 on
-    every CPU: most students' laptops lack those instructions, and the tested path
-    should be the one they run.
+    measured, and there bf16 has no native kernel to gain from. That is why
+    `precision="auto"` stays float32 on every CPU: most students' laptops lack those
+    instructions, and the tested path should be the one they run.
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -183,7 +183,8 @@ def autocast(
     off on CPU.
 
     On the CPU autocast is off unless a dtype is asked for explicitly: fp32 is exact,
-    and only CPUs with native bf16 instructions run bf16 faster (see `supports_bf16`).
+    and bf16 was measured faster only on a CPU with native bf16 instructions (see
+    `supports_bf16`).
     Matrix multiplies run in low precision; softmax, LayerNorm and the losses stay in
     fp32.
     """
