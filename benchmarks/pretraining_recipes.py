@@ -42,6 +42,13 @@ LABELS = {  # the runs chapter 5 compares, in its order
 }
 
 
+# The vocabulary sizes compared with the "alibi" recipe for 1,000 steps (chapter 5,
+# section 5.1, and the docstring of small_bert_config):
+#   python benchmarks/pretraining_recipes.py --tag vocab4000_alibi --vocab 4000 \
+#       --alibi 1 --heads 4 --mask 0.4 --lr 1e-3 --drop 0 --steps 1000 --every 250
+VOCABULARY_RUNS = ["vocab2000_alibi", "vocab4000_alibi", "vocab8000_alibi"]
+
+
 def collect() -> None:
     """Gather the runs into the file the package ships for chapter 5."""
     here = Path(__file__).parent / "pretraining_recipes"
@@ -49,10 +56,19 @@ def collect() -> None:
     for tag, label in LABELS.items():
         run = json.loads((here / f"{tag}.json").read_text())
         runs.append({"tag": tag, "label": label, **run})
+    vocabulary = [
+        {"tag": tag, **json.loads((here / f"{tag}.json").read_text())}
+        for tag in VOCABULARY_RUNS
+    ]
     out = Path(__file__).parents[1] / "bertmini" / "small_bert_recipes.json"
     out.write_text(
         json.dumps(
-            {"script": "benchmarks/pretraining_recipes.py", "runs": runs}, indent=1
+            {
+                "script": "benchmarks/pretraining_recipes.py",
+                "runs": runs,
+                "vocabulary": vocabulary,
+            },
+            indent=1,
         )
         + "\n"
     )

@@ -113,8 +113,8 @@ def masked_lm_loss(
 
     Averaging over every position instead would reward copying the unmasked input. With
     `only_labelled` the vocabulary projection runs only where a label exists: at BERT's
-    15% masking the largest matrix multiply of pretraining shrinks about 7x (569 labelled
-    of 3,884 tokens in benchmarks/bench_pretrain.py's batch).
+    15% masking the largest matrix multiply of pretraining shrinks about 7x (569
+    labelled of 3,884 tokens in benchmarks/bench_pretrain.py's batch).
     """
     if labels is None:
         return head(sequence), None
