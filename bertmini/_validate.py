@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import math
+import numbers
 import os
 import shutil
 import tempfile
@@ -27,10 +28,11 @@ def _got(value: Any) -> str:
 def check_int(
     name: str, value: Any, minimum: int | None = None, optional: bool = False
 ) -> None:
-    """An int (not a bool, not a float) >= `minimum`; None allowed when `optional`."""
+    """An integer (a Python or NumPy int; not a bool, not a float) >= `minimum`; None
+    allowed when `optional`."""
     if optional and value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {_got(value)}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -45,11 +47,11 @@ def check_number(
     high_open: bool = False,
     optional: bool = False,
 ) -> None:
-    """A finite real number (int or float, not bool, not str) inside the given
-    interval."""
+    """A finite real number (a Python or NumPy int or float; not bool, not str) inside
+    the given interval."""
     if optional and value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {_got(value)}")
     left = "(" if low_open else "["
     right = ")" if high_open else "]"

@@ -931,3 +931,23 @@ def test_checker_never_raises_because_of_the_answer(case, capsys):
     out = capsys.readouterr().out
     assert words in out
     assert result is (words == "✓")
+
+
+def test_numpy_numbers_count_as_numbers_and_bools_do_not():
+    """A value from a NumPy array (np.int64, np.float32) is a number a student really
+    passes; a bool, NumPy's included, is not an integer."""
+    import numpy as np
+
+    from bertmini._validate import check_int, check_number
+
+    check_int("k", np.int64(3), minimum=1)
+    check_number("lr", np.float32(1e-4), 0.0, low_open=True)
+    for flag in (True, np.bool_(True)):
+        with pytest.raises(TypeError, match="k must be an integer"):
+            check_int("k", flag)
+        with pytest.raises(TypeError, match="lr must be a number"):
+            check_number("lr", flag)
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        check_int("k", np.int64(0), minimum=1)
+    with pytest.raises(ValueError, match="finite"):
+        check_number("lr", np.float64("nan"))
