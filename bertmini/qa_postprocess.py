@@ -20,37 +20,138 @@ from .qa_features import NO_OFFSET, QAFeatures
 __all__ = ["postprocess", "postprocess_with_scores"]
 
 
-def _to_numpy_logits(logits: Any, n_features: int, name: str) -> np.ndarray:
-    """(N, T) float64 array from a tensor/array or a list of per-batch (B_i, T_i)
-    pieces.
+def _float_array(x: Any, name: str) -> np.ndarray:
+    """A float64 array from a floating-point tensor or array.
 
-    Per-batch pieces may have different widths (trimmed batches); they are right-padded
-    with -inf, a position that can never win.
+    Integer or bool "logits" are refused: they are labels or masks passed by mistake,
+    and their ties would pick an arbitrary span.
     """
-
-    def as_array(x: Any) -> np.ndarray:
-        if isinstance(x, torch.Tensor):
-            x = x.detach().float().cpu().numpy()
-        return np.asarray(x, dtype=np.float64)
-
-    if isinstance(logits, (list, tuple)):
-        pieces = [as_array(p) for p in logits]
-        if any(p.ndim != 2 for p in pieces):
-            raise ValueError(f"{name}: every per-batch piece must be 2-D (B, T)")
-        width = max((p.shape[1] for p in pieces), default=0)
-        pieces = [
-            np.pad(p, ((0, 0), (0, width - p.shape[1])), constant_values=-np.inf)
-            for p in pieces
-        ]
-        array = np.concatenate(pieces, axis=0) if pieces else np.zeros((0, 0))
+    if isinstance(x, torch.Tensor):
+        if x.is_floating_point():
+            return x.detach().float().cpu().numpy().astype(np.float64)
+        dtype = x.dtype
     else:
-        array = as_array(logits)
-    if array.ndim != 2 or array.shape[0] != n_features:
+        try:
+            array = np.asarray(x)
+        except ValueError:  # ragged nested lists
+            array = np.asarray(None)
+        if array.dtype.kind == "f":
+            return array.astype(np.float64)
+        dtype = array.dtype
+    raise TypeError(
+        f"{name} must be floating-point logits (a float tensor or array), got "
+        f"{type(x).__name__} of dtype {dtype}"
+    )
+
+
+def _to_numpy_logits(
+    logits: Any, features: QAFeatures, name: str
+) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """(N, T) float64 logits from an (N, T') tensor/array or a list of per-batch
+    (B_i, T_i) pieces in feature order, and the shapes it was given (to compare start
+    with end).
+
+    Each piece must cover the real tokens of its windows (what the model returns for a
+    trimmed batch of `features.batches()` or `model_inputs`) and be no wider than the
+    features: narrower logits would drop context tokens and answer "" without a word.
+    Pieces are right-padded with -inf, a position that can never win; -inf and +inf are
+    valid logits, NaN is not (it cannot be ranked, and means the model is broken).
+    """
+    pieces = list(logits) if isinstance(logits, (list, tuple)) else [logits]
+    arrays = [_float_array(p, name) for p in pieces]
+    if any(a.ndim != 2 for a in arrays):
         raise ValueError(
-            f"{name} has shape {array.shape}, expected ({n_features}, T): one row of logits per "
+            f"{name}: expected (N, T) logits or a list of per-batch (B, T) pieces, got "
+            f"shapes {[a.shape for a in arrays]}"
+        )
+    n, width = len(features), features.input_ids.shape[1]
+    shapes = [a.shape for a in arrays]
+    if sum(a.shape[0] for a in arrays) != n:
+        given = shapes[0] if len(shapes) == 1 else shapes
+        raise ValueError(
+            f"{name} has shape {given}, expected ({n}, T): one row of logits per "
             f"window in features, in the same order (do not shuffle evaluation batches)"
         )
-    return np.where(np.isnan(array), -np.inf, array)  # a NaN logit must never be chosen
+    real = features.attention_mask.sum(dim=1).tolist()  # (N,) real tokens per window
+    row = 0
+    for a in arrays:
+        b, t = a.shape
+        need = max(real[row : row + b], default=0)
+        if not need <= t <= width:
+            where = "" if len(arrays) == 1 else f" (windows {row}..{row + b - 1})"
+            raise ValueError(
+                f"{name} has shape {a.shape}{where}, expected ({b}, T) with "
+                f"{need} <= T <= {width}: a column for every token of the windows, as "
+                "the model returns them for these features"
+            )
+        if np.isnan(a).any():
+            raise ValueError(
+                f"{name} contains NaN: the model's output is broken (a NaN loss, "
+                "too high a learning rate?); NaN logits cannot be ranked"
+            )
+        row += b
+    if not arrays:
+        return np.zeros((0, width)), shapes
+    array = np.concatenate(
+        [
+            np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=-np.inf)
+            for a in arrays
+        ]
+    )
+    return array, shapes
+
+
+def _check_examples(features: QAFeatures, examples: Any) -> None:
+    """`examples` must be the list that made `features`: records with a string
+    'context', unique ids, each where the features' windows expect it.
+
+    Why: windows point to their example by position (`example_index`), so a list in
+    another order would answer each question from another question's context, and two
+    records with one id would share (and lose) one entry of the result.
+    """
+    if isinstance(examples, (str, Mapping)) or not isinstance(examples, Sequence):
+        raise TypeError(
+            "examples must be the list of records given to prepare_features, got "
+            f"{type(examples).__name__} (wrap a single record in a list)"
+        )
+    seen: set[str] = set()
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, Mapping):
+            raise TypeError(
+                f"examples[{i}] must be a dict with a 'context', got {type(ex).__name__}"
+            )
+        if not isinstance(ex.get("context"), str):
+            raise ValueError(
+                f"examples[{i}] (id {ex.get('id')!r}) needs a string 'context', got "
+                f"{type(ex.get('context')).__name__}"
+            )
+        qid = str(ex.get("id", i))
+        if qid in seen:
+            raise ValueError(
+                f"examples[{i}] repeats the id {qid!r}: each question needs its own id "
+                "to get its own answer"
+            )
+        seen.add(qid)
+    if len(features.example_ids) != len(features):
+        raise ValueError(
+            f"features has {len(features)} windows but {len(features.example_ids)} "
+            "example_ids; build it with prepare_features"
+        )
+    for row, (ex_i, qid) in enumerate(
+        zip(features.example_index.tolist(), features.example_ids)
+    ):
+        if ex_i >= len(examples):
+            raise ValueError(
+                f"features refer to example {ex_i} but only {len(examples)} examples "
+                "were given; pass the same examples list that prepare_features received"
+            )
+        given = str(examples[ex_i].get("id", ex_i))
+        if given != qid:
+            raise ValueError(
+                f"window {row} of features was made from example {ex_i} (id {qid!r}), "
+                f"but examples[{ex_i}] has id {given!r}; pass the same examples list, "
+                "in the same order, that prepare_features received"
+            )
 
 
 def _best_span_in_window(
@@ -108,8 +209,12 @@ def postprocess_with_scores(
     `context[start:end] == text`. An example with no valid span in any window (or no
     window at all) gets `{"text": "", "score": -inf, "start": 0, "end": 0}`.
 
-    start_logits, end_logits: (N, T) for the N windows of `features`, or a list of
-    per-batch (B_i, T_i) pieces in feature order.
+    start_logits, end_logits: float (N, T) for the N windows of `features`, or lists of
+        per-batch (B_i, T_i) pieces in feature order, start and end of the same shapes.
+        T may be trimmed (`features.batches()`) but must cover every real token of its
+        windows; NaN is refused, -inf never wins.
+    examples: the list given to `prepare_features`, in the same order (each window
+        knows its example's position and id); ids must be unique.
     """
     check_int("n_best", n_best, minimum=1)
     check_int("max_answer_length", max_answer_length, minimum=1)
@@ -118,15 +223,16 @@ def postprocess_with_scores(
             "features must be the QAFeatures of prepare_features, "
             f"got {type(features).__name__}"
         )
-    start = _to_numpy_logits(start_logits, len(features), "start_logits")  # (N, T)
-    end = _to_numpy_logits(end_logits, len(features), "end_logits")  # (N, T)
+    _check_examples(features, examples)
+    start, start_shapes = _to_numpy_logits(start_logits, features, "start_logits")
+    end, end_shapes = _to_numpy_logits(end_logits, features, "end_logits")
+    if start_shapes != end_shapes:
+        raise ValueError(
+            "start_logits and end_logits must have the same shape(s), got "
+            f"{start_shapes} and {end_shapes}"
+        )
     offsets = features.offset_mapping.numpy()  # (N, T, 2)
     example_index = features.example_index.tolist()
-    if example_index and max(example_index) >= len(examples):
-        raise ValueError(
-            f"features refer to example {max(example_index)} but only {len(examples)} examples "
-            f"were given; pass the same examples list that prepare_features received"
-        )
 
     best: dict[int, tuple[float, int, int]] = {}
     for row, ex_i in enumerate(example_index):
