@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._validate import check_int, check_number
 from .device import evaluating
 from .model import BertModel
 from .outputs import ModelOutput
@@ -36,12 +37,28 @@ from .tokenizer import Tokenizer
 POOLINGS = ("mean", "cls", "pooler")
 
 
+def _check_tensor(name: str, x: Any, shape: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor {shape}, got {type(x).__name__}"
+        )
+
+
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """The average of the real tokens' vectors: padding must not count, or a sentence's
     vector would depend on how long the longest sentence of its batch was.
 
-    hidden: (B, T, H); attention_mask: (B, T), 1 for real tokens. Returns (B, H).
+    hidden: (B, T, H); attention_mask: (B, T), 1 for real tokens. Returns (B, H). The
+    shapes must match exactly: a (T,) or (1, T) mask would broadcast, and a (T, H)
+    hidden would be averaged over its hidden units.
     """
+    _check_tensor("hidden", hidden, "(B, T, H)")
+    _check_tensor("attention_mask", attention_mask, "(B, T)")
+    if hidden.dim() != 3 or attention_mask.shape != hidden.shape[:2]:
+        raise ValueError(
+            "hidden must be (B, T, H) and attention_mask (B, T) with the same B and T, "
+            f"got {tuple(hidden.shape)} and {tuple(attention_mask.shape)}"
+        )
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
     total = (hidden * mask).sum(dim=1)  # (B, H)
     count = mask.sum(dim=1).clamp(min=1e-9)  # (B, 1): as sentence-transformers, never 0
@@ -50,6 +67,11 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 def pool(output: Any, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
     """One (B, H) vector per row of a BertModel output, by `pooling` (see POOLINGS)."""
+    if not hasattr(output, "last_hidden_state"):
+        raise TypeError(
+            "output must be a BertModel output (with last_hidden_state), got "
+            f"{type(output).__name__}"
+        )
     if pooling == "mean":
         return mean_pool(output.last_hidden_state, attention_mask)
     if pooling == "cls":
@@ -65,6 +87,10 @@ def pool(output: Any, attention_mask: torch.Tensor, pooling: str) -> torch.Tenso
 
 
 def _check_poolings(pooling: str | Sequence[str]) -> tuple[str, ...]:
+    if not isinstance(pooling, (str, list, tuple)):
+        raise TypeError(
+            f"pooling must be one of {POOLINGS} (or a tuple of them), got {pooling!r}"
+        )
     names = (pooling,) if isinstance(pooling, str) else tuple(pooling)
     bad = [p for p in names if p not in POOLINGS]
     if not names or bad:
@@ -106,12 +132,15 @@ def encode(
             f"model must be a bertmini.BertModel, got {type(model).__name__} "
             "(for a task model, pass its encoder, e.g. model.bert)"
         )
+    if not isinstance(tokenizer, Tokenizer):
+        raise TypeError(
+            f"tokenizer must be a bertmini.Tokenizer, got {type(tokenizer).__name__}"
+        )
     if isinstance(texts, str) or not isinstance(texts, Sequence):
         raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
     if len(texts) == 0:
         raise ValueError("texts is empty: nothing to encode")
-    if type(batch_size) is not int or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_int("batch_size", batch_size, 1)
     names = _check_poolings(pooling)
     from tqdm.auto import tqdm
 
@@ -161,25 +190,63 @@ def in_batch_negatives_loss(
     the loss class and the model's training): a cosine lives in [-1, 1], too narrow a
     range for a softmax to be confident.
 
-    queries, documents: (B, H), row i of each a matching pair.
+    queries, documents: (B, H) finite float vectors, B >= 1, row i of each a matching
+        pair (B = 1 gives 0: there are no negatives).
+    scale: a finite number > 0; a negative scale would reward ranking the right
+        document last, and 0 would make every document equally likely.
     document_ids: (B,), optional. Two questions about the same paragraph in one batch
         would otherwise make each other's positive a negative; documents with the
         query's own id (other than its own column) are left out of its softmax.
     """
+    check_number("scale", scale, low=0, low_open=True)
+    _check_pairs(queries, documents, document_ids)
+    for name, x in (("queries", queries), ("documents", documents)):
+        bad = ~torch.isfinite(x).all(dim=1)  # (B,)
+        if bad.any():
+            row = int(bad.nonzero()[0])
+            raise ValueError(f"{name} must be finite, got NaN or inf in row {row}")
+    return _in_batch_loss(queries, documents, scale, document_ids)
+
+
+def _check_pairs(
+    queries: Any, documents: Any, document_ids: torch.Tensor | None
+) -> None:
+    """What the loss needs: (B, H) float tensors of one shape, B >= 1, ids (B,)."""
+    _check_tensor("queries", queries, "(B, H)")
+    _check_tensor("documents", documents, "(B, H)")
     if queries.dim() != 2 or queries.shape != documents.shape:
         raise ValueError(
             f"queries and documents must both be (B, H) with the same shape, got "
             f"{tuple(queries.shape)} and {tuple(documents.shape)}"
         )
+    if queries.shape[0] == 0:
+        raise ValueError("queries and documents are empty (B = 0): need >= 1 pair")
+    if not (queries.is_floating_point() and documents.is_floating_point()):
+        raise TypeError(
+            "queries and documents must be float tensors, got "
+            f"{queries.dtype} and {documents.dtype}"
+        )
+    if document_ids is not None:
+        _check_tensor("document_ids", document_ids, "(B,)")
+        if tuple(document_ids.shape) != (queries.shape[0],):
+            raise ValueError(
+                f"document_ids must have shape ({queries.shape[0]},), got "
+                f"{tuple(document_ids.shape)}"
+            )
+
+
+def _in_batch_loss(
+    queries: torch.Tensor,
+    documents: torch.Tensor,
+    scale: float,
+    document_ids: torch.Tensor | None,
+) -> torch.Tensor:
+    """`in_batch_negatives_loss` on checked arguments."""
     q, d = F.normalize(queries, dim=-1), F.normalize(documents, dim=-1)  # (B, H) each
     scores = scale * q @ d.T  # (B, B)
     B = scores.size(0)
     target = torch.arange(B, device=scores.device)  # (B,): query i goes with document i
     if document_ids is not None:
-        if tuple(document_ids.shape) != (B,):
-            raise ValueError(
-                f"document_ids must have shape ({B},), got {tuple(document_ids.shape)}"
-            )
         same = document_ids[:, None] == document_ids[None, :]  # (B, B)
         duplicate = same & ~torch.eye(B, dtype=torch.bool, device=scores.device)
         scores = scores.masked_fill(duplicate, float("-inf"))
@@ -216,6 +283,7 @@ class BiEncoder(nn.Module):
         _check_poolings(pooling)
         if not isinstance(pooling, str):
             raise ValueError(f"BiEncoder takes one pooling, got {pooling!r}")
+        check_number("scale", scale, low=0, low_open=True)
         self.encoder, self.pooling, self.scale = encoder, pooling, scale
 
     def embed(
@@ -242,8 +310,13 @@ class BiEncoder(nn.Module):
         if document_embeddings is None:
             d = self.embed(document_input_ids, document_attention_mask)  # (B, H)
         else:
+            _check_tensor("document_embeddings", document_embeddings, "(B, H)")
+            if not torch.isfinite(document_embeddings).all():
+                raise ValueError("document_embeddings must be finite, got NaN or inf")
             d = document_embeddings.to(q.device, q.dtype)  # (B, H), fixed: no gradient
-        loss = in_batch_negatives_loss(q, d, self.scale, document_ids)
+        # Non-finite query vectors are the model diverging: fit reports that itself.
+        _check_pairs(q, d, document_ids)
+        loss = _in_batch_loss(q, d, self.scale, document_ids)
         return BiEncoderOutput(loss, q, d)
 
 
@@ -254,7 +327,9 @@ class PairCollator:
 
     Queries and documents are padded separately, each to its own longest text. With
     `document_vectors` (D, H), documents are not tokenized: each record's row
-    `document_vectors[document_id]` is sent as `document_embeddings` instead.
+    `document_vectors[document_id]` is sent as `document_embeddings` instead, so a
+    document_id must then be an integer in [0, D) (a negative one would silently take a
+    row from the end). Every record has a `document_id`, or none does.
     """
 
     tokenizer: Tokenizer
@@ -262,7 +337,28 @@ class PairCollator:
     max_document_length: int = 256
     document_vectors: torch.Tensor | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.tokenizer, Tokenizer):
+            raise TypeError(
+                "tokenizer must be a bertmini.Tokenizer, got "
+                f"{type(self.tokenizer).__name__}"
+            )
+        vectors = self.document_vectors
+        if vectors is not None:
+            _check_tensor("document_vectors", vectors, "(D, H)")
+            if vectors.dim() != 2 or not vectors.is_floating_point():
+                raise ValueError(
+                    "document_vectors must be a (D, H) float tensor, got "
+                    f"{tuple(vectors.shape)} {vectors.dtype}"
+                )
+            if not torch.isfinite(vectors).all():
+                raise ValueError("document_vectors must be finite, got NaN or inf")
+
     def __call__(self, records: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if not isinstance(records, Sequence):
+            raise TypeError(
+                f"records must be a list of dicts, got {type(records).__name__}"
+            )
         if len(records) == 0:
             raise ValueError("cannot collate an empty batch")
         need = (
@@ -276,6 +372,7 @@ class PairCollator:
                     f"each record must be a dict with {' and '.join(map(repr, need))}, "
                     f"got {r!r:.80}"
                 )
+        ids = self._document_ids(records)  # checked before any tokenizing
         q = self.tokenizer(
             [r["query"] for r in records], max_length=self.max_query_length
         )
@@ -283,8 +380,8 @@ class PairCollator:
             "query_input_ids": q["input_ids"],
             "query_attention_mask": q["attention_mask"],
         }
-        if all("document_id" in r for r in records):
-            batch["document_ids"] = torch.tensor([r["document_id"] for r in records])
+        if ids is not None:
+            batch["document_ids"] = ids
         if self.document_vectors is not None:
             rows = batch["document_ids"]
             batch["document_embeddings"] = self.document_vectors[rows]  # (B, H)
@@ -295,3 +392,30 @@ class PairCollator:
             batch["document_input_ids"] = d["input_ids"]
             batch["document_attention_mask"] = d["attention_mask"]
         return batch
+
+    def _document_ids(self, records: Sequence[dict[str, Any]]) -> torch.Tensor | None:
+        """(B,) the records' integer document ids, in [0, D) with `document_vectors`;
+        None when no record has one."""
+        has_id = ["document_id" in r for r in records]
+        if not any(has_id):
+            return None
+        if not all(has_id):
+            raise ValueError(
+                f"record {has_id.index(False)} has no 'document_id' but record "
+                f"{has_id.index(True)} has one: give every record one, or none"
+            )
+        vectors = self.document_vectors
+        ids = []
+        for i, value in enumerate(r["document_id"] for r in records):
+            if isinstance(value, torch.Tensor) and value.dim() == 0:
+                if not (value.is_floating_point() or value.dtype == torch.bool):
+                    value = value.item()  # a 0-d integer tensor, as datasets give
+            where = f"records[{i}]['document_id']"
+            check_int(where, value)
+            if vectors is not None and not 0 <= value < len(vectors):
+                raise ValueError(
+                    f"{where} = {value} is not a row of document_vectors: need an "
+                    f"integer in [0, {len(vectors)})"
+                )
+            ids.append(int(value))
+        return torch.tensor(ids)
