@@ -9,13 +9,16 @@ scoring a model (the metrics themselves are `bertmini.metrics`).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
+from torch import nn
 
 from ._validate import check_int
 from .device import evaluating
+from .heads import as_label_id
 from .metrics import classification_metrics, macro_f1  # noqa: F401 (public here too)
 from .tokenizer import Tokenizer
 
@@ -28,6 +31,12 @@ class ClassificationCollator:
     Padding is dynamic (to the longest text in the batch, at most `max_length`), so
     short sentences cost little. With `pair_key`, records are sentence pairs ([CLS] A
     [SEP] B [SEP]).
+
+    A batch is labelled when every record has `label_key`, unlabelled when none has it;
+    a batch where only some have it is refused (its labels cannot go to the model), and
+    so are records with no `label_key` but a key close to it ("labels" for "label"),
+    which is a misspelt `label_key`, not unlabelled data. Labels are integer class ids
+    (Python, NumPy or 0-d tensor integers; never bools or floats).
     """
 
     tokenizer: Tokenizer
@@ -63,17 +72,9 @@ class ClassificationCollator:
             texts, pairs, max_length=self.max_length, truncation=True, padding=True
         )
         batch = enc.model_inputs()
-        if self.label_key is not None and self.label_key in records[0]:
-            labels = [r[self.label_key] for r in records]
+        if self._labelled(records):
+            labels = [as_label_id(r[self.label_key], "labels") for r in records]
             for y in labels:
-                if (
-                    isinstance(y, torch.Tensor)
-                    and y.dim() == 0
-                    and not y.is_floating_point()
-                ):
-                    y = int(y)
-                if isinstance(y, bool) or not isinstance(y, int):
-                    raise TypeError(f"labels must be integer class ids, got {y!r}")
                 if y < 0:
                     raise ValueError(f"label {y} is negative; class ids are 0, 1, ...")
                 if self.num_labels is not None and not 0 <= y < self.num_labels:
@@ -83,6 +84,28 @@ class ClassificationCollator:
                     )
             batch["labels"] = torch.tensor(labels, dtype=torch.long)
         return batch
+
+    def _labelled(self, records: Sequence[dict[str, Any]]) -> bool:
+        """Whether every record has `label_key` (True) or none has it (False)."""
+        if self.label_key is None:
+            return False
+        has = [self.label_key in r for r in records]
+        if all(has):
+            return True
+        if any(has):
+            raise ValueError(
+                f"record {has.index(False)} has no {self.label_key!r} but record "
+                f"{has.index(True)} has one: label every record, or none"
+            )
+        others = [k for k in records[0] if k not in (self.text_key, self.pair_key)]
+        near = difflib.get_close_matches(str(self.label_key), map(str, others), 1, 0.8)
+        if near:
+            raise ValueError(
+                f"no record has label_key={self.label_key!r}, but they have "
+                f"{near[0]!r}: pass label_key={near[0]!r} (or label_key=None for "
+                "unlabelled records)"
+            )
+        return False
 
     def lengths(self, records: Sequence[dict[str, Any]]) -> list[int]:
         """The number of tokens each record becomes (specials included, truncated at
@@ -94,6 +117,49 @@ class ClassificationCollator:
             batch = self(chunk)
             out += batch["attention_mask"].sum(dim=1).tolist()
         return out
+
+
+def _check_model(model: Any) -> None:
+    """The model runs in eval mode on its own device: it must be an nn.Module."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            "model must be a classifier such as BertForSequenceClassification (an "
+            f"nn.Module), got {type(model).__name__}"
+        )
+
+
+def _class_logits(
+    model, records: Sequence[dict], collator, batch_size: int, caller: str
+) -> torch.Tensor:
+    """`predict_logits` for `evaluate` and `predict`, which read a softmax over classes.
+
+    A regression model (num_labels=1) or a multi-label one has no such distribution: a
+    softmax over one output is always 1.0, so both are refused, as are NaN scores.
+    """
+    _check_model(model)
+    config = getattr(model, "config", None)
+    kind = getattr(config, "problem_type", None)
+    if getattr(config, "num_labels", 2) < 2 or kind in (
+        "regression",
+        "multi_label_classification",
+    ):
+        raise ValueError(
+            f"{caller} needs a single-label classifier with >= 2 labels, got a model "
+            f"with num_labels={config.num_labels} and problem_type={kind!r}: "
+            "regression and multi-label models have no class probabilities "
+            "(predict_logits gives their outputs)"
+        )
+    logits = predict_logits(model, records, collator, batch_size)
+    if logits.size(-1) < 2:
+        raise ValueError(
+            f"{caller} needs a classifier with >= 2 labels, got a model with 1 output: "
+            "regression has no class probabilities (predict_logits gives its outputs)"
+        )
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError(
+            "the model produced NaN or infinite logits; its scores would be meaningless"
+        )
+    return logits
 
 
 def predict_logits(
@@ -108,8 +174,14 @@ def predict_logits(
     depend on which texts share its batch (padding is masked), so the order changes only
     the time, not the answer (beyond float rounding).
     """
+    _check_model(model)
     if len(records) == 0:
         raise ValueError("records is empty: there is nothing to score")
+    if not callable(collator):
+        raise TypeError(
+            "collator must turn a list of records into a batch (a "
+            f"ClassificationCollator), got {type(collator).__name__}"
+        )
     check_int("batch_size", batch_size, minimum=1)
     device = next(model.parameters()).device
     n = len(records)
@@ -155,16 +227,25 @@ def evaluate(
 ) -> ClassificationReport:
     """Score a classifier on labelled records: accuracy, macro-F1, confusion matrix,
     predictions.
+
+    The model must be a single-label classifier with >= 2 labels: accuracy needs a
+    predicted class, and a regression model has none.
     """
     if len(records) == 0:
         raise ValueError("evaluate needs at least one labelled record, got none")
-    if collator.label_key is None or any(collator.label_key not in r for r in records):
-        raise KeyError(f"evaluate needs a {collator.label_key!r} label in every record")
-    logits = predict_logits(model, records, collator, batch_size)
-    if not bool(torch.isfinite(logits).all()):
-        raise ValueError(
-            "the model produced NaN or infinite logits; its scores would be meaningless"
+    if not callable(collator):
+        raise TypeError(
+            f"collator must be a ClassificationCollator, got {type(collator).__name__}"
         )
+    label_key = getattr(collator, "label_key", None)
+    if label_key is None:
+        raise ValueError(
+            "evaluate needs labelled records, but the collator has no label_key; "
+            "set it to the records' label field (ClassificationCollator(label_key=...))"
+        )
+    if any(label_key not in r for r in records):
+        raise KeyError(f"evaluate needs a {label_key!r} label in every record")
+    logits = _class_logits(model, records, collator, batch_size, "evaluate")
     probs = logits.softmax(-1)
     preds = probs.argmax(-1).tolist()
     y_true = [int(r[collator.label_key]) for r in records]
@@ -185,7 +266,9 @@ def predict(
     """Labels and class probabilities for raw texts: `[{"label": "positive",
     "probabilities": {...}}]`.
 
-    Label names come from the model config's `id2label` when it has them.
+    Label names come from the model config's `id2label` when it has them. The model
+    must be a single-label classifier with >= 2 labels: a regression model has no class
+    probabilities (`predict_logits` gives its outputs).
     """
     single = isinstance(texts, str)
     texts = [texts] if single else list(texts)
@@ -203,7 +286,7 @@ def predict(
     collator = ClassificationCollator(
         tokenizer, max_length, "text", "pair" if text_pairs is not None else None, None
     )
-    probs = predict_logits(model, records, collator, batch_size).softmax(-1)
+    probs = _class_logits(model, records, collator, batch_size, "predict").softmax(-1)
     id2label = getattr(model.config, "id2label", None) or {}
     names = [id2label.get(i, str(i)) for i in range(probs.size(-1))]
     out = [

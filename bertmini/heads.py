@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import numbers
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -59,21 +61,47 @@ class MaskedLMHead(nn.Module):
 def check_labels(
     labels: torch.Tensor, num_classes: int, name: str, batch_shape: tuple
 ) -> None:
-    """Labels must be integers in [0, num_classes) or -100; say which one is not."""
+    """Labels must be an int64 tensor of ids in [0, num_classes) or -100; say which one
+    is not.
+
+    Only int64 (what every collator makes): the losses refuse other integer types with
+    an error from inside torch, and bool or float labels would be class ids by accident.
+    An int32 tensor is refused rather than converted, so every head sees one dtype.
+    """
     if not isinstance(labels, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(labels).__name__}")
     if tuple(labels.shape) != tuple(batch_shape):
         raise ValueError(
             f"{name} has shape {tuple(labels.shape)}, expected {tuple(batch_shape)}"
         )
-    if labels.is_floating_point():
+    if labels.is_floating_point() or labels.dtype == torch.bool:
         raise TypeError(f"{name} must hold integer class ids, got {labels.dtype}")
+    if labels.dtype != torch.long:
+        raise TypeError(
+            f"{name} must be an int64 tensor of class ids, got {labels.dtype}; "
+            f"convert it with {name}.long()"
+        )
     bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= num_classes))
     if bool(bad.any()):
         raise ValueError(
             f"{name} contains {int(labels[bad][0])}, outside [0, {num_classes}) "
             f"(use {IGNORE_INDEX} for positions to ignore)"
         )
+
+
+def as_label_id(value: Any, name: str) -> int:
+    """One class id as a Python int: a Python or NumPy integer, or a 0-d integer tensor.
+
+    Never a bool or a float: `True` or `1.5` would silently become class 1.
+    """
+    if isinstance(value, torch.Tensor) and value.dim() == 0:
+        if not value.is_floating_point() and value.dtype != torch.bool:
+            return int(value)
+    elif not isinstance(value, bool) and isinstance(value, numbers.Integral):
+        return int(value)
+    raise TypeError(
+        f"{name} must be integer class ids, got {value!r} ({type(value).__name__})"
+    )
 
 
 def regression_targets(labels: torch.Tensor, shape: torch.Size) -> torch.Tensor:

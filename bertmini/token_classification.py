@@ -20,7 +20,9 @@ reads and writes Hugging Face checkpoints (`classifier.weight`, `classifier.bias
 
 from __future__ import annotations
 
+import numbers
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -28,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import check_int
+from ._validate import check_int, check_number
 from .config import BertConfig
 from .device import evaluating
-from .heads import IGNORE_INDEX, check_labels, with_labels
+from .heads import IGNORE_INDEX, as_label_id, check_labels, with_labels
 from .metrics import precision_recall_f1
 from .model import BertModel, BertPreTrainedModel
 from .outputs import TokenClassifierOutput
@@ -53,6 +55,45 @@ __all__ = [
 ]
 
 
+# ---------------------------------------------------------------------- argument checks
+def _check_tokenizer(tokenizer: Any) -> None:
+    if not isinstance(tokenizer, Tokenizer):
+        raise TypeError(
+            "tokenizer must be a bertmini Tokenizer (Tokenizer.from_pretrained(...)), "
+            f"got {type(tokenizer).__name__}"
+        )
+
+
+def _check_model(model: Any) -> None:
+    """Prediction needs a module (for its device and eval mode) that names its labels."""
+    if not isinstance(model, nn.Module) or not hasattr(model, "id2label"):
+        raise TypeError(
+            "model must be a token classifier such as BertForTokenClassification "
+            f"(an nn.Module with id2label), got {type(model).__name__}"
+        )
+
+
+def _check_sentences(sentences: Any) -> None:
+    if (
+        isinstance(sentences, (str, bytes))
+        or not isinstance(sentences, Sequence)
+        or not sentences
+    ):
+        raise ValueError(
+            "sentences must be a non-empty list of word lists, got "
+            f"{sentences!r:.80} ({type(sentences).__name__})"
+        )
+    for s in sentences:
+        if (
+            isinstance(s, str)
+            or not isinstance(s, Sequence)
+            or not all(isinstance(w, str) for w in s)
+        ):
+            raise TypeError(
+                f"each sentence must be a list of words (strings), got {s!r:.80}"
+            )
+
+
 # ---------------------------------------------------------------------------- the model
 class BertForTokenClassification(BertPreTrainedModel):
     """Every token's vector -> dropout -> linear: one score per label at every position.
@@ -62,6 +103,10 @@ class BertForTokenClassification(BertPreTrainedModel):
     label) weights the cross-entropy: a way to make rare entity tags count more than the
     sea of `O`. It is part of the training recipe, not of the model, so it is not saved
     with the weights.
+
+    The loss is the mean over labelled tokens (labels != -100). A batch with none (every
+    word truncated away) has loss 0, still attached to the graph, not the NaN of a mean
+    over nothing, as in `masked_lm_loss`.
     """
 
     def __init__(
@@ -94,13 +139,24 @@ class BertForTokenClassification(BertPreTrainedModel):
         return dict(self.config.id2label)
 
     def set_class_weight(self, weight: torch.Tensor | Sequence[float] | None) -> None:
-        """Weight each label's share of the loss (None: plain cross-entropy)."""
+        """Weight each label's share of the loss (None: plain cross-entropy).
+
+        Finite and > 0: an inf weight makes the loss NaN, and a 0 makes it NaN on a
+        batch whose labelled tokens all have that label (a weighted mean over nothing).
+        """
         if weight is not None:
-            weight = torch.as_tensor(weight, dtype=torch.float32)
-            if weight.shape != (self.num_labels,) or not bool((weight > 0).all()):
+            expected = f"class_weight must be {self.num_labels} positive numbers"
+            try:
+                weight = torch.as_tensor(weight, dtype=torch.float32)
+            except (TypeError, ValueError, RuntimeError):
+                raise TypeError(f"{expected}, got {weight!r:.80}") from None
+            if (
+                weight.shape != (self.num_labels,)
+                or not bool((weight > 0).all())
+                or not bool(torch.isfinite(weight).all())
+            ):
                 raise ValueError(
-                    f"class_weight must be {self.num_labels} positive numbers, got "
-                    f"{weight.tolist()}"
+                    f"{expected} (finite, one per label), got {weight.tolist()}"
                 )
             weight = weight.to(self.classifier.weight.device)
         self.class_weight = weight
@@ -126,12 +182,16 @@ class BertForTokenClassification(BertPreTrainedModel):
         loss = None
         if labels is not None:
             check_labels(labels, self.num_labels, "labels", logits.shape[:2])
-            loss = F.cross_entropy(
-                logits.reshape(-1, self.num_labels).float(),
-                labels.reshape(-1),
-                weight=self.class_weight,
-                ignore_index=IGNORE_INDEX,
-            )
+            if not bool((labels != IGNORE_INDEX).any()):
+                # No labelled token: 0, connected to the graph so backward() still works
+                loss = logits.float().sum() * 0.0
+            else:
+                loss = F.cross_entropy(
+                    logits.reshape(-1, self.num_labels).float(),
+                    labels.reshape(-1),
+                    weight=self.class_weight,
+                    ignore_index=IGNORE_INDEX,
+                )
         return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
@@ -143,15 +203,40 @@ def class_weights(
     `power=1` is full inverse frequency (a rare tag weighs as much as all `O` together,
     which tends to flood the output with false positives); `power=0.5` is a milder
     middle ground. Labels never seen get the largest weight. -100 positions are not
-    counted.
+    counted, as the loss skips them; every other label must be an integer in
+    [0, num_labels) (a -1 would otherwise count as the last label). With no label to
+    count there is nothing to weigh: that is an error, not all ones.
     """
-    counts = torch.zeros(num_labels)
+    check_int("num_labels", num_labels, minimum=1)
+    check_number("power", power)
+    if isinstance(label_ids, (str, bytes)) or not isinstance(label_ids, Iterable):
+        raise TypeError(
+            f"label_ids must be rows of label ids, got {type(label_ids).__name__}"
+        )
+    counts: Counter[int] = Counter()
     for row in label_ids:
+        if isinstance(row, (str, bytes)) or not isinstance(row, Iterable):
+            raise TypeError(
+                "label_ids must be rows of label ids, one per sentence (as "
+                f"collator(records)['labels'].tolist() gives), got a row {row!r:.80}"
+            )
         for y in row:
-            if y != IGNORE_INDEX:
-                counts[y] += 1
-    counts = counts.clamp(min=1)
-    return (counts.max() / counts) ** power
+            y = as_label_id(y, "label_ids")
+            if y == IGNORE_INDEX:
+                continue
+            if not 0 <= y < num_labels:
+                raise ValueError(
+                    f"label_ids contains {y}, outside [0, {num_labels}) "
+                    f"(use {IGNORE_INDEX} for positions to ignore)"
+                )
+            counts[y] += 1
+    if not counts:
+        raise ValueError(
+            f"label_ids holds no label other than {IGNORE_INDEX}: nothing to count"
+        )
+    total = torch.tensor([counts[i] for i in range(num_labels)], dtype=torch.float32)
+    total = total.clamp(min=1)
+    return (total.max() / total) ** power
 
 
 # ---------------------------------------------------------------------------- alignment
@@ -159,13 +244,34 @@ def inside_label_ids(id2label: dict[int, str] | Sequence[str]) -> list[int]:
     """For every label id, the id a *continuation* piece gets: B-x -> I-x, else itself.
 
     Used when every piece is labelled: the second piece of a word is inside the entity,
-    never its beginning, or one word would read as two entities.
+    never its beginning, or one word would read as two entities. `id2label` is a list
+    of names or a dict that names every id from 0 to n - 1.
     """
-    names = (
-        dict(enumerate(id2label))
-        if isinstance(id2label, (list, tuple))
-        else dict(id2label)
-    )
+    if isinstance(id2label, (list, tuple)):
+        names = dict(enumerate(id2label))
+    elif isinstance(id2label, Mapping):
+        names = dict(id2label)
+    else:
+        raise TypeError(
+            "id2label must be a list of label names or a dict {id: name}, got "
+            f"{type(id2label).__name__}"
+        )
+    for k, v in names.items():
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise TypeError(
+                f"id2label must map integer ids to names, got the key {k!r} "
+                "(is it label2id? invert it: {i: name for name, i in label2id.items()})"
+            )
+        if not isinstance(v, str):
+            raise TypeError(
+                f"id2label's names must be strings such as 'B-PER', got {v!r} for id {k}"
+            )
+    unnamed = sorted(set(range(len(names))) - set(names))
+    if unnamed:
+        raise ValueError(
+            f"id2label must name every id from 0 to {len(names) - 1}, got ids "
+            f"{sorted(names)} (no name for id {unnamed[0]})"
+        )
     ids = {v: k for k, v in names.items()}
     out = []
     for i in range(len(names)):
@@ -223,8 +329,11 @@ def word_labels_from_pieces(
 ) -> list[int]:
     """The inverse of `align_labels`: each word takes its first piece's label.
 
-    A word with no piece (cut off by truncation) gets `missing`.
+    A word with no piece (cut off by truncation) gets `missing`. Word ids must be None
+    or in [0, num_words): a negative one would silently label a word from the end.
+    Labels must be integers (a float is not rounded into a class).
     """
+    check_int("num_words", num_words, minimum=0)
     if len(word_ids) != len(piece_labels):
         raise ValueError(
             f"got {len(word_ids)} word ids but {len(piece_labels)} piece labels"
@@ -232,8 +341,16 @@ def word_labels_from_pieces(
     out = [missing] * num_words
     previous = None
     for w, y in zip(word_ids, piece_labels):
-        if w is not None and w != previous:
-            out[w] = int(y)
+        if w is not None:
+            if isinstance(w, bool) or not isinstance(w, numbers.Integral):
+                raise TypeError(f"word_ids must be integers or None, got {w!r}")
+            if not 0 <= w < num_words:
+                raise ValueError(
+                    f"word_ids contains {w}, outside [0, {num_words}) for "
+                    f"num_words={num_words}"
+                )
+            if w != previous:
+                out[w] = as_label_id(y, "piece_labels")
         previous = w
     return out
 
@@ -246,15 +363,11 @@ def encode_words(
     Returns `(batch, word_ids)`: padded LongTensors (B, T) as a BERT forward takes them,
     and for every row the word index of each piece (None for specials and padding). A
     sentence longer than `max_length` pieces is truncated; its last words then have no
-    piece.
+    piece. `max_length` is at least 3: [CLS], one piece, [SEP].
     """
-    if isinstance(sentences, (str, bytes)) or not sentences:
-        raise ValueError("sentences must be a non-empty list of word lists")
-    for s in sentences:
-        if isinstance(s, str) or not all(isinstance(w, str) for w in s):
-            raise TypeError(
-                f"each sentence must be a list of words (strings), got {s!r:.80}"
-            )
+    _check_tokenizer(tokenizer)
+    _check_sentences(sentences)
+    check_int("max_length", max_length, minimum=3)
     backend = tokenizer.backend
     backend.enable_truncation(max_length)
     try:
@@ -283,7 +396,10 @@ def encode_words(
 class TokenClassificationCollator:
     """Records `{"tokens": [...], "tags": [...]}` -> a padded batch, labels aligned.
 
-    `label2id` maps tag names to ids; tags may also be given as ids already.
+    `label2id` maps tag names to ids; tags may also be given as ids already (one of
+    label2id's ids; never a float or a bool). A batch is labelled only if every record
+    has "tags": a batch where only some have them is refused, since labels for part of
+    a batch cannot be sent to the model.
     """
 
     tokenizer: Tokenizer
@@ -292,36 +408,70 @@ class TokenClassificationCollator:
     label_all_pieces: bool = False
 
     def __post_init__(self) -> None:
+        _check_tokenizer(self.tokenizer)
+        check_int("max_length", self.max_length, minimum=3)
+        if not isinstance(self.label2id, Mapping):
+            raise TypeError(
+                "label2id must be a dict {tag name: id}, e.g. {'O': 0, 'B-PER': 1}, "
+                f"got {type(self.label2id).__name__}"
+            )
+        for name, i in self.label2id.items():
+            if not isinstance(name, str):
+                raise TypeError(
+                    f"label2id must map tag names to ids, got the key {name!r} (is it "
+                    "id2label? invert it: {name: i for i, name in id2label.items()})"
+                )
+            check_int(f"label2id[{name!r}]", i, minimum=0)
+        self.ids = set(self.label2id.values())
         id2label = {i: name for name, i in self.label2id.items()}
         self.inside = inside_label_ids(id2label) if self.label_all_pieces else None
+
+    def _tag_id(self, tag: Any) -> int:
+        if isinstance(tag, str):
+            if tag not in self.label2id:
+                raise ValueError(
+                    f"tag {tag!r} is not in label2id (known: {sorted(self.label2id)})"
+                )
+            return self.label2id[tag]
+        if isinstance(tag, bool) or not isinstance(tag, numbers.Integral):
+            raise TypeError(
+                "tags must be tag names or integer ids from label2id, got "
+                f"{tag!r} ({type(tag).__name__})"
+            )
+        if tag not in self.ids:
+            raise ValueError(
+                f"tag id {tag} is not an id of label2id (ids: {sorted(self.ids)})"
+            )
+        return int(tag)
 
     def __call__(self, records: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if len(records) == 0:
             raise ValueError("cannot collate an empty batch")
+        for r in records:
+            if not isinstance(r, Mapping) or "tokens" not in r:
+                raise ValueError(
+                    f"each record must be a dict with a 'tokens' list, got {r!r:.80}"
+                )
+        labelled = ["tags" in r for r in records]
+        if any(labelled) and not all(labelled):
+            raise ValueError(
+                f"record {labelled.index(False)} has no 'tags' but record "
+                f"{labelled.index(True)} has: give tags for every record, or for none"
+            )
         batch, word_ids = encode_words(
             self.tokenizer, [r["tokens"] for r in records], self.max_length
         )
-        if "tags" in records[0]:
+        if all(labelled):
             rows = []
             for r, ids in zip(records, word_ids):
-                if len(r["tags"]) != len(r["tokens"]):
+                tags = r["tags"]
+                if isinstance(tags, str) or not isinstance(tags, Sequence):
+                    raise TypeError(f"a record's tags must be a list, got {tags!r:.80}")
+                if len(tags) != len(r["tokens"]):
                     raise ValueError(
-                        f"a record has {len(r['tokens'])} tokens but "
-                        f"{len(r['tags'])} tags"
+                        f"a record has {len(r['tokens'])} tokens but {len(tags)} tags"
                     )
-                unknown = [
-                    t
-                    for t in r["tags"]
-                    if isinstance(t, str) and t not in self.label2id
-                ]
-                if unknown:
-                    raise ValueError(
-                        f"tag {unknown[0]!r} is not in label2id "
-                        f"(known: {sorted(self.label2id)})"
-                    )
-                tags = [
-                    self.label2id[t] if isinstance(t, str) else t for t in r["tags"]
-                ]
+                tags = [self._tag_id(t) for t in tags]
                 rows.append(align_labels(ids, tags, self.label_all_pieces, self.inside))
             batch["labels"] = torch.tensor(rows, dtype=torch.long)
         return batch
@@ -419,9 +569,12 @@ def predict_word_labels(
     A word cut off by `max_length` gets `O`: it was never seen, so nothing is claimed.
     Sentences run shortest first (fewer words, fewer pieces: less padding per batch) and
     come back in their order; a sentence's tags do not depend on its batch.
+    `max_length` is at least 3 ([CLS], one piece, [SEP]): with less, no word is seen.
     """
-    if isinstance(sentences, (str, bytes)) or not sentences:
-        raise ValueError("sentences must be a non-empty list of word lists")
+    _check_model(model)
+    _check_tokenizer(tokenizer)
+    _check_sentences(sentences)
+    check_int("max_length", max_length, minimum=3)
     check_int("batch_size", batch_size, minimum=1)
     device = next(model.parameters()).device
     names = model.id2label
@@ -459,8 +612,11 @@ def predict_entities(
         `[{"type", "text", "start", "end", "score"}, ...]` with
         `text == text[start:end]`.
     """
+    _check_model(model)
+    _check_tokenizer(tokenizer)
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"text must be a non-empty string, got {text!r:.80}")
+    check_int("max_length", max_length, minimum=3)
     enc = tokenizer(
         text, max_length=max_length, truncation=True, return_offsets_mapping=True
     )
