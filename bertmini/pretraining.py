@@ -14,20 +14,24 @@ true
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
 import random
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from . import files
-from ._validate import check_int, check_number, check_str
+from ._validate import as_path, check_int, check_number, check_str, read_text
 from .device import evaluating
-from .heads import IGNORE_INDEX  # noqa: F401  (the labels' 'no loss here' value)
+from .heads import IGNORE_INDEX, BertForMaskedLM, BertForPreTraining
+from .model import BertPreTrainedModel
+from .tokenizer import Tokenizer
 
 IS_NEXT, NOT_NEXT = 0, 1  # Hugging Face's convention for next_sentence_label
 
@@ -236,28 +240,68 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE_END.split(text) if s.strip()]
 
 
-def document_sentences(document) -> list[str]:
+def check_tokenizer(tokenizer: Any) -> None:
+    if not isinstance(tokenizer, Tokenizer):
+        raise TypeError(
+            "tokenizer must be a bertmini Tokenizer (Tokenizer.from_pretrained(...)), "
+            f"got {type(tokenizer).__name__}"
+        )
+
+
+def document_list(documents: Any) -> list:
+    """`documents` as a list: never a lone document, never empty."""
+    if isinstance(documents, (str, dict)):
+        raise TypeError(
+            "documents must be a list of documents, got a single "
+            f"{type(documents).__name__} (wrap it in a list)"
+        )
+    if not isinstance(documents, Iterable):
+        raise TypeError(
+            f"documents must be a list of documents, got {type(documents).__name__}"
+        )
+    documents = list(documents)
+    if not documents:
+        raise ValueError("documents is empty: pass at least one document")
+    return documents
+
+
+def record_paragraphs(document: Any, name: str = "document") -> list[str]:
+    """The paragraphs of a {"paragraphs": [str, ...]} record (`load_documents`'s
+    format), checked: a string there would be read one character at a time."""
+    if not isinstance(document, dict):
+        raise TypeError(
+            f"{name} must be a {{'paragraphs': [...]}} record, got "
+            f"{type(document).__name__}"
+        )
+    if "paragraphs" not in document:
+        raise ValueError(
+            f"{name} needs a 'paragraphs' list, got keys {sorted(document)}"
+        )
+    ps = document["paragraphs"]
+    if not isinstance(ps, (list, tuple)):
+        raise TypeError(
+            f"{name}['paragraphs'] must be a list of paragraph strings, got "
+            f"{type(ps).__name__}"
+        )
+    return [check_str(f"{name}['paragraphs'][{j}]", p) for j, p in enumerate(ps)]
+
+
+def document_sentences(document, name: str = "document") -> list[str]:
     """A document as a list of sentences: from a list of sentences, a text, or a
-    {"paragraphs"} record.
+    {"paragraphs": [...]} record. `name` is what an error calls it.
     """
     if isinstance(document, str):
         return split_sentences(document)
     if isinstance(document, dict):
-        if "paragraphs" not in document:
-            raise ValueError(
-                f"a document record needs a 'paragraphs' list, got keys {sorted(document)}"
-            )
         return [
-            s
-            for p in document["paragraphs"]
-            for s in split_sentences(check_str("paragraph", p))
+            s for p in record_paragraphs(document, name) for s in split_sentences(p)
         ]
     if not isinstance(document, (list, tuple)):
         raise TypeError(
-            f"a document is a text, a list of sentences or a {{'paragraphs': [...]}} "
+            f"{name} must be a text, a list of sentences or a {{'paragraphs': [...]}} "
             f"record, got {type(document).__name__}"
         )
-    return [s for s in document if check_str("sentence", s).strip()]
+    return [s for j, s in enumerate(document) if check_str(f"{name}[{j}]", s).strip()]
 
 
 def make_nsp_pairs(
@@ -277,6 +321,9 @@ def make_nsp_pairs(
     NotNext) and the unused sentences are put back. Each example: input_ids ([CLS] A
     [SEP] B [SEP]), token_type_ids (0 ... 0 1 ... 1), next_sentence_label, and doc_a /
     doc_b (the documents the segments came from).
+
+    A document is a text, a list of sentences or a {"paragraphs": [str, ...]} record
+    (what `load_documents` returns); at least two must have text.
     """
     check_int("max_length", max_length)
     if max_length < 8:
@@ -285,12 +332,11 @@ def make_nsp_pairs(
         )
     check_int("seed", seed)
     check_number("short_seq_prob", short_seq_prob, 0.0, 1.0)
-    if isinstance(documents, (str, dict)):
-        raise TypeError(
-            "documents must be a list of documents, got a single "
-            f"{type(documents).__name__} (wrap it in a list)"
-        )
-    docs = [document_sentences(d) for d in documents]
+    check_tokenizer(tokenizer)
+    docs = [
+        document_sentences(d, f"documents[{i}]")
+        for i, d in enumerate(document_list(documents))
+    ]
     encoded = tokenizer.backend.encode_batch(
         [s for d in docs for s in d], add_special_tokens=False
     )
@@ -516,6 +562,54 @@ def shuffle_visible_tokens(
     return out
 
 
+def check_mlm_model(model: Any, tokenizer) -> None:
+    """A model that predicts the tokenizer's tokens: BertForPreTraining, BertForMaskedLM,
+    or any module whose output has `prediction_logits` or `logits` over the
+    vocabulary (that part is checked on the output, by `vocab_logits`)."""
+    if not isinstance(model, torch.nn.Module) or (
+        isinstance(model, BertPreTrainedModel)
+        and not isinstance(model, (BertForPreTraining, BertForMaskedLM))
+    ):
+        raise TypeError(
+            "model must be a masked language model such as BertForPreTraining or "
+            f"BertForMaskedLM, got {type(model).__name__}"
+        )
+    vocab_size = getattr(getattr(model, "config", None), "vocab_size", None)
+    if vocab_size is not None and vocab_size != tokenizer.vocab_size:
+        raise ValueError(
+            f"the model has a vocabulary of {vocab_size} tokens but the tokenizer has "
+            f"{tokenizer.vocab_size}: pass the tokenizer the model was trained with"
+        )
+
+
+def check_finite(logits: torch.Tensor) -> None:
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError(
+            "the model produced NaN or infinite logits; its scores would be meaningless"
+        )
+
+
+def vocab_logits(out, tokenizer) -> torch.Tensor:
+    """The MLM logits (..., V) of a model's output, checked: over the tokenizer's
+    vocabulary, and finite."""
+    logits = getattr(out, "prediction_logits", None)
+    if logits is None:
+        logits = getattr(out, "logits", None)
+    if not isinstance(logits, torch.Tensor) or logits.dim() < 2:
+        raise TypeError(
+            f"the model's output ({type(out).__name__}) has no prediction_logits or "
+            "logits: pass a masked language model such as BertForPreTraining"
+        )
+    if logits.size(-1) != tokenizer.vocab_size:
+        raise ValueError(
+            f"the model scores {logits.size(-1)} classes per position, but the "
+            f"tokenizer has {tokenizer.vocab_size} tokens: pass a masked language model "
+            "trained with this tokenizer"
+        )
+    check_finite(logits)
+    return logits
+
+
 @torch.no_grad()
 def evaluate_pretraining(
     model,
@@ -548,12 +642,19 @@ def evaluate_pretraining(
     shuffled is the *context-ablation gap*: what the model gains from word order. A
     model that only learned word frequencies, or only which words occur together,
     has a gap of about 0.
+
+    A model without an NSP head (`BertForMaskedLM`: its forward takes no
+    `next_sentence_label`) is scored on MLM only: its "nsp_accuracy" and "nsp_ci95" are
+    None and "n_nsp" is 0. A model whose logits are NaN or infinite is refused
+    (ValueError), as is one that does not predict the tokenizer's tokens.
     """
     check_int("batch_size", batch_size, minimum=1)
-    if not isinstance(shuffle_context, bool):
-        raise TypeError(
-            f"shuffle_context must be True or False, got {shuffle_context!r}"
-        )
+    for name, flag in (("only_mask", only_mask), ("shuffle_context", shuffle_context)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    check_tokenizer(tokenizer)
+    check_mlm_model(model, tokenizer)
+    takes_nsp = "next_sentence_label" in inspect.signature(model.forward).parameters
     examples = make_nsp_pairs(documents, tokenizer, max_length=max_length, seed=seed)
     if not examples:
         raise ValueError(
@@ -582,16 +683,24 @@ def evaluate_pretraining(
                 batch["input_ids"] = shuffle_visible_tokens(
                     batch["input_ids"], batch["labels"], tokenizer, shuffler
                 )
-            out = model(
-                **batch
-            )  # with labels: logits at the N masked positions only, (N, V)
-            labels = batch["labels"][batch["labels"] != IGNORE_INDEX]  # (N,)
-            hits += int((out.prediction_logits.argmax(-1) == labels).sum())
-            mlm_loss_sum += float(out.mlm_loss) * len(labels)
-            targets.append(labels.cpu())
             nsp = batch["next_sentence_label"]  # (B,)
-            nsp_hits += int((out.seq_relationship_logits.argmax(-1) == nsp).sum())
-            nsp_n += len(nsp)
+            if not takes_nsp:
+                del batch["next_sentence_label"]
+            out = model(**batch)
+            # with labels: logits at the N masked positions only, (N, V)
+            logits = vocab_logits(out, tokenizer)
+            labels = batch["labels"][batch["labels"] != IGNORE_INDEX]  # (N,)
+            hits += int((logits.argmax(-1) == labels).sum())
+            mlm_loss = getattr(out, "mlm_loss", None)  # BertForMaskedLM: its loss
+            mlm_loss_sum += float(out.loss if mlm_loss is None else mlm_loss) * len(
+                labels
+            )
+            targets.append(labels.cpu())
+            nsp_logits = getattr(out, "seq_relationship_logits", None)  # (B, 2)
+            if nsp_logits is not None:
+                check_finite(nsp_logits)
+                nsp_hits += int((nsp_logits.argmax(-1) == nsp).sum())
+                nsp_n += len(nsp)
     targets = torch.cat(targets)
     n = len(targets)
     if n == 0:
@@ -606,8 +715,8 @@ def evaluate_pretraining(
         "baseline_token": tokenizer.convert_ids_to_tokens(int(counts.argmax())),
         "n_masked": n,
         "mlm_loss": mlm_loss_sum / n,
-        "nsp_accuracy": nsp_hits / nsp_n,
-        "nsp_ci95": wilson_interval(nsp_hits, nsp_n),
+        "nsp_accuracy": nsp_hits / nsp_n if nsp_n else None,
+        "nsp_ci95": wilson_interval(nsp_hits, nsp_n) if nsp_n else None,
         "n_nsp": nsp_n,
     }
 
@@ -616,9 +725,14 @@ def evaluate_pretraining(
 def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[list[tuple[str, float]]]:
     """The top-k tokens (with probabilities) the model predicts at each [MASK] of
     `text`.
+
+    The model must predict the tokenizer's tokens (BertForPreTraining, BertForMaskedLM);
+    a classifier is refused, and so are NaN or infinite logits (ValueError).
     """
     check_str("text", text)
     check_int("k", k, minimum=1)
+    check_tokenizer(tokenizer)
+    check_mlm_model(model, tokenizer)
     k = min(k, tokenizer.vocab_size)
     pieces = text.split(
         "[MASK]"
@@ -641,9 +755,7 @@ def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[list[tuple[str, f
         out = model(
             torch.tensor([ids], device=device)
         )  # no labels: logits at every position
-    logits = (
-        out.prediction_logits if hasattr(out, "prediction_logits") else out.logits
-    )  # (1, T, V)
+    logits = vocab_logits(out, tokenizer)  # (1, T, V)
     probs = logits[0, positions].float().softmax(-1)  # (M, V)
     top = probs.topk(k, dim=-1)
     return [
@@ -684,8 +796,6 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 def train_tokenizer(documents: Sequence[dict], vocab_size: int = 2000):
     """A WordPiece vocabulary learned from the articles' paragraphs, that reads "[UNK]"
     (and the other special tokens) in a text as the special token."""
-    from .tokenizer import Tokenizer
-
     # [UNK] is a marker, not a word: left out of the counts
     texts = [p.replace("[UNK]", " ") for d in documents for p in d["paragraphs"]]
     tokenizer = Tokenizer.train(texts, vocab_size=vocab_size)
@@ -713,9 +823,16 @@ def make_mlm_windows(
     """Each article's text cut into consecutive windows "[CLS] ... [SEP]" of
     `max_length` tokens (the last one of an article shorter): masked-language
     training examples without next-sentence pairs, as RoBERTa trains (its
-    "doc-sentences", one article per window). Every visible token is real context."""
+    "doc-sentences", one article per window). Every visible token is real context.
+
+    `documents` are {"paragraphs": [str, ...]} records, as `load_documents` returns.
+    """
     check_int("max_length", max_length, minimum=3)
-    texts = [" ".join(d["paragraphs"]) for d in documents]
+    check_tokenizer(tokenizer)
+    texts = [
+        " ".join(record_paragraphs(d, f"documents[{i}]"))
+        for i, d in enumerate(document_list(documents))
+    ]
     encoded = tokenizer.backend.encode_batch(texts, add_special_tokens=False)
     n = max_length - 2  # room left by [CLS] and [SEP]
     windows = []
@@ -813,8 +930,6 @@ def fit_vocabulary(config, tokenizer):
 
 def new_small_bert(config, seed: int = 0):
     """`BertForPreTraining` with random weights drawn from `seed`."""
-    from .heads import BertForPreTraining
-
     torch.manual_seed(seed)
     return BertForPreTraining(config)
 
@@ -917,10 +1032,6 @@ def small_bert(
     `pretrained="long"` trains nothing: it loads the model shipped inside the package,
     the "alibi" recipe run for 6,000 steps by `python -m bertmini.pretraining`.
     """
-    from .heads import BertForPreTraining
-    from .tokenizer import Tokenizer
-    from .train import History
-
     if pretrained is not None:
         if pretrained != "long":
             raise ValueError(f"pretrained must be 'long' or None, got {pretrained!r}")
@@ -945,9 +1056,7 @@ def small_bert(
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     directory = cache_root(cache_dir) / f"small_bert-{key}"
     if (directory / "history.json").exists() and not force:
-        history = History.from_dict(
-            json.loads((directory / "history.json").read_text())
-        )
+        history = read_history(directory / "history.json")
         return (
             BertForPreTraining.from_pretrained(directory),
             Tokenizer.from_pretrained(directory),
@@ -1153,20 +1262,62 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def load_run(folder: str | os.PathLike = SHIPPED_DIR):
-    """A folder written by `run_long` -> (model, tokenizer, history); its records and
-    manifest: `load_measurements(folder)`."""
-    from ._validate import as_path
-    from .heads import BertForPreTraining
-    from .tokenizer import Tokenizer
+def read_json(path: Path, what: str, expected: type, keys: Sequence[str] = ()) -> Any:
+    """The JSON object (`expected=dict`) or list in `path`, with `keys`; else an error
+    that names the file and what it should hold."""
+    try:
+        value = json.loads(read_text(path, what))
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{what} {path} is not valid JSON ({e.msg} at line {e.lineno} column "
+            f"{e.colno}); is it corrupt, or the wrong file?"
+        ) from None
+    if not isinstance(value, expected):
+        raise ValueError(
+            f"{what} {path} must hold a JSON {'object' if expected is dict else 'list'}"
+            f", got a {type(value).__name__}"
+        )
+    missing = [k for k in keys if k not in value]
+    if missing:
+        raise ValueError(f"{what} {path} has no {', '.join(missing)}")
+    return value
+
+
+def read_history(path: Path):
+    """A `History` saved as JSON by `run_long` or `small_bert`."""
+    import dataclasses
+
     from .train import History
 
+    keys = [f.name for f in dataclasses.fields(History)]
+    return History.from_dict(read_json(path, "history file", dict, keys))
+
+
+def run_folder(folder: str | os.PathLike, needs: Sequence[str]) -> Path:
+    """`folder` as a Path, checked to be a directory holding the files `needs`."""
     folder = as_path("folder", folder)
-    if not (folder / "history.json").exists():
+    if not folder.exists():
         raise FileNotFoundError(
-            f"{folder} holds no history.json: not a run_long folder"
+            f"folder {folder} does not exist: pass a folder written by run_long"
         )
-    history = History.from_dict(json.loads((folder / "history.json").read_text()))
+    if not folder.is_dir():
+        raise NotADirectoryError(
+            f"folder {folder} is a file: pass the folder run_long wrote"
+        )
+    missing = [n for n in needs if not (folder / n).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder} holds no {' or '.join(missing)}: not a run_long folder"
+        )
+    return folder
+
+
+def load_run(folder: str | os.PathLike = SHIPPED_DIR):
+    """A folder written by `run_long` -> (model, tokenizer, history); its records and
+    manifest: `load_measurements(folder)`. A missing or unreadable history.json is
+    named in the error."""
+    folder = run_folder(folder, ["history.json"])
+    history = read_history(folder / "history.json")
     return (
         BertForPreTraining.from_pretrained(folder),
         Tokenizer.from_pretrained(folder),
@@ -1179,19 +1330,20 @@ def load_measurements(
 ) -> tuple[list[dict], dict]:
     """A folder written by `run_long` -> (records, manifest): the measurements taken at
     the recorded steps (`measure_checkpoint`'s dicts, with "step") and the run's
-    settings, machine and times. Reading them needs no model: they are plain JSON."""
-    from ._validate import as_path
+    settings, machine and times. Reading them needs no model: they are plain JSON.
 
-    folder = as_path("folder", folder)
-    missing = [
-        n for n in ("records.json", "manifest.json") if not (folder / n).exists()
-    ]
-    if missing:
-        raise FileNotFoundError(
-            f"{folder} holds no {' or '.join(missing)}: not a run_long folder"
-        )
-    records = json.loads((folder / "records.json").read_text())
-    manifest = json.loads((folder / "manifest.json").read_text())
+    records.json must be a list of objects with a "step", manifest.json an object with
+    "steps"; a missing, corrupt or other file is named in the error."""
+    folder = run_folder(folder, ["records.json", "manifest.json"])
+    path = folder / "records.json"
+    records = read_json(path, "records file", list)
+    for i, r in enumerate(records):
+        if not isinstance(r, dict) or "step" not in r:
+            raise ValueError(
+                f"records file {path}: record {i} must be an object with a 'step', "
+                f"got {r!r:.60}"
+            )
+    manifest = read_json(folder / "manifest.json", "manifest file", dict, ["steps"])
     return records, manifest
 
 
