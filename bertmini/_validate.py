@@ -74,6 +74,18 @@ def check_str(name: str, value: Any, nonempty: bool = False) -> str:
     return value
 
 
+def check_tokenizer(tokenizer: Any, name: str = "tokenizer") -> None:
+    """A bertmini Tokenizer: the tasks read its special ids and offsets, which other
+    tokenizers name differently."""
+    from .tokenizer import Tokenizer  # imported here: tokenizer.py imports this module
+
+    if not isinstance(tokenizer, Tokenizer):
+        raise TypeError(
+            f"{name} must be a bertmini Tokenizer (Tokenizer.from_pretrained(...)), "
+            f"got {type(tokenizer).__name__}"
+        )
+
+
 def as_path(name: str, value: Any) -> Path:
     """A str or os.PathLike as a Path, with `~` expanded; an empty string is refused."""
     if not isinstance(value, (str, os.PathLike)):

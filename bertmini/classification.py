@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ._validate import check_int
+from ._validate import check_int, check_tokenizer
 from .device import evaluating
 from .heads import as_label_id
 from .metrics import classification_metrics, macro_f1  # noqa: F401 (public here too)
@@ -47,11 +47,7 @@ class ClassificationCollator:
     num_labels: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.tokenizer, Tokenizer):
-            raise TypeError(
-                "tokenizer must be a bertmini Tokenizer, got "
-                f"{type(self.tokenizer).__name__}"
-            )
+        check_tokenizer(self.tokenizer)
         check_int("max_length", self.max_length, minimum=3)
         check_int("num_labels", self.num_labels, minimum=1, optional=True)
 

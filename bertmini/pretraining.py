@@ -27,7 +27,14 @@ from typing import Any, Sequence
 import torch
 
 from . import files
-from ._validate import as_path, check_int, check_number, check_str, read_text
+from ._validate import (
+    as_path,
+    check_int,
+    check_number,
+    check_str,
+    check_tokenizer,
+    read_text,
+)
 from .device import evaluating
 from .heads import IGNORE_INDEX, BertForMaskedLM, BertForPreTraining
 from .model import BertPreTrainedModel
@@ -238,14 +245,6 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
 def split_sentences(text: str) -> list[str]:
     """A deliberately simple splitter: break after . ! or ? followed by a space."""
     return [s.strip() for s in SENTENCE_END.split(text) if s.strip()]
-
-
-def check_tokenizer(tokenizer: Any) -> None:
-    if not isinstance(tokenizer, Tokenizer):
-        raise TypeError(
-            "tokenizer must be a bertmini Tokenizer (Tokenizer.from_pretrained(...)), "
-            f"got {type(tokenizer).__name__}"
-        )
 
 
 def document_list(documents: Any) -> list:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import check_int, check_number
+from ._validate import check_int, check_number, check_tokenizer
 from .device import evaluating
 from .model import BertModel
 from .outputs import ModelOutput
@@ -132,10 +132,7 @@ def encode(
             f"model must be a bertmini.BertModel, got {type(model).__name__} "
             "(for a task model, pass its encoder, e.g. model.bert)"
         )
-    if not isinstance(tokenizer, Tokenizer):
-        raise TypeError(
-            f"tokenizer must be a bertmini.Tokenizer, got {type(tokenizer).__name__}"
-        )
+    check_tokenizer(tokenizer)
     if isinstance(texts, str) or not isinstance(texts, Sequence):
         raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
     if len(texts) == 0:
@@ -338,11 +335,7 @@ class PairCollator:
     document_vectors: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.tokenizer, Tokenizer):
-            raise TypeError(
-                "tokenizer must be a bertmini.Tokenizer, got "
-                f"{type(self.tokenizer).__name__}"
-            )
+        check_tokenizer(self.tokenizer)
         vectors = self.document_vectors
         if vectors is not None:
             _check_tensor("document_vectors", vectors, "(D, H)")

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import check_int, check_number
+from ._validate import check_int, check_number, check_tokenizer
 from .config import BertConfig
 from .device import evaluating
 from .heads import IGNORE_INDEX, as_label_id, check_labels, with_labels
@@ -56,14 +56,6 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------- argument checks
-def _check_tokenizer(tokenizer: Any) -> None:
-    if not isinstance(tokenizer, Tokenizer):
-        raise TypeError(
-            "tokenizer must be a bertmini Tokenizer (Tokenizer.from_pretrained(...)), "
-            f"got {type(tokenizer).__name__}"
-        )
-
-
 def _check_model(model: Any) -> None:
     """Prediction needs a module (for its device and eval mode) that names its labels."""
     if not isinstance(model, nn.Module) or not hasattr(model, "id2label"):
@@ -365,7 +357,7 @@ def encode_words(
     sentence longer than `max_length` pieces is truncated; its last words then have no
     piece. `max_length` is at least 3: [CLS], one piece, [SEP].
     """
-    _check_tokenizer(tokenizer)
+    check_tokenizer(tokenizer)
     _check_sentences(sentences)
     check_int("max_length", max_length, minimum=3)
     backend = tokenizer.backend
@@ -408,7 +400,7 @@ class TokenClassificationCollator:
     label_all_pieces: bool = False
 
     def __post_init__(self) -> None:
-        _check_tokenizer(self.tokenizer)
+        check_tokenizer(self.tokenizer)
         check_int("max_length", self.max_length, minimum=3)
         if not isinstance(self.label2id, Mapping):
             raise TypeError(
@@ -572,7 +564,7 @@ def predict_word_labels(
     `max_length` is at least 3 ([CLS], one piece, [SEP]): with less, no word is seen.
     """
     _check_model(model)
-    _check_tokenizer(tokenizer)
+    check_tokenizer(tokenizer)
     _check_sentences(sentences)
     check_int("max_length", max_length, minimum=3)
     check_int("batch_size", batch_size, minimum=1)
@@ -613,7 +605,7 @@ def predict_entities(
         `text == text[start:end]`.
     """
     _check_model(model)
-    _check_tokenizer(tokenizer)
+    check_tokenizer(tokenizer)
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"text must be a non-empty string, got {text!r:.80}")
     check_int("max_length", max_length, minimum=3)
