@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from numpy import bool_ as np_bool
+
 
 def _got(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
@@ -64,6 +66,17 @@ def check_number(
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
+
+
+def check_bool(name: str, value: Any, optional: bool = False) -> None:
+    """True or False (NumPy's bools too); None allowed when `optional`.
+
+    Why not any truthy value: "no", "false" and 0.0 are what a student types for False,
+    and Python reads the first two as True."""
+    if optional and value is None:
+        return
+    if not isinstance(value, (bool, np_bool)):
+        raise TypeError(f"{name} must be True or False, got {_got(value)}")
 
 
 def check_str(name: str, value: Any, nonempty: bool = False) -> str:

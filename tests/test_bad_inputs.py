@@ -951,3 +951,16 @@ def test_numpy_numbers_count_as_numbers_and_bools_do_not():
         check_int("k", np.int64(0), minimum=1)
     with pytest.raises(ValueError, match="finite"):
         check_number("lr", np.float64("nan"))
+
+
+def test_a_flag_must_be_a_bool_not_a_truthy_string():
+    import numpy as np
+
+    from bertmini._validate import check_bool
+
+    check_bool("shuffle", True)
+    check_bool("shuffle", np.bool_(False))
+    check_bool("shuffle", None, optional=True)
+    for wrong in ("no", "false", 0, 1.0, None):
+        with pytest.raises(TypeError, match="shuffle must be True or False"):
+            check_bool("shuffle", wrong)
