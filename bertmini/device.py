@@ -9,13 +9,20 @@ import time
 
 import torch
 
+DEVICES = "'cpu', 'cuda', 'cuda:N' (N a GPU's index) or 'mps'"
 
-def get_device(prefer: str | None = None) -> torch.device:
+
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
     """CUDA if there is a GPU, else Apple's MPS, else the CPU. `prefer` (or
-    $BERTMINI_DEVICE) overrides.
+    $BERTMINI_DEVICE) overrides: one of 'cpu', 'cuda', 'cuda:N' or 'mps'.
+
+    Only those: torch also parses 'meta', 'xpu' or 'cpu:5', which bertmini does not
+    run on, and a run on them fails (or computes nothing) far from the typo.
     """
+    where = ""
     if prefer is None or prefer == "":
         prefer = os.environ.get("BERTMINI_DEVICE")
+        where = " (from the environment variable BERTMINI_DEVICE)"
     if prefer is not None and prefer != "":
         if not isinstance(prefer, (str, torch.device)):
             raise TypeError(
@@ -25,12 +32,23 @@ def get_device(prefer: str | None = None) -> torch.device:
         try:
             device = torch.device(prefer)
         except RuntimeError:
+            device = None
+        if (
+            device is None
+            or device.type not in ("cpu", "cuda", "mps")
+            or (device.type != "cuda" and device.index not in (None, 0))
+        ):
             raise ValueError(
-                f"unknown device {prefer!r}; use 'cpu', 'cuda', 'cuda:0' or 'mps'"
+                f"unknown device {str(prefer)!r}{where}; use {DEVICES}"
             ) from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(
                 "device 'cuda' was asked for but no CUDA GPU is available"
+            )
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {str(prefer)!r}{where}: there are only "
+                f"{torch.cuda.device_count()} CUDA GPUs (cuda:0 ...)"
             )
         if device.type == "mps" and not torch.backends.mps.is_available():
             raise RuntimeError("device 'mps' was asked for but MPS is not available")
@@ -189,10 +207,14 @@ def autocast(
     fp32.
     """
     device = torch.device(device)
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     if isinstance(dtype, str) and dtype != "auto":
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[
-            dtype
-        ]
+        if dtype not in dtypes:
+            raise ValueError(
+                f"dtype must be one of 'bf16', 'fp16', 'fp32', 'auto' (or a torch "
+                f"dtype), got {dtype!r}"
+            )
+        dtype = dtypes[dtype]
     if dtype == "auto":
         if device.type == "cuda":
             dtype = torch.bfloat16 if supports_bf16(device) else torch.float16

@@ -24,12 +24,19 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from ._validate import as_path, check_int, check_number, fsync_dir, target_dir
+from ._validate import (
+    as_path,
+    check_bool,
+    check_int,
+    check_number,
+    fsync_dir,
+    target_dir,
+)
 from .device import (
     autocast,
     default_threads,
@@ -150,6 +157,12 @@ class TrainConfig:
             optional=True,
         )
         check_int("TrainConfig.seed", self.seed, minimum=0)
+        if self.seed > 2**32 - 1:  # NumPy's seeds are 32-bit
+            raise ValueError(
+                f"TrainConfig.seed must be an integer in [0, 2**32-1], got {self.seed}"
+            )
+        check_bool("TrainConfig.shuffle", self.shuffle)
+        check_bool("TrainConfig.progress", self.progress)
         check_int("TrainConfig.num_workers", self.num_workers, minimum=0)
         check_int("TrainConfig.threads", self.threads, minimum=1, optional=True)
         if self.precision not in PRECISIONS:
@@ -688,6 +701,42 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 # ----------------------------------------------------------------------------- the loop
+def check_examples(name: str, data: Any) -> None:
+    """A non-empty sequence of examples (list, tuple, torch or HF Dataset). A dict or a
+    string has a length and indexing too, but not by position: data[0] fails later."""
+    if (
+        isinstance(data, (str, bytes, Mapping))
+        or not hasattr(data, "__len__")
+        or not hasattr(data, "__getitem__")
+    ):
+        raise TypeError(
+            f"{name} must be a sequence (list, Dataset) of examples, "
+            f"got {type(data).__name__}"
+        )
+    if len(data) == 0:
+        raise ValueError(f"{name} is empty")
+
+
+def eval_metrics(result: Any) -> dict[str, float]:
+    """eval_fn's result as {name: float}; a clear error (not an AttributeError deep in
+    fit) when eval_fn returns something else. Checkpoints already written stay."""
+    if not isinstance(result, Mapping):
+        raise TypeError(
+            "eval_fn must return a dict {name: number}, e.g. {'accuracy': 0.9}, "
+            f"got {type(result).__name__}"
+        )
+    metrics = {}
+    for k, v in result.items():
+        try:
+            metrics[k] = float(v)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(
+                f"eval_fn must return a dict {{name: number}}, got {k!r}: "
+                f"{type(v).__name__}"
+            ) from None
+    return metrics
+
+
 def fit(
     model: nn.Module,
     train_data: Sequence,
@@ -725,15 +774,25 @@ def fit(
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not hasattr(train_data, "__len__") or not hasattr(train_data, "__getitem__"):
-        raise TypeError(
-            f"train_data must be a sequence (list, Dataset) of examples, "
-            f"got {type(train_data).__name__}"
-        )
-    if len(train_data) == 0:
-        raise ValueError("train_data is empty")
+    check_examples("train_data", train_data)
+    if eval_data is not None:
+        check_examples("eval_data", eval_data)
     if eval_fn is not None and not callable(eval_fn):
         raise TypeError(f"eval_fn must be callable, got {type(eval_fn).__name__}")
+    if callbacks is not None and (
+        isinstance(callbacks, (str, Mapping)) or not isinstance(callbacks, Sequence)
+    ):
+        raise TypeError(
+            "callbacks must be a list of functions cb(step, logs) (for one, write "
+            f"callbacks=[cb]), got {type(callbacks).__name__}"
+        )
+    for cb in callbacks or ():
+        if not callable(cb):
+            raise TypeError(
+                f"callbacks must be a list of functions cb(step, logs), got an item "
+                f"{cb!r} ({type(cb).__name__})"
+            )
+    check_bool("resume", resume)
     if lengths is not None:
         lengths = check_lengths(lengths, len(train_data))
     if (
@@ -777,9 +836,6 @@ def fit(
             "eval_loss": evaluate_loss(m, eval_data, collate_fn, config.batch_size)
         }
 
-    seed_everything(config.seed)
-    model.to(device).train()
-    optimizer = adamw(param_groups(model, config.weight_decay), config.lr)
     batches_per_epoch = len(
         epoch_batches(len(train_data), config.batch_size, 0, 0, False, rank, world)
     )
@@ -790,14 +846,23 @@ def fit(
         if config.warmup_steps is not None
         else round(config.warmup_ratio * total_steps)
     )
-    scheduler = linear_schedule(optimizer, warmup, total_steps)
-    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-    history, step, elapsed_before = History(), 0, 0.0
+    if warmup > total_steps:
+        raise ValueError(
+            f"TrainConfig.warmup_steps={warmup} is more than this run's {total_steps} "
+            "steps: the lr would never reach its peak; use fewer warmup steps"
+        )
     if config.eval_steps and config.eval_steps[-1] > total_steps:
         raise ValueError(
             f"TrainConfig.eval_steps has step {config.eval_steps[-1]}, after the last "
             f"step of this run ({total_steps}): it would never be evaluated"
         )
+
+    seed_everything(config.seed)
+    model.to(device).train()
+    optimizer = adamw(param_groups(model, config.weight_decay), config.lr)
+    scheduler = linear_schedule(optimizer, warmup, total_steps)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    history, step, elapsed_before = History(), 0, 0.0
 
     if resume and resume_from is None:
         resume_from = earlier  # None: nothing yet, start fresh
@@ -852,7 +917,7 @@ def fit(
         # them) continue after an evaluation as if it had not happened.
         cuda = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda), evaluating(model):  # no dropout
-            metrics = {k: float(v) for k, v in eval_fn(model).items()}
+            metrics = eval_metrics(eval_fn(model))
         eval_seconds += time.perf_counter() - began
         history.eval_step.append(step)
         for name, value in metrics.items():
