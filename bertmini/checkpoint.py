@@ -142,6 +142,17 @@ def load_hf_state_dict(
             state[wanted[key]] = tensor
     own = model.state_dict()
     for name, tensor in state.items():
+        if name.startswith("classifier.") and tensor.shape[:1] != own[name].shape[:1]:
+            # The one mismatch a user causes on purpose: other classes than trained
+            n, k = own[name].shape[0], tensor.shape[0]
+            raise CheckpointError(
+                f"{source}: num_labels={n} (or an id2label of {n} names) disagrees "
+                f"with the checkpoint's {k} classes; leave num_labels/id2label out to "
+                f"use its trained {k}-class head. For a new {n}-class head on its "
+                f"encoder, build {type(model).__name__}(config, num_labels={n}) and "
+                "load the encoder into it: model.bert.load_state_dict("
+                "BertModel.from_pretrained(...).state_dict())"
+            )
         if tuple(tensor.shape) != tuple(own[name].shape):
             raise CheckpointError(
                 f"{source}: {to_hf_name(name)} has shape {tuple(tensor.shape)} but the model built from "

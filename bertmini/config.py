@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -47,6 +48,13 @@ PROBLEM_TYPES = (
     "single_label_classification",
     "multi_label_classification",
 )
+
+
+def _is_class_id(key: Any) -> bool:
+    """An int (not bool), or a string of ASCII digits: how JSON writes an int key."""
+    if isinstance(key, str):
+        return key.isascii() and key.isdigit()
+    return isinstance(key, numbers.Integral) and not isinstance(key, bool)
 
 
 @dataclass
@@ -139,8 +147,18 @@ class BertConfig:
     def _check_labels(self) -> None:
         """Make num_labels, id2label and label2id agree (filling in what was not
         given).
+
+        A class id is an int (or a digit string, as config.json stores it), never
+        rounded from a float; names are unique, or label2id would lose a class.
         """
         check_int("BertConfig.num_labels", self.num_labels, minimum=1, optional=True)
+        if self.id2label is None and isinstance(self.label2id, dict):
+            # Only names by id given: id2label is its inverse (checked below)
+            self.id2label = {v: k for k, v in self.label2id.items()}
+            if len(self.id2label) != len(self.label2id):
+                raise ValueError(
+                    f"BertConfig.label2id gives one id to several names: {self.label2id}"
+                )
         if self.id2label is not None:
             if isinstance(self.id2label, (list, tuple)):
                 self.id2label = dict(enumerate(self.id2label))
@@ -149,13 +167,17 @@ class BertConfig:
                     f"BertConfig.id2label must be a dict {{id: name}} or a list of names, "
                     f"got {type(self.id2label).__name__}"
                 )
-            try:
-                id2label = {int(k): v for k, v in self.id2label.items()}
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"BertConfig.id2label keys must be class ids 0, 1, ..., got "
-                    f"{list(self.id2label)}"
-                ) from None
+            id2label = {}
+            for k, v in self.id2label.items():
+                if not _is_class_id(k):
+                    raise ValueError(
+                        f"BertConfig.id2label keys must be class ids 0, 1, ... (ints, "
+                        f"or digit strings as in config.json), got {k!r} in "
+                        f"{list(self.id2label)}"
+                    )
+                if int(k) in id2label:
+                    raise ValueError(f"BertConfig.id2label names class {k!r} twice")
+                id2label[int(k)] = v
             if sorted(id2label) != list(range(len(id2label))) or not id2label:
                 raise ValueError(
                     f"BertConfig.id2label must name classes 0..n-1, got ids {sorted(id2label)}"
@@ -163,6 +185,13 @@ class BertConfig:
             if any(not isinstance(v, str) for v in id2label.values()):
                 raise TypeError(
                     "BertConfig.id2label values must be class names (strings)"
+                )
+            names = list(id2label.values())
+            repeated = sorted({v for v in names if names.count(v) > 1})
+            if repeated:
+                raise ValueError(
+                    f"BertConfig.id2label names must be unique, got {repeated} more "
+                    "than once (label2id could then map a name to one class only)"
                 )
             if self.num_labels is None:
                 self.num_labels = len(id2label)
@@ -175,15 +204,23 @@ class BertConfig:
         else:
             self.num_labels = 2 if self.num_labels is None else self.num_labels
             self.id2label = {i: f"LABEL_{i}" for i in range(self.num_labels)}
+        inverse = {v: k for k, v in self.id2label.items()}
         if self.label2id is None:
-            self.label2id = {v: k for k, v in self.id2label.items()}
+            self.label2id = inverse
         elif not isinstance(self.label2id, dict) or any(
-            isinstance(v, bool) or not isinstance(v, int)
+            isinstance(v, bool) or not isinstance(v, numbers.Integral)
             for v in self.label2id.values()
         ):
             raise TypeError(
                 f"BertConfig.label2id must be a dict {{name: id}}, got {self.label2id!r}"
             )
+        elif self.label2id != inverse:
+            raise ValueError(
+                f"BertConfig.label2id {self.label2id} disagrees with id2label "
+                f"{self.id2label}; it must be its inverse {inverse} (or leave it out)"
+            )
+        else:
+            self.label2id = inverse
         if self.problem_type not in PROBLEM_TYPES:
             raise ValueError(
                 f"BertConfig.problem_type must be one of {PROBLEM_TYPES}, "

@@ -10,15 +10,28 @@ the longest known pieces, continuation pieces marked `##` ("tokenization" -> "to
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
+from numpy import bool_ as np_bool
 
-from ._validate import as_path, check_int, read_text, target_dir, write_dir
+from ._validate import (
+    as_path,
+    check_bool,
+    check_int,
+    read_text,
+    target_dir,
+    write_dir,
+)
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# The largest vocabulary `train` accepts. BERT's is 30,522 and the largest multilingual
+# WordPiece vocabularies are ~250,000; a much larger request is a typo, and the Rust
+# trainer would try to allocate for it and abort the whole Python process.
+MAX_VOCAB_SIZE = 1_000_000
 TRUNCATION = {
     True: "longest_first",
     "longest_first": "longest_first",
@@ -97,6 +110,10 @@ class Tokenizer:
     ) -> "Tokenizer":
         """BERT's pipeline around a WordPiece vocabulary (a dict, or a vocab.txt with
         one token per line).
+
+        The ids must be 0..n-1, one token each: a repeated line in vocab.txt would
+        silently shift every later id, so the model would read other embeddings than it
+        was trained with.
         """
         from tokenizers import (
             Tokenizer as _Backend,
@@ -109,12 +126,26 @@ class Tokenizer:
             processors,
         )
 
-        if not isinstance(vocab, dict):
+        check_bool("lowercase", lowercase)
+        if isinstance(vocab, dict):
+            vocab = _check_vocab_dict(vocab)
+        else:
             path = as_path("vocab", vocab)
             lines = read_text(path, "vocabulary file").split("\n")
-            if lines and lines[-1] == "":
+            if lines and lines[-1] in ("", "\r"):
                 lines.pop()  # the newline that ends the last line
-            vocab = {line: i for i, line in enumerate(lines)}
+            # A file written on Windows ends its lines with "\r\n"
+            lines = [line.removesuffix("\r") for line in lines]
+            seen: dict[str, int] = {}
+            for i, line in enumerate(lines):
+                if line in seen:
+                    raise ValueError(
+                        f"vocabulary file {path} lists {line!r} twice (lines "
+                        f"{seen[line] + 1} and {i + 1}); each token must appear once, "
+                        "its line number being its id"
+                    )
+                seen[line] = i
+            vocab = seen
         missing = [t for t in SPECIAL_TOKENS if t not in vocab]
         if missing:
             raise ValueError(f"the vocabulary lacks BERT's special tokens {missing}")
@@ -180,6 +211,11 @@ class Tokenizer:
                 if isinstance(settings, dict)
                 else True
             )
+            if not isinstance(lowercase, bool):
+                raise ValueError(
+                    f"tokenizer config {config}: do_lower_case must be true or false, "
+                    f"got {lowercase!r} ({type(lowercase).__name__})"
+                )
         return cls.from_vocab(path, lowercase=lowercase)
 
     @classmethod
@@ -191,8 +227,12 @@ class Tokenizer:
         lowercase: bool = True,
         show_progress: bool = False,
     ) -> "Tokenizer":
-        """Learn a WordPiece vocabulary of (at most) `vocab_size` pieces from raw
-        texts.
+        """Learn a WordPiece vocabulary of `vocab_size` pieces from raw texts.
+
+        `vocab_size` is a target, not a hard cap: the trainer always keeps the special
+        tokens and every character of the texts (else some words could not be spelled
+        at all), so a `vocab_size` below that gives a larger vocabulary than asked; the
+        merges stop at `vocab_size`. It must be in [6, MAX_VOCAB_SIZE].
         """
         from tokenizers import (
             Tokenizer as _Backend,
@@ -206,15 +246,20 @@ class Tokenizer:
 
         check_int("vocab_size", vocab_size)
         check_int("min_frequency", min_frequency, minimum=0)
+        check_bool("lowercase", lowercase)
+        check_bool("show_progress", show_progress)
         if isinstance(texts, str):
             raise TypeError(
                 "texts must be an iterable of strings, got one string (wrap it in a "
                 "list)"
             )
-        if vocab_size < len(SPECIAL_TOKENS) + 1:
+        if not len(SPECIAL_TOKENS) < vocab_size <= MAX_VOCAB_SIZE:
             raise ValueError(
-                f"vocab_size must exceed the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}"
+                f"vocab_size must be in [{len(SPECIAL_TOKENS) + 1}, {MAX_VOCAB_SIZE:_}] "
+                f"(more than the {len(SPECIAL_TOKENS)} special tokens; BERT's is "
+                f"30_522), got {vocab_size}"
             )
+        vocab_size = int(vocab_size)  # a NumPy int is not a Rust usize
         backend = _Backend(models.WordPiece(unk_token="[UNK]"))
         backend.normalizer = normalizers.BertNormalizer(
             lowercase=lowercase, strip_accents=None
@@ -279,6 +324,7 @@ class Tokenizer:
         self, text: str, text_pair: str | None = None, add_special_tokens: bool = True
     ) -> list[int]:
         pair = None if text_pair is None else _check_text(text_pair, "text_pair")
+        check_bool("add_special_tokens", add_special_tokens)
         return self.backend.encode(
             _check_text(text, "text"), pair, add_special_tokens=add_special_tokens
         ).ids
@@ -286,14 +332,15 @@ class Tokenizer:
     def decode(
         self, ids: Sequence[int] | torch.Tensor, skip_special_tokens: bool = True
     ) -> str:
+        check_bool("skip_special_tokens", skip_special_tokens)
         return self.backend.decode(
-            self._check_ids(ids), skip_special_tokens=skip_special_tokens
+            self._check_ids(ids), skip_special_tokens=bool(skip_special_tokens)
         )
 
     def _check_ids(self, ids) -> list[int]:
         """A flat list of valid token ids, or an error naming the first bad one."""
         if isinstance(ids, torch.Tensor):
-            if ids.is_floating_point() or ids.dim() > 1:
+            if not _is_int_dtype(ids.dtype) or ids.dim() > 1:
                 raise TypeError(
                     f"ids must be a 1-d tensor of integer token ids, got dtype "
                     f"{ids.dtype} and shape {tuple(ids.shape)}"
@@ -304,26 +351,35 @@ class Tokenizer:
                 f"ids must be a list of integer token ids, got {type(ids).__name__}"
             )
         for i in ids:
-            if isinstance(i, bool) or not isinstance(i, int):
+            if isinstance(i, bool) or not isinstance(i, numbers.Integral):
                 raise TypeError(f"ids must be integers, got {i!r} ({type(i).__name__})")
             if not 0 <= i < self.vocab_size:
                 raise ValueError(
                     f"id {i} is outside the vocabulary [0, {self.vocab_size})"
                 )
-        return list(ids)
+        return [int(i) for i in ids]
 
     def convert_ids_to_tokens(
         self, ids: int | Sequence[int] | torch.Tensor
     ) -> str | list[str]:
         if isinstance(ids, torch.Tensor) and ids.dim() == 0:
+            if not _is_int_dtype(ids.dtype):  # int(tensor(1.7)) would be id 1
+                raise TypeError(
+                    f"ids must be integer token ids, got a {ids.dtype} tensor {ids.item()!r}"
+                )
             ids = int(ids)
-        if isinstance(ids, int) and not isinstance(ids, bool):
+        if isinstance(ids, numbers.Integral) and not isinstance(ids, bool):
             return self.backend.id_to_token(self._check_ids([ids])[0])
         return [self.backend.id_to_token(i) for i in self._check_ids(ids)]
 
     def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int]:
         if isinstance(tokens, str):
             return self.vocab.get(tokens, self.unk_token_id)
+        if not isinstance(tokens, (list, tuple)):
+            raise TypeError(
+                "tokens must be a token (string) or a list of tokens, got "
+                f"{type(tokens).__name__}"
+            )
         return [
             self.vocab.get(_check_text(t, "token"), self.unk_token_id) for t in tokens
         ]
@@ -345,6 +401,10 @@ class Tokenizer:
         several windows that overlap by `stride` tokens; `overflow_to_sample_mapping`
         says which input each window came from. This is how question answering reads
         contexts longer than the model's limit.
+
+        `padding=True` pads every row to the longest one (transformers' "longest");
+        `False` requires rows of one length. There is no "max_length" padding: rows
+        longer than needed would only cost compute.
         """
         single = isinstance(text, str)
         if not single and not isinstance(text, (list, tuple)):
@@ -369,24 +429,35 @@ class Tokenizer:
                 _check_text(t, "text_pair")
         if (
             isinstance(max_length, bool)
-            or not isinstance(max_length, int)
+            or not isinstance(max_length, numbers.Integral)
             or max_length < 3
         ):
             raise ValueError(
                 f"max_length must be an integer >= 3 ([CLS] x [SEP]), got {max_length!r}"
             )
+        max_length = int(max_length)  # a NumPy int is not a Rust usize
         check_int("stride", stride, minimum=0)
+        stride = int(stride)
+        if not isinstance(padding, (bool, np_bool)):
+            raise TypeError(
+                f"padding must be True (pad to the longest row) or False, got "
+                f"{padding!r}; 'max_length' padding is not supported"
+            )
+        check_bool("return_offsets_mapping", return_offsets_mapping)
+        check_bool("return_overflowing_tokens", return_overflowing_tokens)
+        if not (
+            isinstance(truncation, (bool, np_bool))
+            or (isinstance(truncation, str) and truncation in TRUNCATION)
+        ):
+            raise ValueError(
+                f"truncation must be True, False or one of "
+                f"{sorted(set(TRUNCATION.values()))}, got {truncation!r}"
+            )
         specials = 2 if pairs is None else 3
         if truncation and stride >= max_length - specials:
             raise ValueError(
                 f"stride must be smaller than the {max_length - specials} text tokens a "
                 f"window of max_length={max_length} holds, got stride={stride}"
-            )
-        if not isinstance(truncation, (bool, str)) or (
-            truncation and truncation not in TRUNCATION
-        ):
-            raise ValueError(
-                f"truncation must be True, False or one of {sorted(set(TRUNCATION.values()))}"
             )
         if truncation:
             self.backend.enable_truncation(
@@ -451,6 +522,37 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={self.vocab_size})"
+
+
+def _is_int_dtype(dtype: torch.dtype) -> bool:
+    """Token ids are integers: a float or bool tensor is a mistake, not ids."""
+    return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
+
+
+def _check_vocab_dict(vocab: dict) -> dict[str, int]:
+    """A {token: id} dict whose ids are 0..n-1, one token each.
+
+    Two tokens with one id, or a gap, would make encode produce ids that decode and the
+    embedding table disagree about.
+    """
+    by_id: dict[int, str] = {}
+    for token, i in vocab.items():
+        if not isinstance(token, str):
+            raise TypeError(f"vocab keys must be tokens (strings), got {token!r}")
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+            raise TypeError(f"vocab[{token!r}] must be an integer id, got {i!r}")
+        if i in by_id:
+            raise ValueError(
+                f"vocab gives id {i} to both {by_id[i]!r} and {token!r}; each id must "
+                "belong to one token"
+            )
+        by_id[int(i)] = token
+    if sorted(by_id) != list(range(len(by_id))):
+        missing = sorted(set(range(len(by_id))) - set(by_id))[:5]
+        raise ValueError(
+            f"vocab ids must be 0..{len(by_id) - 1} without gaps; missing ids {missing}"
+        )
+    return {t: int(i) for t, i in vocab.items()}
 
 
 def _check_text(text, name: str) -> str:

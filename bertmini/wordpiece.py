@@ -22,6 +22,8 @@ import string
 import unicodedata
 from collections.abc import Container
 
+from ._validate import check_bool
+
 # Marks a piece that continues the previous one inside the same word
 CONTINUATION = "##"
 
@@ -47,6 +49,7 @@ def is_punctuation(ch: str) -> bool:
     """ASCII symbols like `$` and `^` count too, not only Unicode punctuation
     (categories P*).
     """
+    _check_char(ch)
     return ch in string.punctuation or unicodedata.category(ch).startswith("P")
 
 
@@ -73,6 +76,7 @@ def basic_tokenize(text: str, lowercase: bool = True) -> list[str]:
     """
     if not isinstance(text, str):
         raise TypeError(f"basic_tokenize takes a string, got {type(text).__name__}")
+    check_bool("lowercase", lowercase)
     text = "".join(
         " " if ch.isspace() else ch
         for ch in text
@@ -118,6 +122,7 @@ def wordpiece_tokenize(
         raise TypeError(
             f"wordpiece_tokenize takes one word (a string), got {type(word).__name__}"
         )
+    _check_vocab(vocab)
     if len(word) > max_chars:
         return [unk]
     pieces, start = [], 0
@@ -143,6 +148,7 @@ def tokenize(
     """BERT's tokens of a text (without [CLS]/[SEP]): `basic_tokenize`, then
     `wordpiece_tokenize` per word.
     """
+    _check_vocab(vocab)
     if unk not in vocab:
         raise ValueError(
             f"the unknown token {unk!r} is not in the vocabulary; pass the "
@@ -153,3 +159,22 @@ def tokenize(
         for word in basic_tokenize(text, lowercase)
         for piece in wordpiece_tokenize(word, vocab, unk, max_chars)
     ]
+
+
+# ---------------------------------------------------------------- argument checks
+def _check_char(ch) -> None:
+    """The character tests classify one character: "" or ",-" has no category."""
+    if not isinstance(ch, str):
+        raise TypeError(f"ch must be one character (a str), got {type(ch).__name__}")
+    if len(ch) != 1:
+        raise ValueError(f"ch must be exactly one character, got {ch!r}")
+
+
+def _check_vocab(vocab) -> None:
+    """A collection of pieces (set, dict, list). Not a string: `"ell" in "hello"` is
+    True, so a text passed as the vocabulary would match any of its substrings."""
+    if isinstance(vocab, (str, bytes)) or not isinstance(vocab, Container):
+        raise TypeError(
+            "vocab must be a collection of pieces (a set, dict or list of strings), "
+            f"got {type(vocab).__name__}"
+        )
