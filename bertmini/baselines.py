@@ -18,13 +18,45 @@ scikit-learn is imported inside the functions, so importing `bertmini` stays lig
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections import Counter
 from typing import Any, Sequence
 
 import numpy as np
 
+from ._validate import check_bool, check_int, check_number
 from .metrics import accuracy, normalize_answer
+
+
+def as_label_list(name: str, labels: Any) -> list[int]:
+    """`labels` as a list of Python ints; a list, tuple, 1-D NumPy array or 1-D tensor.
+
+    Why convert: a tensor's elements are 0-d tensors that hash by identity, so
+    `Counter(torch.tensor([1, 1, 1, 0]))` sees four different labels and the "majority"
+    is then whichever sorts first. Python ints compare and hash by value.
+    """
+    if isinstance(labels, (str, bytes)):
+        raise TypeError(f"{name} must be a list of integer class ids, got a string")
+    if hasattr(labels, "tolist") and hasattr(labels, "ndim"):  # NumPy array, tensor
+        if labels.ndim != 1:
+            raise ValueError(
+                f"{name} must be one-dimensional (one label per example), got shape "
+                f"{tuple(labels.shape)}"
+            )
+        labels = labels.tolist()
+    try:
+        labels = list(labels)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a list of integer class ids, got {type(labels).__name__}"
+        ) from None
+    for y in labels:
+        if isinstance(y, bool) or not isinstance(y, numbers.Integral):
+            raise TypeError(
+                f"{name} must be integer class ids, got {y!r} ({type(y).__name__})"
+            )
+    return [int(y) for y in labels]
 
 
 def check_texts_and_labels(texts: Sequence[str], labels: Sequence[int]) -> None:
@@ -35,6 +67,7 @@ def check_texts_and_labels(texts: Sequence[str], labels: Sequence[int]) -> None:
         raise TypeError(
             "texts must be a list of strings, not one string; wrap it: [text]"
         )
+    labels = as_label_list("labels", labels)
     if len(texts) != len(labels):
         raise ValueError(
             f"got {len(texts)} texts but {len(labels)} labels: there must be one label "
@@ -47,15 +80,13 @@ def check_texts_and_labels(texts: Sequence[str], labels: Sequence[int]) -> None:
             raise TypeError(
                 f"every text must be a string, got {type(t).__name__}: {t!r:.60}"
             )
-    for y in labels:
-        if isinstance(y, bool) or not isinstance(y, int):
-            raise TypeError(f"labels must be integer class ids, got {y!r}")
 
 
 def majority_class(labels: Sequence[int]) -> int:
     """The most frequent label (the smallest one on a tie, so the answer is
-    deterministic).
+    deterministic). A tensor or NumPy array is read as its Python ints.
     """
+    labels = as_label_list("labels", labels)
     if len(labels) == 0:
         raise ValueError("majority_class needs at least one label")
     counts = Counter(labels)
@@ -66,6 +97,7 @@ def majority_accuracy(train_labels: Sequence[int], test_labels: Sequence[int]) -
     """Accuracy on `test_labels` of always predicting the majority class of
     `train_labels`.
     """
+    test_labels = as_label_list("test_labels", test_labels)
     if len(test_labels) == 0:
         raise ValueError("majority_accuracy needs at least one test label")
     guess = majority_class(train_labels)
@@ -94,7 +126,29 @@ def fit_bag_of_words(
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
+    labels = as_label_list("labels", labels)
     check_texts_and_labels(texts, labels)
+    check_bool("tfidf", tfidf)
+    # sklearn reads an int as a count of documents, a float as a share of them
+    if isinstance(min_df, float):
+        check_number("min_df", min_df, low=0.0, high=1.0)
+    else:
+        check_int("min_df", min_df, minimum=1)
+    check_int("max_iter", max_iter, minimum=1)
+    check_number("C", C, low=0, low_open=True)
+    if (
+        not isinstance(ngram_range, tuple)
+        or len(ngram_range) != 2
+        or not all(
+            isinstance(n, numbers.Integral) and not isinstance(n, bool)
+            for n in ngram_range
+        )
+        or not 1 <= ngram_range[0] <= ngram_range[1]
+    ):
+        raise ValueError(
+            "ngram_range must be a tuple (min_n, max_n) of integers with "
+            f"1 <= min_n <= max_n, e.g. (1, 2), got {ngram_range!r}"
+        )
     if len(set(labels)) < 2:
         raise ValueError(
             f"all {len(labels)} training labels are {labels[0]!r}: a classifier needs "
@@ -130,8 +184,9 @@ def top_features(pipeline, k: int = 10) -> dict[str, list[tuple[str, float]]]:
         raise ValueError(
             f"top_features is for two classes; this model has {len(classifier.classes_)}"
         )
-    if k <= 0:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k <= 0:
         raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = int(k)
     words = vectorizer.get_feature_names_out()
     weights = classifier.coef_[0]
     order = weights.argsort()
@@ -144,6 +199,7 @@ def evaluate_bag_of_words(
     pipeline, texts: Sequence[str], labels: Sequence[int]
 ) -> dict[str, Any]:
     """Accuracy and predictions of a fitted bag of words on labelled texts."""
+    labels = as_label_list("labels", labels)
     check_texts_and_labels(texts, labels)
     predictions = [int(p) for p in pipeline.predict(list(texts))]
     return {"accuracy": accuracy(labels, predictions), "predictions": predictions}

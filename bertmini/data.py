@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
+import operator
 import os
 import random
 import re
@@ -44,8 +46,11 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any, BinaryIO, Sequence
 
+from . import files as _files
+from ._validate import as_path, check_bool, check_int, check_str, read_text
+
 # cache_dir is public here too
-from .files import CACHE_ENV, cache_dir, sha256_file  # noqa: F401
+from .files import CACHE_ENV, cache_dir  # noqa: F401
 
 __all__ = [
     "DATASETS",
@@ -188,7 +193,13 @@ def list_datasets() -> list[str]:
 
 
 def get_file(name: str, split: str) -> DataFile:
-    """The registry entry of one file; unknown names raise `UnknownNameError`."""
+    """The registry entry of one file; unknown names raise `UnknownNameError`.
+
+    Names must be strings: a list such as ["dev"] would otherwise fail as "unhashable"
+    deep inside the lookup.
+    """
+    check_str("name", name)
+    check_str("split", split)
     if name not in DATASETS:
         raise UnknownNameError(
             f"Unknown data set {name!r}; choose one of {list_datasets()}."
@@ -212,10 +223,24 @@ def git_blob_sha1(data: bytes) -> str:
     Published for every file in a git repository, so a file known only by its commit can
     still be verified after a download from anywhere.
     """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"data must be bytes, got {type(data).__name__}; encode a str first"
+        )
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+def sha256_file(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes; `path` may start with `~`.
+
+    Wraps `files.sha256_file` so that a path typed by hand ("~/data/dev.tsv") is
+    expanded instead of failing as a file named "~".
+    """
+    return _files.sha256_file(as_path("path", path))
+
+
 def git_blob_sha1_file(path: str | Path) -> str:
+    path = as_path("path", path)
     digest = hashlib.sha1(b"blob %d\0" % os.path.getsize(path))
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
@@ -234,7 +259,12 @@ def verify(path: str | Path, entry: DataFile, *, source: str | None = None) -> N
     in this process is not hashed again while its size, modification time and inode stay
     the same.
     """
-    path = Path(path)
+    path = as_path("path", path)
+    if not isinstance(entry, DataFile):
+        raise TypeError(
+            "entry must be a DataFile (data.get_file(name, split)), got "
+            f"{type(entry).__name__}"
+        )
     if entry.sha256:
         algorithm, expected, compute = "sha256", entry.sha256.lower(), sha256_file
     elif entry.git_blob_sha1:
@@ -515,6 +545,7 @@ def fetch(name: str, split: str, *, progress: bool = True) -> Path:
         NotMirroredError: `BERTMINI_DATA_MIRROR` is set and does not hold the file.
     """
     entry = get_file(name, split)
+    check_bool("progress", progress)
     mirror = _mirror_setting()
     if mirror is not None and mirror[0] == "folder":
         in_place = Path(mirror[1]) / entry.mirror_path
@@ -560,11 +591,17 @@ def fetch(name: str, split: str, *, progress: bool = True) -> Path:
 # --------------------------------------------------------------------------------------
 
 
-def _check_limit(limit: int | None) -> None:
+def _check_limit(limit: int | None) -> int | None:
+    """None or a Python int >= 0 (NumPy ints accepted and converted).
+
+    A ValueError for every bad limit, wrong type included: that is what callers have
+    always caught here.
+    """
     if limit is not None and (
-        isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 0
     ):
         raise ValueError(f"limit must be None or an integer >= 0, got {limit!r}.")
+    return None if limit is None else int(limit)
 
 
 def load_sst2(
@@ -575,9 +612,13 @@ def load_sst2(
 
     `limit` keeps a random sample of that many rows, drawn without replacement with
     `random.Random(seed)` - the same rows for the same seed on every machine - still in
-    file order. `limit` at least the number of rows keeps them all.
+    file order. `limit` at least the number of rows keeps them all. `seed` must be an
+    integer >= 0; None is refused rather than read as "random", because a sample that
+    changes on every call makes results impossible to reproduce.
     """
-    _check_limit(limit)
+    limit = _check_limit(limit)
+    check_int("seed", seed, minimum=0)
+    seed = int(seed)  # random.Random refuses NumPy ints
     path = fetch("sst2", split)
     lines = path.read_text(encoding="utf-8").splitlines()
     if not lines or lines[0].split("\t") != ["sentence", "label"]:
@@ -593,22 +634,61 @@ def load_sst2(
     return [rows[i] for i in keep]
 
 
+def _is_index(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _select_articles(n: int, articles: slice | Sequence[int] | None) -> list[int]:
+    """The article indices to keep, in the order asked for.
+
+    A selection that keeps nothing is an error, not an empty data set: `slice(100, 200)`
+    on a 48-article file is a typo whose empty result would only fail much later (or
+    "train" on nothing).
+    """
     if articles is None:
         return list(range(n))
     if isinstance(articles, slice):
-        return list(range(n)[articles])
+        for part in ("start", "stop", "step"):
+            value = getattr(articles, part)
+            if value is not None and not _is_index(value):
+                raise TypeError(
+                    f"articles={articles!r}: a slice's {part} must be an integer or "
+                    f"None, got {value!r} ({type(value).__name__})."
+                )
+        bounds = [
+            None if v is None else operator.index(v)
+            for v in (articles.start, articles.stop, articles.step)
+        ]
+        if bounds[2] == 0:
+            raise ValueError(f"articles={articles!r}: a slice's step cannot be 0.")
+        chosen = list(range(n)[slice(*bounds)])
+        if not chosen:
+            raise ValueError(
+                f"articles={articles!r} selects no article: the file has {n} articles "
+                f"(0..{n - 1})."
+            )
+        return chosen
     if isinstance(articles, (str, bytes)) or not isinstance(articles, Sequence):
         raise TypeError(
             f"articles must be a slice or a list of article indices, got {articles!r}."
         )
+    if len(articles) == 0:
+        raise ValueError(
+            f"articles=[] selects no article: the file has {n} articles (0..{n - 1}); "
+            "pass None to keep them all."
+        )
     chosen = []
     for index in articles:
-        if isinstance(index, bool) or not isinstance(index, int) or not -n <= index < n:
+        if not _is_index(index):
+            raise TypeError(
+                f"articles must hold integer article indices, got {index!r} "
+                f"({type(index).__name__})."
+            )
+        if not -n <= index < n:
             raise ValueError(
                 f"Article index {index!r} is out of range: the file has {n} articles (0..{n - 1})."
             )
-        chosen.append(index % n)
+        chosen.append(int(index) % n)
     if len(set(chosen)) != len(chosen):
         raise ValueError(f"articles lists an article twice: {list(articles)}.")
     return chosen
@@ -632,9 +712,10 @@ def load_squad(
         articles: a slice or list of article indices to keep. Offline there is no train
             file, so the dev set is split by article, which keeps every paragraph on one
             side: `articles=slice(0, 40)` (8,981 questions) to fine-tune,
-            `articles=slice(40, None)` (1,589 questions) to evaluate.
+            `articles=slice(40, None)` (1,589 questions) to evaluate. A selection
+            that keeps no article raises ValueError.
     """
-    _check_limit(limit)
+    limit = _check_limit(limit)
     path = fetch("squad", split)
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
     records: list[dict[str, Any]] = []
@@ -675,7 +756,27 @@ def split_wikitext_documents(lines: Sequence[str]) -> list[dict[str, Any]]:
     with the single space WikiText puts around each line stripped and the tokens
     (`<unk>`, ` @-@ `) left exactly as they are. Lines before the first heading, if any,
     form an article titled "".
+
+    `lines` is a list of lines, not the file's text: a str is refused, since iterating
+    it would treat every character as a line. Pass `text.splitlines()`.
     """
+    if isinstance(lines, (str, bytes)):
+        raise TypeError(
+            f"lines must be a list of lines, got a {type(lines).__name__} of "
+            f"{len(lines)} characters; pass text.splitlines()."
+        )
+    try:
+        lines = list(lines)
+    except TypeError:
+        raise TypeError(
+            f"lines must be a list of lines, got {type(lines).__name__}"
+        ) from None
+    for number, line in enumerate(lines):
+        if not isinstance(line, str):
+            raise TypeError(
+                f"lines must hold strings, got {line!r:.60} ({type(line).__name__}) "
+                f"at index {number}."
+            )
     documents: list[dict[str, Any]] = []
     for line in lines:
         text = line.strip()
@@ -702,14 +803,30 @@ def load_wikitext2(split: str) -> list[dict[str, Any]]:
     return split_wikitext_documents(path.read_text(encoding="utf-8").splitlines())
 
 
-def read_conll(text: str, source: str = "text") -> list[dict[str, list[str]]]:
+def read_conll(
+    text: str | os.PathLike, source: str = "text"
+) -> list[dict[str, list[str]]]:
     """Sentences of a two-column CoNLL file: `[{"tokens": [...], "tags": [...]}, ...]`.
+
+    `text` is the file's contents (a str), or a `pathlib.Path` to the file, which is
+    read as UTF-8 and named in error messages. A str is always contents, never a file
+    name: guessing which one it is would read a file whenever a text happened to look
+    like a path.
 
     One token and its tag per line, separated by a TAB; a sentence ends at a line that
     is empty *or holds only white space* (WNUT-17's files use both). A line without
     exactly one TAB is an error, not something to guess around: a silently shifted
     column would shift every label.
     """
+    if isinstance(text, os.PathLike):
+        path = as_path("text", text)
+        text, source = read_text(path, "CoNLL file"), str(path)
+    elif not isinstance(text, str):
+        raise TypeError(
+            "text must be the file's contents (str) or a pathlib.Path, got "
+            f"{type(text).__name__}"
+        )
+    check_str("source", source)
     sentences: list[dict[str, list[str]]] = []
     tokens: list[str] = []
     tags: list[str] = []
@@ -721,8 +838,11 @@ def read_conll(text: str, source: str = "text") -> list[dict[str, list[str]]]:
             continue
         fields = line.split("\t")
         if len(fields) != 2 or not fields[0] or not fields[1].strip():
+            hint = ""
+            if number == 1 and "\n" not in text and Path(text).expanduser().is_file():
+                hint = " text is the file's contents; to read a file, pass Path(text)."
             raise DataError(
-                f"{source}, line {number}: expected 'token<TAB>tag', got {line!r}."
+                f"{source}, line {number}: expected 'token<TAB>tag', got {line!r}.{hint}"
             )
         tokens.append(fields[0])
         tags.append(fields[1].strip())
