@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from ._validate import check_int, check_str
+from ._validate import check_bool, check_int, check_str
 from .baselines import sentence_overlap_baseline
 from .device import evaluating
 from .metrics import (
@@ -39,6 +39,7 @@ from .metrics import (
 from .qa_features import (
     QAFeatures,
     _length_order,
+    check_features,
     length_grouped_batches,
     prepare_features,
 )
@@ -64,6 +65,25 @@ __all__ = [
 ]
 
 
+def _check_model(model: Any) -> None:
+    """A question-answering model: an nn.Module (its device and eval mode are used)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(
+            "model must be a question-answering model (BertForQuestionAnswering), got "
+            f"{type(model).__name__}"
+        )
+
+
+def _check_qa_output(model: torch.nn.Module, out: Any) -> None:
+    """Checked on the first batch: a classifier or a masked LM runs on the same inputs,
+    but has no start and end logits to read answers from."""
+    if not (hasattr(out, "start_logits") and hasattr(out, "end_logits")):
+        raise TypeError(
+            "model must be a question-answering model (BertForQuestionAnswering) that "
+            f"returns start_logits and end_logits, got {type(model).__name__}"
+        )
+
+
 @torch.no_grad()
 def answer(
     question: str,
@@ -86,6 +106,7 @@ def answer(
     check_str("context", context)
     if not question.strip() or not context.strip():
         raise ValueError("answer() needs a non-empty question and a non-empty context")
+    _check_model(model)
     example = {"id": "0", "question": question, "context": context}
     features = prepare_features(
         [example], tokenizer, max_length=max_length, stride=stride, with_labels=False
@@ -108,6 +129,8 @@ def predict_logits(
     never picks. The model runs in eval mode (no dropout) and its mode is restored
     afterwards.
     """
+    _check_model(model)
+    check_features(features)
     check_int("batch_size", batch_size, minimum=1)
     n, width = features.input_ids.shape
     start = torch.full((n, width), float("-inf"))  # (N, T)
@@ -121,6 +144,7 @@ def predict_logits(
             batch.pop("start_positions", None)
             batch.pop("end_positions", None)
             out = model(**{k: v.to(device) for k, v in batch.items()})
+            _check_qa_output(model, out)
             t = out.start_logits.shape[1]
             start[rows, :t] = out.start_logits.float().cpu()  # (B, t)
             end[rows, :t] = out.end_logits.float().cpu()
@@ -144,8 +168,15 @@ def evaluate_qa(
     same questions many times without tokenizing again; `max_length`/`stride` are then
     not used. `predictions` maps each question id to its answer text.
     """
-    if isinstance(examples, (str, Mapping)) or len(examples) == 0:
+    _check_model(model)
+    if isinstance(examples, (str, Mapping)) or not isinstance(examples, Sequence):
+        raise TypeError(
+            f"examples must be a list of SQuAD records, got {type(examples).__name__}"
+        )
+    if len(examples) == 0:
         raise ValueError("evaluate_qa needs at least one example (a non-empty list)")
+    if features is not None:
+        check_features(features)
     if features is None:
         features = prepare_features(
             examples, tokenizer, max_length=max_length, stride=stride, with_labels=False
@@ -189,11 +220,9 @@ def train_qa(
         raise TypeError(
             f"config must be a bertmini.train.TrainConfig, got {type(config).__name__}"
         )
-    if not isinstance(features, QAFeatures):
-        raise TypeError(
-            "features must be the QAFeatures of prepare_features, "
-            f"got {type(features).__name__}"
-        )
+    _check_model(model)
+    check_features(features)
+    check_bool("answerable_only", answerable_only)
     if not features.has_labels:
         raise ValueError(
             "train_qa needs labelled features: prepare_features(..., with_labels=True)"

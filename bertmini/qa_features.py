@@ -14,13 +14,14 @@ caller.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from ._validate import check_int
+from ._validate import check_bool, check_int
 
 __all__ = [
     "QAFeatures",
@@ -137,8 +138,10 @@ class QAFeatures:
         Keep `shuffle=False` for evaluation: `postprocess` accepts the list of per-batch
         logits (of different widths when `trim=True`) in this order.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_int("batch_size", batch_size, minimum=1)
+        check_bool("shuffle", shuffle)
+        check_bool("answerable_only", answerable_only)
+        check_bool("trim", trim)
         if answerable_only:
             order = self.answerable().nonzero().flatten()
         else:
@@ -198,6 +201,50 @@ def _is_word_aligned(context: str, start: int, end: int) -> bool:
         or not context[end - 1].isalnum()
     )
     return begins_clean and ends_clean
+
+
+def _check_answers(i: int, example: Mapping[str, Any]) -> None:
+    """`answers` in the SQuAD format: {"text": [str, ...], "answer_start": [int, ...]}.
+
+    Why so strict: a bare string or int (`{"text": "Paris", "answer_start": 0}`), a list
+    of dicts, or an offset such as 0.9, "0" or True would otherwise fail deep inside, or
+    worse, be read as another character offset and train on the wrong span. Missing,
+    None or empty answers mean "no answer".
+    """
+    answers = example.get("answers")
+    if answers is None or (isinstance(answers, Mapping) and not answers):
+        return
+    where = f"example {i} (id {example.get('id')!r})"
+    expected = '{"text": [str, ...], "answer_start": [int, ...]} (SQuAD format)'
+    if not isinstance(answers, Mapping):
+        raise TypeError(
+            f"{where}: answers must be {expected}, got {type(answers).__name__}"
+        )
+    texts, starts = answers.get("text", []), answers.get("answer_start", [])
+    for key, values in (("text", texts), ("answer_start", starts)):
+        if not isinstance(values, (list, tuple, np.ndarray)):
+            raise TypeError(
+                f"{where}: answers[{key!r}] must be a list, as in {expected}, got "
+                f"{values!r} ({type(values).__name__})"
+            )
+    if len(starts) != len(texts):
+        raise ValueError(
+            f"{where} has {len(texts)} answer texts but {len(starts)} answer_start "
+            "values; they must be of equal length"
+        )
+    for text, start in zip(texts, starts):
+        if not isinstance(text, str):
+            raise TypeError(
+                f"{where}: answer texts must be strings, got {text!r} "
+                f"({type(text).__name__})"
+            )
+        if isinstance(start, (bool, np.bool_)) or not isinstance(
+            start, numbers.Integral
+        ):
+            raise TypeError(
+                f"{where}: answer_start values must be integer character offsets, got "
+                f"{start!r} ({type(start).__name__})"
+            )
 
 
 def _answer_char_span(example: Mapping[str, Any]) -> tuple[int, int] | None:
@@ -307,6 +354,7 @@ def prepare_features(
     check_int("max_length", max_length)
     check_int("stride", stride)
     check_int("max_question_tokens", max_question_tokens)
+    check_bool("with_labels", with_labels)
     if max_length < 8:
         raise ValueError(
             f"max_length={max_length} is too small for [CLS] question [SEP] context [SEP]"
@@ -326,6 +374,8 @@ def prepare_features(
                 f"example {i} must be a dict with 'question' and 'context', "
                 f"got {type(ex).__name__}"
             )
+        if with_labels:
+            _check_answers(i, ex)
     backend = _backend_of(tokenizer)
     pad_id = _pad_token_id(tokenizer, backend)
 
@@ -404,6 +454,15 @@ def prepare_features(
 
 
 # ------------------------------------------------------------------ batching by length
+def check_features(features: Any) -> None:
+    """The windows of `prepare_features`: raw records or None have no input_ids."""
+    if not isinstance(features, QAFeatures):
+        raise TypeError(
+            "features must be the QAFeatures returned by prepare_features(examples, "
+            f"tokenizer), got {type(features).__name__}"
+        )
+
+
 def _length_order(
     features: QAFeatures, generator: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -432,6 +491,7 @@ def length_grouped_batches(
     shuffles the order of the batches, so batches are still random samples of the
     windows of one length.
     """
+    check_features(features)
     check_int("batch_size", batch_size, minimum=1)
     order = _length_order(features, generator)
     return [

@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import torch
 
 from ._bertviz_offline import offline_view
+from ._validate import check_bool, check_int
 from .device import evaluating
 
 # Where a page serves offline copies of bertviz's JavaScript libraries ("" = CDNs only;
@@ -108,15 +109,28 @@ def stack_attentions(output_or_attentions: Any) -> torch.Tensor:
     """(L, B, heads, T, T) float32 on the CPU, detached: one tensor to compute
     statistics on.
     """
-    return torch.stack(
-        [a.detach().float().cpu() for a in attentions_of(output_or_attentions)]
-    )
+    layers = [a.detach().float().cpu() for a in attentions_of(output_or_attentions)]
+    for i, a in enumerate(layers):
+        if a.shape != layers[0].shape:
+            raise ValueError(
+                f"attention of layer {i} has shape {tuple(a.shape)} but layer 0 has "
+                f"{tuple(layers[0].shape)}: all layers must come from one model call"
+            )
+    A = torch.stack(layers)  # (L, B, h, T, T)
+    # NaN statistics would look like numbers in a table, and rank first in top_heads.
+    if not torch.isfinite(A).all():
+        raise ValueError(
+            "the attention maps hold NaN or inf values: the model's weights or inputs "
+            "are broken (e.g. a diverged training run)"
+        )
+    return A
 
 
 def one_example(output_or_attentions: Any, index: int | None = None) -> torch.Tensor:
     """The (L, heads, T, T) maps of one sentence of the batch (bertviz shows one at a
     time).
     """
+    check_int("index", index, optional=True)
     attn = stack_attentions(output_or_attentions)  # (L, B, h, T, T)
     B = attn.shape[1]
     if index is None:
@@ -133,15 +147,30 @@ def one_example(output_or_attentions: Any, index: int | None = None) -> torch.Te
 def real_token_mask(
     attention_mask: torch.Tensor | None, B: int, T: int
 ) -> torch.Tensor:
-    """(B, T) float mask of real tokens; all ones when there is no padding mask."""
+    """(B, T) float mask of real tokens; all ones when there is no padding mask.
+
+    Only 0s and 1s: the mask weighs every token, so a mask of 2s or 0.5s would scale
+    the statistics instead of selecting tokens.
+    """
     if attention_mask is None:
         return torch.ones(B, T)
+    if not isinstance(attention_mask, torch.Tensor):
+        raise TypeError(
+            "attention_mask must be a (B, T) tensor of 0s and 1s, got "
+            f"{type(attention_mask).__name__}"
+        )
     if tuple(attention_mask.shape) != (B, T):
         raise ValueError(
             f"attention_mask has shape {tuple(attention_mask.shape)} but the attention maps "
             f"are for {B} sequences of {T} tokens"
         )
-    return attention_mask.detach().float().cpu()
+    mask = attention_mask.detach().float().cpu()
+    if not ((mask == 0) | (mask == 1)).all():
+        bad = mask[(mask != 0) & (mask != 1)][0].item()
+        raise ValueError(
+            f"attention_mask must hold only 0 (padding) and 1 (real token), got {bad!r}"
+        )
+    return mask
 
 
 # ------------------------------------------------------------------ per-head statistics
@@ -252,6 +281,8 @@ def measure_heads(
     """
     if isinstance(texts, str) or not texts:
         raise ValueError("texts must be a non-empty list of strings")
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("max_length", max_length, minimum=1)
     totals: dict[str, list] = {}
     with evaluating(model):
         for start in range(0, len(texts), batch_size):
@@ -291,11 +322,32 @@ def top_heads(
     """The k heads with the largest (or smallest) value of a statistic:
     [(layer, head, value), ...].
     """
-    values = stats[name] if isinstance(stats, dict) else stats  # (L, h)
-    flat = torch.as_tensor(values).flatten()
+    check_int("k", k, minimum=1)
+    values = _statistic(stats, name)  # (L, h)
+    flat = values.flatten()
     idx = flat.topk(min(k, flat.numel()), largest=largest).indices
     heads = values.shape[1]
     return [(int(i) // heads, int(i) % heads, float(flat[i])) for i in idx]
+
+
+def _statistic(stats: Any, name: str | None) -> torch.Tensor:
+    """One (layers, heads) statistic from a `head_statistics` dict (by name) or a
+    tensor; a misspelt name lists the ones there are instead of a bare KeyError."""
+    if isinstance(stats, dict):
+        if name not in stats:
+            raise ValueError(
+                f"name must be one of the statistics {sorted(stats)}, got {name!r}"
+            )
+        stats = stats[name]
+    values = torch.as_tensor(stats)
+    if values.dim() != 2:
+        raise ValueError(
+            "a statistic must be a (layers, heads) tensor, got shape "
+            f"{tuple(values.shape)}"
+        )
+    if not torch.isfinite(values.float()).all():
+        raise ValueError(f"statistic {name!r} holds NaN or inf values")
+    return values
 
 
 # -------------------------------------------------------------------- attention rollout
@@ -315,6 +367,7 @@ def attention_rollout(
     """
     A = stack_attentions(output_or_attentions)  # (L, B, h, T, T)
     L, B, _, T, _ = A.shape
+    check_int("layers", layers, optional=True)
     layers = L if layers is None else layers
     if not 1 <= layers <= L:
         raise ValueError(f"layers must be between 1 and {L}, got {layers}")
@@ -376,6 +429,33 @@ def norm_weighted_attentions(
 
 
 # --------------------------------------------------------------------------- matplotlib
+def _example_maps(attn: Any, index: int | None) -> torch.Tensor:
+    """(L, h, T, T) maps of one sentence, from a model output, its attention tuple or an
+    (L, h, T, T) tensor such as `one_example` returns.
+
+    One layer's (B, h, T, T) tensor (`out.attentions[0]`) has four dimensions too and
+    would be read as layers: a bare tensor comes without `index`, which only a batch
+    needs.
+    """
+    if not isinstance(attn, torch.Tensor):
+        return one_example(attn, index)
+    if attn.dim() != 4 or attn.shape[-1] != attn.shape[-2]:
+        raise ValueError(
+            "expected a model output, its .attentions tuple, or the (layers, heads, T, "
+            f"T) maps of one sentence (viz.one_example), got a tensor of shape "
+            f"{tuple(attn.shape)}"
+        )
+    if index is not None:
+        raise ValueError(
+            "index picks a sentence of a batch, but a bare tensor must be the (layers, "
+            "heads, T, T) maps of one sentence: pass the model output or its "
+            ".attentions tuple with index, or viz.one_example(out, index)"
+        )
+    if not torch.isfinite(attn).all():
+        raise ValueError("the attention maps hold NaN or inf values")
+    return attn
+
+
 def plot_matrix(
     matrix: torch.Tensor,
     tokens: Sequence[str],
@@ -421,11 +501,9 @@ def plot_head(
     """One head's attention map as a heatmap; `attn` is a model output, its attention
     tuple or (L, h, T, T).
     """
-    maps = (
-        attn
-        if isinstance(attn, torch.Tensor) and attn.dim() == 4
-        else one_example(attn, index)
-    )
+    check_int("layer", layer)
+    check_int("head", head)
+    maps = _example_maps(attn, index)
     L, h = maps.shape[:2]
     if not (0 <= layer < L and 0 <= head < h):
         raise IndexError(
@@ -447,14 +525,17 @@ def plot_layer(
     """
     import matplotlib.pyplot as plt
 
-    maps = (
-        attn
-        if isinstance(attn, torch.Tensor) and attn.dim() == 4
-        else one_example(attn, index)
-    )
+    check_int("ncols", ncols, minimum=1)
+    check_int("layer", layer)
+    maps = _example_maps(attn, index)
     L, h, T, _ = maps.shape
     if not 0 <= layer < L:
         raise IndexError(f"layer {layer} out of range: the model has {L} layers")
+    if isinstance(tokens, str) or len(tokens) != T:
+        n = "a string" if isinstance(tokens, str) else f"{len(tokens)} tokens"
+        raise ValueError(
+            f"tokens must be a list of one token per position ({T}), got {n}"
+        )
     nrows = -(-h // ncols)
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows), squeeze=False
@@ -487,8 +568,7 @@ def plot_head_stats(
     """A layers × heads map of one statistic, with the value written in each cell."""
     import matplotlib.pyplot as plt
 
-    # (L, h)
-    values = torch.as_tensor(stats[name] if isinstance(stats, dict) else stats).float()
+    values = _statistic(stats, name).float()  # (L, h)
     L, h = values.shape
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 0.45 * L + 1.2))
@@ -668,6 +748,8 @@ def explorer_attention(
     (attention_mask all 1): the real tokens then spend attention on [PAD] and their
     vectors change. That is what the mask prevents.
     """
+    check_int("pad_to", pad_to, minimum=0)
+    check_bool("use_mask", use_mask)
     ids = tokenizer.encode(text, text_pair or None)
     types = [0] * len(ids)
     if text_pair:
