@@ -8,29 +8,13 @@ gave before.
 from __future__ import annotations
 
 import hashlib
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from bertmini import baselines, data
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _local_mirror() -> Path | None:
-    value = os.environ.get("BERTMINI_DATA_MIRROR", "")
-    base = (
-        Path(value)
-        if value and "://" not in value
-        else REPO_ROOT.parent / "shared" / "data"
-    )
-    return base if (base / "sst2" / "dev.tsv").is_file() else None
-
-
-MIRROR = _local_mirror()
+from tests.test_data import MIRROR
 
 
 @pytest.fixture
