@@ -128,6 +128,29 @@ def fit_bag_of_words(
 
     labels = as_label_list("labels", labels)
     check_texts_and_labels(texts, labels)
+    _check_bag_of_words_settings(ngram_range, min_df, tfidf, C, max_iter)
+    if len(set(labels)) < 2:
+        raise ValueError(
+            f"all {len(labels)} training labels are {labels[0]!r}: a classifier needs "
+            "examples of at least two classes"
+        )
+    vectorizer_cls = TfidfVectorizer if tfidf else CountVectorizer
+    # SST-2 is already lower-cased and split into tokens; the pattern keeps one-letter
+    # words and punctuation-free tokens such as "n't" (a default sklearn tokenizer would
+    # drop "n't").
+    vectorizer = vectorizer_cls(
+        ngram_range=ngram_range,
+        min_df=min_df,
+        lowercase=True,
+        token_pattern=r"(?u)[\w']+",
+    )
+    classifier = LogisticRegression(C=C, max_iter=max_iter)
+    pipeline = Pipeline([("vectorizer", vectorizer), ("classifier", classifier)])
+    pipeline.fit(list(texts), list(labels))
+    return pipeline
+
+
+def _check_bag_of_words_settings(ngram_range, min_df, tfidf, C, max_iter) -> None:
     check_bool("tfidf", tfidf)
     # sklearn reads an int as a count of documents, a float as a share of them
     if isinstance(min_df, float):
@@ -149,25 +172,6 @@ def fit_bag_of_words(
             "ngram_range must be a tuple (min_n, max_n) of integers with "
             f"1 <= min_n <= max_n, e.g. (1, 2), got {ngram_range!r}"
         )
-    if len(set(labels)) < 2:
-        raise ValueError(
-            f"all {len(labels)} training labels are {labels[0]!r}: a classifier needs "
-            "examples of at least two classes"
-        )
-    vectorizer_cls = TfidfVectorizer if tfidf else CountVectorizer
-    # SST-2 is already lower-cased and split into tokens; the pattern keeps one-letter
-    # words and punctuation-free tokens such as "n't" (a default sklearn tokenizer would
-    # drop "n't").
-    vectorizer = vectorizer_cls(
-        ngram_range=ngram_range,
-        min_df=min_df,
-        lowercase=True,
-        token_pattern=r"(?u)[\w']+",
-    )
-    classifier = LogisticRegression(C=C, max_iter=max_iter)
-    pipeline = Pipeline([("vectorizer", vectorizer), ("classifier", classifier)])
-    pipeline.fit(list(texts), list(labels))
-    return pipeline
 
 
 def top_features(pipeline, k: int = 10) -> dict[str, list[tuple[str, float]]]:

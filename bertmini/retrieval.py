@@ -143,21 +143,7 @@ class BM25:
     """
 
     def __init__(self, documents: Sequence[str], k1: float = 1.5, b: float = 0.75):
-        if isinstance(documents, str) or (
-            isinstance(documents, Sequence) and len(documents) == 0
-        ):
-            raise ValueError("documents must be a non-empty list of strings")
-        if not isinstance(documents, Sequence):
-            raise TypeError(
-                "documents must be a non-empty list of strings, got "
-                f"{type(documents).__name__}"
-            )
-        for i, d in enumerate(documents):
-            check_str(f"documents[{i}]", d)
-        check_number("k1", k1)
-        check_number("b", b)
-        if not k1 >= 0 or not 0 <= b <= 1:
-            raise ValueError(f"need k1 >= 0 and 0 <= b <= 1, got k1={k1!r}, b={b!r}")
+        _check_bm25_arguments(documents, k1, b)
         self.k1, self.b = k1, b
         tfs = [Counter(words(d)) for d in documents]  # word -> count, per document
         lengths = [sum(tf.values()) for tf in tfs]
@@ -199,16 +185,40 @@ class BM25:
         """(Q, N): every query of a list of strings against every document; (0, N) for
         an empty list. A single string is refused: it would be scored letter by letter
         (use `scores`)."""
-        if isinstance(queries, str) or not isinstance(queries, Sequence):
-            raise TypeError(
-                "queries must be a list of strings (for one query, use scores(query)), "
-                f"got {type(queries).__name__}"
-            )
-        for i, q in enumerate(queries):
-            check_str(f"queries[{i}]", q)
+        _check_queries(queries)
         if len(queries) == 0:
             return torch.empty(0, len(self.lengths), dtype=torch.float64)
         return torch.stack([self.scores(q) for q in queries])
+
+
+def _check_bm25_arguments(documents: Any, k1: Any, b: Any) -> None:
+    """A non-empty list of strings (one string would be read letter by letter), k1 and
+    b finite numbers in range."""
+    if isinstance(documents, str) or (
+        isinstance(documents, Sequence) and len(documents) == 0
+    ):
+        raise ValueError("documents must be a non-empty list of strings")
+    if not isinstance(documents, Sequence):
+        raise TypeError(
+            "documents must be a non-empty list of strings, got "
+            f"{type(documents).__name__}"
+        )
+    for i, d in enumerate(documents):
+        check_str(f"documents[{i}]", d)
+    check_number("k1", k1)
+    check_number("b", b)
+    if not k1 >= 0 or not 0 <= b <= 1:
+        raise ValueError(f"need k1 >= 0 and 0 <= b <= 1, got k1={k1!r}, b={b!r}")
+
+
+def _check_queries(queries: Any) -> None:
+    if isinstance(queries, str) or not isinstance(queries, Sequence):
+        raise TypeError(
+            "queries must be a list of strings (for one query, use scores(query)), "
+            f"got {type(queries).__name__}"
+        )
+    for i, q in enumerate(queries):
+        check_str(f"queries[{i}]", q)
 
 
 def _gold_ids(gold: Any, Q: int, N: int) -> torch.Tensor:

@@ -52,13 +52,7 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     shapes must match exactly: a (T,) or (1, T) mask would broadcast, and a (T, H)
     hidden would be averaged over its hidden units.
     """
-    _check_tensor("hidden", hidden, "(B, T, H)")
-    _check_tensor("attention_mask", attention_mask, "(B, T)")
-    if hidden.dim() != 3 or attention_mask.shape != hidden.shape[:2]:
-        raise ValueError(
-            "hidden must be (B, T, H) and attention_mask (B, T) with the same B and T, "
-            f"got {tuple(hidden.shape)} and {tuple(attention_mask.shape)}"
-        )
+    _check_hidden_and_mask(hidden, attention_mask)
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
     total = (hidden * mask).sum(dim=1)  # (B, H)
     count = mask.sum(dim=1).clamp(min=1e-9)  # (B, 1): as sentence-transformers, never 0
@@ -187,28 +181,43 @@ def in_batch_negatives_loss(
     the loss class and the model's training): a cosine lives in [-1, 1], too narrow a
     range for a softmax to be confident.
 
-    queries, documents: (B, H) finite float vectors, B >= 1, row i of each a matching
-        pair (B = 1 gives 0: there are no negatives).
+    queries, documents: (B, H) float vectors, B >= 1, row i of each a matching pair
+        (B = 1 gives 0: there are no negatives). A NaN vector gives a NaN loss, which
+        `fit` reports as a diverged run.
     scale: a finite number > 0; a negative scale would reward ranking the right
         document last, and 0 would make every document equally likely.
     document_ids: (B,), optional. Two questions about the same paragraph in one batch
         would otherwise make each other's positive a negative; documents with the
         query's own id (other than its own column) are left out of its softmax.
     """
-    check_number("scale", scale, low=0, low_open=True)
-    _check_pairs(queries, documents, document_ids)
-    for name, x in (("queries", queries), ("documents", documents)):
-        bad = ~torch.isfinite(x).all(dim=1)  # (B,)
-        if bad.any():
-            row = int(bad.nonzero()[0])
-            raise ValueError(f"{name} must be finite, got NaN or inf in row {row}")
-    return _in_batch_loss(queries, documents, scale, document_ids)
+    _check_pairs(queries, documents, scale, document_ids)
+    q, d = F.normalize(queries, dim=-1), F.normalize(documents, dim=-1)  # (B, H) each
+    scores = scale * q @ d.T  # (B, B)
+    B = scores.size(0)
+    target = torch.arange(B, device=scores.device)  # (B,): query i goes with document i
+    if document_ids is not None:
+        same = document_ids[:, None] == document_ids[None, :]  # (B, B)
+        duplicate = same & ~torch.eye(B, dtype=torch.bool, device=scores.device)
+        scores = scores.masked_fill(duplicate, float("-inf"))
+    return F.cross_entropy(scores.float(), target)
+
+
+def _check_hidden_and_mask(hidden: Any, attention_mask: Any) -> None:
+    _check_tensor("hidden", hidden, "(B, T, H)")
+    _check_tensor("attention_mask", attention_mask, "(B, T)")
+    if hidden.dim() != 3 or attention_mask.shape != hidden.shape[:2]:
+        raise ValueError(
+            "hidden must be (B, T, H) and attention_mask (B, T) with the same B and T, "
+            f"got {tuple(hidden.shape)} and {tuple(attention_mask.shape)}"
+        )
 
 
 def _check_pairs(
-    queries: Any, documents: Any, document_ids: torch.Tensor | None
+    queries: Any, documents: Any, scale: Any, document_ids: torch.Tensor | None
 ) -> None:
-    """What the loss needs: (B, H) float tensors of one shape, B >= 1, ids (B,)."""
+    """What the loss needs: (B, H) float tensors of one shape, B >= 1, a finite scale
+    > 0, ids (B,)."""
+    check_number("scale", scale, low=0, low_open=True)
     _check_tensor("queries", queries, "(B, H)")
     _check_tensor("documents", documents, "(B, H)")
     if queries.dim() != 2 or queries.shape != documents.shape:
@@ -230,24 +239,6 @@ def _check_pairs(
                 f"document_ids must have shape ({queries.shape[0]},), got "
                 f"{tuple(document_ids.shape)}"
             )
-
-
-def _in_batch_loss(
-    queries: torch.Tensor,
-    documents: torch.Tensor,
-    scale: float,
-    document_ids: torch.Tensor | None,
-) -> torch.Tensor:
-    """`in_batch_negatives_loss` on checked arguments."""
-    q, d = F.normalize(queries, dim=-1), F.normalize(documents, dim=-1)  # (B, H) each
-    scores = scale * q @ d.T  # (B, B)
-    B = scores.size(0)
-    target = torch.arange(B, device=scores.device)  # (B,): query i goes with document i
-    if document_ids is not None:
-        same = document_ids[:, None] == document_ids[None, :]  # (B, B)
-        duplicate = same & ~torch.eye(B, dtype=torch.bool, device=scores.device)
-        scores = scores.masked_fill(duplicate, float("-inf"))
-    return F.cross_entropy(scores.float(), target)
 
 
 @dataclass
@@ -311,9 +302,7 @@ class BiEncoder(nn.Module):
             if not torch.isfinite(document_embeddings).all():
                 raise ValueError("document_embeddings must be finite, got NaN or inf")
             d = document_embeddings.to(q.device, q.dtype)  # (B, H), fixed: no gradient
-        # Non-finite query vectors are the model diverging: fit reports that itself.
-        _check_pairs(q, d, document_ids)
-        loss = _in_batch_loss(q, d, self.scale, document_ids)
+        loss = in_batch_negatives_loss(q, d, self.scale, document_ids)
         return BiEncoderOutput(loss, q, d)
 
 

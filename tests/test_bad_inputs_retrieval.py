@@ -325,10 +325,10 @@ def test_in_batch_loss_inputs():
         in_batch_negatives_loss(torch.randn(0, 8), torch.randn(0, 8))
     bad = torch.randn(3, 8)
     bad[1, 2] = NAN
-    with pytest.raises(ValueError, match="queries must be finite.*row 1"):
-        in_batch_negatives_loss(bad, torch.randn(3, 8))
-    with pytest.raises(ValueError, match="documents must be finite"):
-        in_batch_negatives_loss(torch.randn(3, 8), bad)
+    # NaN vectors are a diverged model: the loss says so by being NaN, which fit
+    # reports as a TrainingDivergedError with its last checkpoint
+    assert in_batch_negatives_loss(bad, torch.randn(3, 8)).isnan()
+    assert in_batch_negatives_loss(torch.randn(3, 8), bad).isnan()
     with pytest.raises(TypeError, match="queries must be a torch.Tensor"):
         in_batch_negatives_loss([[1.0, 2.0]], torch.randn(1, 2))
     with pytest.raises(TypeError, match="float tensors"):
