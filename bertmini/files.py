@@ -15,6 +15,11 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
     """The cache: `override`, else `$BERTMINI_CACHE`, else `~/.cache/bertmini` (`~`
     expanded).
     """
+    if override is not None and not isinstance(override, (str, os.PathLike)):
+        raise TypeError(
+            "the cache directory must be a path (str or pathlib.Path), got "
+            f"{override!r} ({type(override).__name__})"
+        )
     if override is not None and str(override).strip():
         return Path(override).expanduser()
     configured = os.environ.get(CACHE_ENV, "").strip()
@@ -30,7 +35,7 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     memory.
     """
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(Path(path).expanduser(), "rb") as f:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()

@@ -287,10 +287,12 @@ def with_labels(
     """
     if num_labels is not None and (
         isinstance(num_labels, bool)
-        or not isinstance(num_labels, int)
+        or not isinstance(num_labels, numbers.Integral)
         or num_labels < 1
     ):
         raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
+    if num_labels is not None:
+        num_labels = int(num_labels)  # a NumPy integer would not go into config.json
     if id2label is not None:
         names = (
             dict(enumerate(id2label))

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import check_int, check_number, check_tokenizer
+from ._validate import check_bool, check_int, check_number, check_tokenizer
 from .device import evaluating
 from .model import BertModel
 from .outputs import ModelOutput
@@ -132,6 +132,8 @@ def encode(
     if len(texts) == 0:
         raise ValueError("texts is empty: nothing to encode")
     check_int("batch_size", batch_size, 1)
+    check_bool("normalize", normalize)
+    check_bool("progress", progress, optional=True)
     names = _check_poolings(pooling)
     from tqdm.auto import tqdm
 
