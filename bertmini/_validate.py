@@ -79,6 +79,15 @@ def check_bool(name: str, value: Any, optional: bool = False) -> None:
         raise TypeError(f"{name} must be True or False, got {_got(value)}")
 
 
+def check_finite_logits(logits: Any) -> None:
+    """A model's scores must be finite: an argmax or softmax of NaN is a silent wrong
+    answer (argmax of NaN is class 0)."""
+    if not bool(logits.isfinite().all()):
+        raise ValueError(
+            "the model produced NaN or infinite logits; its scores would be meaningless"
+        )
+
+
 def check_str(name: str, value: Any, nonempty: bool = False) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {_got(value)}")

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ._validate import check_int, check_tokenizer
+from ._validate import check_finite_logits, check_int, check_tokenizer
 from .device import evaluating
 from .heads import as_label_id
 from .metrics import classification_metrics, macro_f1  # noqa: F401 (public here too)
@@ -151,10 +151,7 @@ def _class_logits(
             f"{caller} needs a classifier with >= 2 labels, got a model with 1 output: "
             "regression has no class probabilities (predict_logits gives its outputs)"
         )
-    if not bool(torch.isfinite(logits).all()):
-        raise ValueError(
-            "the model produced NaN or infinite logits; its scores would be meaningless"
-        )
+    check_finite_logits(logits)
     return logits
 
 

@@ -46,11 +46,10 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any, BinaryIO, Sequence
 
-from . import files as _files
 from ._validate import as_path, check_bool, check_int, check_str, read_text
 
 # cache_dir is public here too
-from .files import CACHE_ENV, cache_dir  # noqa: F401
+from .files import CACHE_ENV, cache_dir, sha256_file  # noqa: F401
 
 __all__ = [
     "DATASETS",
@@ -228,15 +227,6 @@ def git_blob_sha1(data: bytes) -> str:
             f"data must be bytes, got {type(data).__name__}; encode a str first"
         )
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """The sha256 of a file's bytes; `path` may start with `~`.
-
-    Wraps `files.sha256_file` so that a path typed by hand ("~/data/dev.tsv") is
-    expanded instead of failing as a file named "~".
-    """
-    return _files.sha256_file(as_path("path", path))
 
 
 def git_blob_sha1_file(path: str | Path) -> str:

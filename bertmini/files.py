@@ -8,6 +8,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from ._validate import as_path
+
 CACHE_ENV = "BERTMINI_CACHE"
 
 
@@ -35,7 +37,7 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     memory.
     """
     digest = hashlib.sha256()
-    with open(Path(path).expanduser(), "rb") as f:
+    with open(as_path("path", path), "rb") as f:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()

@@ -29,6 +29,7 @@ import torch
 from . import files
 from ._validate import (
     as_path,
+    check_finite_logits,
     check_int,
     check_number,
     check_str,
@@ -581,13 +582,6 @@ def check_mlm_model(model: Any, tokenizer) -> None:
         )
 
 
-def check_finite(logits: torch.Tensor) -> None:
-    if not bool(torch.isfinite(logits).all()):
-        raise ValueError(
-            "the model produced NaN or infinite logits; its scores would be meaningless"
-        )
-
-
 def vocab_logits(out, tokenizer) -> torch.Tensor:
     """The MLM logits (..., V) of a model's output, checked: over the tokenizer's
     vocabulary, and finite."""
@@ -605,7 +599,7 @@ def vocab_logits(out, tokenizer) -> torch.Tensor:
             f"tokenizer has {tokenizer.vocab_size} tokens: pass a masked language model "
             "trained with this tokenizer"
         )
-    check_finite(logits)
+    check_finite_logits(logits)
     return logits
 
 
@@ -697,7 +691,7 @@ def evaluate_pretraining(
             targets.append(labels.cpu())
             nsp_logits = getattr(out, "seq_relationship_logits", None)  # (B, 2)
             if nsp_logits is not None:
-                check_finite(nsp_logits)
+                check_finite_logits(nsp_logits)
                 nsp_hits += int((nsp_logits.argmax(-1) == nsp).sum())
                 nsp_n += len(nsp)
     targets = torch.cat(targets)
