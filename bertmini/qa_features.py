@@ -486,7 +486,8 @@ def length_grouped_batches(
     although the last window of a paragraph is often short; sorting by length first
     removes most of the padding. For chapter 7's 2,735 training windows (max_length=128,
     stride 32), random batches of 32 held 350,080 positions (mean of 20 shuffles) and
-    grouped ones 313,248, for 311,904 real tokens: a tenth fewer positions to compute.
+    grouped ones 313,248, for 311,904 real tokens: a tenth fewer positions to compute
+    (tests/test_qa_features.py recomputes these).
     The windows of each length come in random order (`generator`) and the training loop
     shuffles the order of the batches, so batches are still random samples of the
     windows of one length.
