@@ -189,7 +189,15 @@ def predict_logits(
             rows = order[i : i + batch_size]
             batch = collator([records[j] for j in rows])
             batch.pop("labels", None)
-            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+            output = model(**{k: v.to(device) for k, v in batch.items()})
+            if not hasattr(output, "logits"):
+                raise TypeError(
+                    f"model must score classes, as BertForSequenceClassification does; "
+                    f"{type(model).__name__} returned {type(output).__name__}, which "
+                    "has no logits (a bare BertModel gives vectors: add a "
+                    "classification head)"
+                )
+            logits = output.logits
             if out is None:
                 out = torch.empty(n, logits.shape[-1])  # (N, num_labels)
             out[rows] = logits.float().cpu()

@@ -13,6 +13,7 @@ from bertmini import (
     BertConfig,
     BertForSequenceClassification,
     BertForTokenClassification,
+    BertModel,
     Tokenizer,
 )
 from bertmini.classification import (
@@ -314,3 +315,18 @@ def test_a_missing_model_or_tokenizer_is_named(tok, tagger, classifier, case):
     call, message = CALLS[case]
     with pytest.raises(TypeError, match=message):
         call(tok, tagger, classifier)
+
+
+# ------------------------------------------------- 10. an encoder without a head
+@pytest.mark.parametrize("caller", ["predict_logits", "evaluate", "predict"])
+def test_a_bare_encoder_is_refused_for_want_of_logits(tok, caller):
+    encoder = BertModel(_config(tok))
+    calls = {
+        "predict_logits": lambda: predict_logits(
+            encoder, RECORDS, ClassificationCollator(tok)
+        ),
+        "evaluate": lambda: evaluate(encoder, RECORDS, ClassificationCollator(tok)),
+        "predict": lambda: predict(encoder, tok, ["a"]),
+    }
+    with pytest.raises(TypeError, match="BertModel returned .* no logits"):
+        calls[caller]()
