@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import check_int, check_number, check_tokenizer
+from ._validate import check_bool, check_int, check_number, check_tokenizer
 from .config import BertConfig
 from .device import evaluating
 from .heads import IGNORE_INDEX, as_label_id, check_labels, with_labels
@@ -294,23 +294,32 @@ def align_labels(
     Returns:
         One label per piece; -100 wherever the loss should not look.
     """
+    check_bool("label_all_pieces", label_all_pieces)
+    labels = [as_label_id(y, "word_labels") for y in word_labels]
     out = []
     previous = None
     for w in word_ids:
         if w is None:
             out.append(IGNORE_INDEX)
-        elif not 0 <= w < len(word_labels):
-            raise ValueError(
-                f"word id {w} is out of range for {len(word_labels)} word labels"
-            )
-        elif w != previous:
-            out.append(word_labels[w])
-        elif label_all_pieces:
-            out.append(inside[word_labels[w]] if inside is not None else word_labels[w])
         else:
-            out.append(IGNORE_INDEX)
+            _check_word_id(w, len(labels), "word labels")
+            if w != previous:
+                out.append(labels[w])
+            elif label_all_pieces:
+                out.append(inside[labels[w]] if inside is not None else labels[w])
+            else:
+                out.append(IGNORE_INDEX)
         previous = w
     return out
+
+
+def _check_word_id(w: Any, num_words: int, what: str) -> None:
+    """A word id indexes a list of words: an integer in [0, num_words). A negative one
+    would silently read a word from the end, a float is not an index."""
+    if isinstance(w, bool) or not isinstance(w, numbers.Integral):
+        raise TypeError(f"word_ids must be integers or None, got {w!r}")
+    if not 0 <= w < num_words:
+        raise ValueError(f"word_ids contains {w}, outside [0, {num_words}) {what}")
 
 
 def word_labels_from_pieces(
@@ -334,13 +343,7 @@ def word_labels_from_pieces(
     previous = None
     for w, y in zip(word_ids, piece_labels):
         if w is not None:
-            if isinstance(w, bool) or not isinstance(w, numbers.Integral):
-                raise TypeError(f"word_ids must be integers or None, got {w!r}")
-            if not 0 <= w < num_words:
-                raise ValueError(
-                    f"word_ids contains {w}, outside [0, {num_words}) for "
-                    f"num_words={num_words}"
-                )
+            _check_word_id(w, num_words, f"for num_words={num_words}")
             if w != previous:
                 out[w] = as_label_id(y, "piece_labels")
         previous = w

@@ -156,8 +156,16 @@ def test_truncated_words_have_no_label_and_predict_as_o(tokenizer):
 
 
 def test_alignment_refuses_bad_inputs(tokenizer):
-    with pytest.raises(ValueError, match="word id 3 is out of range for 2"):
+    with pytest.raises(ValueError, match=r"contains 3, outside \[0, 2\) word labels"):
         align_labels([None, 0, 3, None], [1, 2])
+    with pytest.raises(ValueError, match=r"contains -1, outside"):
+        align_labels([None, -1, None], [1, 2])  # would read the last word's label
+    with pytest.raises(TypeError, match="word_ids must be integers or None, got 1.0"):
+        align_labels([None, 0, 1.0, None], [1, 2])
+    with pytest.raises(TypeError, match="word_labels must be integer class ids"):
+        align_labels([None, 0, 1, None], [1, 2.0])
+    with pytest.raises(TypeError, match="label_all_pieces must be True or False"):
+        align_labels([None, 0, None], [1], label_all_pieces="no")
     with pytest.raises(ValueError, match="2 word ids but 3 piece labels"):
         word_labels_from_pieces([None, 0], [1, 2, 3], 1)
     with pytest.raises(TypeError, match="list of words"):
