@@ -16,10 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import cpu_description  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK_BUDGET_S, NOTEBOOK_BUDGET_S = 15 * 60, 4 * 60
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     print(
-        f"# bench_book: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+        f"# bench_book: {cpu_description()}, {os.cpu_count()} cpus, "
         f"torch {torch.__version__}, data mirror {'set' if os.environ.get('BERTMINI_DATA_MIRROR') else 'unset'}, "
         f"model cache {'fresh' if 'bertmini-bench-cache-' in os.environ['BERTMINI_CACHE'] else os.environ['BERTMINI_CACHE']}"
     )

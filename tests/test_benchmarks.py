@@ -113,3 +113,24 @@ def test_run_all_keeps_an_over_budget_book_table(monkeypatch):
     assert run_all.run(["bench_book.py"], None, quick=False, threads=None) == (
         "# book\n| a |\n|---|"
     )
+
+
+def test_the_machine_header_names_the_cpu_and_its_vector_instructions(monkeypatch):
+    """Two 2-core machines differed twice over in float32 speed (AVX2 against AVX-512):
+    every table says which CPU it ran on and what it could use."""
+    import common
+
+    from bertmini.pretraining import cpu_name
+
+    text = common.cpu_description()
+    assert text.startswith(cpu_name())
+    if Path("/proc/cpuinfo").exists():
+        flags = next(
+            line.split(":", 1)[1].split()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("flags")
+        )
+        assert ("avx2" in text) == ("avx2" in flags)
+        assert ("amx_bf16" in text) == ("amx_bf16" in flags)
+    monkeypatch.setattr("builtins.open", lambda *a, **k: (_ for _ in ()).throw(OSError))
+    assert common.cpu_description() == cpu_name()  # no /proc/cpuinfo: the name alone
