@@ -31,20 +31,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_grouping_accuracy import BATCH, LR, MAX_LEN, N_TRAIN, WARMUP  # noqa: E402
-from common import machine_header  # noqa: E402
+from common import cpu_flags, machine_header  # noqa: E402
 
 SEED = 0
 
 
 def native_bf16() -> str:
     """The CPU's bfloat16 instructions as Linux lists them in /proc/cpuinfo."""
-    try:
-        flags = next(
-            line.split(":", 1)[1].split()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("flags")
-        )
-    except (OSError, StopIteration):
+    flags = cpu_flags()
+    if flags is None:
         return "unknown (no /proc/cpuinfo)"
     found = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
     return ", ".join(found) if found else "none"

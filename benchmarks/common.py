@@ -10,6 +10,17 @@ from typing import Callable
 import torch
 
 
+def cpu_flags() -> list[str] | None:
+    """The CPU's feature flags as Linux lists them in /proc/cpuinfo; None elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next(
+                line.split(":", 1)[1].split() for line in f if line.startswith("flags")
+            )
+    except (OSError, StopIteration):
+        return None
+
+
 def cpu_description() -> str:
     """The CPU's model and the widest vector instructions it has: two machines with the
     same core count can differ twice over in float32 speed (AVX2 against AVX-512), and
@@ -17,13 +28,8 @@ def cpu_description() -> str:
     elsewhere the architecture alone."""
     from bertmini.pretraining import cpu_name
 
-    try:
-        flags = next(
-            line.split(":", 1)[1].split()
-            for line in open("/proc/cpuinfo", encoding="utf-8")
-            if line.startswith("flags")
-        )
-    except (OSError, StopIteration):
+    flags = cpu_flags()
+    if flags is None:
         return cpu_name()
     wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
     found = [flag for flag in wanted if flag in flags]

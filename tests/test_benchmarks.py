@@ -124,12 +124,8 @@ def test_the_machine_header_names_the_cpu_and_its_vector_instructions(monkeypatc
 
     text = common.cpu_description()
     assert text.startswith(cpu_name())
-    if Path("/proc/cpuinfo").exists():
-        flags = next(
-            line.split(":", 1)[1].split()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("flags")
-        )
+    flags = common.cpu_flags()
+    if flags is not None:
         assert ("avx2" in text) == ("avx2" in flags)
         assert ("amx_bf16" in text) == ("amx_bf16" in flags)
     monkeypatch.setattr("builtins.open", lambda *a, **k: (_ for _ in ()).throw(OSError))
