@@ -6,8 +6,11 @@ import contextlib
 import os
 import random
 import time
+import warnings
 
 import torch
+
+from ._validate import check_int
 
 DEVICES = "'cpu', 'cuda', 'cuda:N' (N a GPU's index) or 'mps'"
 
@@ -119,16 +122,31 @@ def default_threads() -> int:
     return max(1, min(wanted, int(idle + 0.5)))
 
 
+def _usable_cores() -> int:
+    """The cores this process may run on (its affinity where the system says it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 @contextlib.contextmanager
 def num_threads(n: int | None):
     """Run a block with `torch.set_num_threads(n)` (None: leave it alone), restoring it
     afterwards.
     """
+    check_int("threads", n, minimum=1, optional=True)
     before = torch.get_num_threads()
     if n is not None:
-        if type(n) is not int or n < 1:
-            raise ValueError(f"threads must be a positive integer or None, got {n!r}")
-        torch.set_num_threads(n)
+        cores = _usable_cores()
+        if n > cores:
+            warnings.warn(
+                f"threads={n} is more than the {cores} cores this process may use: the "
+                "extra threads share cores and every operation waits for the slowest "
+                "(benchmarks/bench_threads.py measures what that costs)",
+                stacklevel=3,
+            )
+        torch.set_num_threads(int(n))
     try:
         yield
     finally:

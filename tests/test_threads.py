@@ -71,3 +71,22 @@ def test_fit_trains_with_the_chosen_threads_then_restores(
     )
     assert seen and set(seen) == {expected}
     assert torch.get_num_threads() == 2
+
+
+def test_num_threads_reads_numpy_integers_and_warns_beyond_the_cores(two_threads):
+    import os
+
+    import numpy as np
+
+    with num_threads(np.int64(1)):  # TrainConfig accepts it, so fit must too
+        assert torch.get_num_threads() == 1
+    cores = len(os.sched_getaffinity(0))
+    with pytest.warns(
+        UserWarning, match=f"threads={cores + 1} is more than the {cores}"
+    ):
+        with num_threads(cores + 1):
+            assert torch.get_num_threads() == cores + 1
+    assert torch.get_num_threads() == 2
+    with pytest.raises(TypeError, match="threads must be an integer, got 1.5"):
+        with num_threads(1.5):
+            pass
