@@ -29,15 +29,17 @@ def _got(value: Any) -> str:
 
 def check_int(
     name: str, value: Any, minimum: int | None = None, optional: bool = False
-) -> None:
+) -> int | None:
     """An integer (a Python or NumPy int; not a bool, not a float) >= `minimum`; None
-    allowed when `optional`."""
+    allowed when `optional`. Returns it as a Python int: random.Random, a torch
+    Generator, json and a weights_only checkpoint all refuse NumPy integers."""
     if optional and value is None:
-        return
+        return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {_got(value)}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def check_number(

@@ -48,8 +48,10 @@ class ClassificationCollator:
 
     def __post_init__(self) -> None:
         check_tokenizer(self.tokenizer)
-        check_int("max_length", self.max_length, minimum=3)
-        check_int("num_labels", self.num_labels, minimum=1, optional=True)
+        self.max_length = check_int("max_length", self.max_length, minimum=3)
+        self.num_labels = check_int(
+            "num_labels", self.num_labels, minimum=1, optional=True
+        )
 
     def __call__(self, records: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if len(records) == 0:
@@ -175,7 +177,7 @@ def predict_logits(
             "collator must turn a list of records into a batch (a "
             f"ClassificationCollator), got {type(collator).__name__}"
         )
-    check_int("batch_size", batch_size, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     device = next(model.parameters()).device
     n = len(records)
     if hasattr(collator, "lengths"):

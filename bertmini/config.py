@@ -132,7 +132,7 @@ class BertConfig:
                     f"BertConfig.{name} must be True or False, got "
                     f"{getattr(self, name)!r}"
                 )
-        check_int("BertConfig.pad_token_id", self.pad_token_id)
+        self.pad_token_id = check_int("BertConfig.pad_token_id", self.pad_token_id)
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(
                 f"BertConfig.pad_token_id ({self.pad_token_id}) must be a valid id below vocab_size "
@@ -151,7 +151,9 @@ class BertConfig:
         A class id is an int (or a digit string, as config.json stores it), never
         rounded from a float; names are unique, or label2id would lose a class.
         """
-        check_int("BertConfig.num_labels", self.num_labels, minimum=1, optional=True)
+        self.num_labels = check_int(
+            "BertConfig.num_labels", self.num_labels, minimum=1, optional=True
+        )
         if self.id2label is None and isinstance(self.label2id, dict):
             # Only names by id given: id2label is its inverse (checked below)
             self.id2label = {v: k for k, v in self.label2id.items()}

@@ -607,8 +607,7 @@ def load_sst2(
     changes on every call makes results impossible to reproduce.
     """
     limit = _check_limit(limit)
-    check_int("seed", seed, minimum=0)
-    seed = int(seed)  # random.Random refuses NumPy ints
+    seed = check_int("seed", seed, minimum=0)  # a Python int: random.Random wants one
     path = fetch("sst2", split)
     lines = path.read_text(encoding="utf-8").splitlines()
     if not lines or lines[0].split("\t") != ["sentence", "label"]:

@@ -135,7 +135,7 @@ def num_threads(n: int | None):
     """Run a block with `torch.set_num_threads(n)` (None: leave it alone), restoring it
     afterwards.
     """
-    check_int("threads", n, minimum=1, optional=True)
+    n = check_int("threads", n, minimum=1, optional=True)
     before = torch.get_num_threads()
     if n is not None:
         cores = _usable_cores()
@@ -146,7 +146,7 @@ def num_threads(n: int | None):
                 "(benchmarks/bench_threads.py measures what that costs)",
                 stacklevel=3,
             )
-        torch.set_num_threads(int(n))
+        torch.set_num_threads(n)
     try:
         yield
     finally:
@@ -245,6 +245,7 @@ def autocast(
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (CPU and every GPU) in one call."""
+    seed = check_int("seed", seed, minimum=0)  # NumPy takes seeds >= 0 only
     random.seed(seed)
     try:
         import numpy as np

@@ -263,7 +263,7 @@ def classification_metrics(
     matrix.
     """
     y_true, y_pred = _check_labels(y_true, y_pred)
-    check_int("num_labels", num_labels, minimum=1)
+    num_labels = check_int("num_labels", num_labels, minimum=1)
     for name, ys in (("y_true", y_true), ("y_pred", y_pred)):
         for y in ys:
             if isinstance(y, str):

@@ -86,8 +86,8 @@ def mask_tokens(
                 "with a special_tokens_mask, pass mask_token_id= and vocab_size= too "
                 "(or pass the tokenizer instead)"
             )
-        check_int("vocab_size", vocab_size, minimum=1)
-        check_int("mask_token_id", mask_token_id, minimum=0)
+        vocab_size = check_int("vocab_size", vocab_size, minimum=1)
+        mask_token_id = check_int("mask_token_id", mask_token_id, minimum=0)
         if special_token_ids is None:
             special_token_ids = set(input_ids[special].tolist()) | {mask_token_id}
     else:
@@ -165,8 +165,8 @@ class MLMCollator:
         check_number(
             "mlm_probability", mlm_probability, 0.0, 1.0, low_open=True, high_open=True
         )
-        check_int("max_length", max_length, minimum=3)
-        check_int("seed", seed, minimum=0, optional=True)
+        max_length = check_int("max_length", max_length, minimum=3)
+        seed = check_int("seed", seed, minimum=0, optional=True)
         self.tokenizer, self.mlm_probability, self.max_length = (
             tokenizer,
             mlm_probability,
@@ -325,12 +325,12 @@ def make_nsp_pairs(
     A document is a text, a list of sentences or a {"paragraphs": [str, ...]} record
     (what `load_documents` returns); at least two must have text.
     """
-    check_int("max_length", max_length)
+    max_length = check_int("max_length", max_length)
     if max_length < 8:
         raise ValueError(
             f"max_length must be at least 8 to hold two segments, got {max_length}"
         )
-    check_int("seed", seed)
+    seed = check_int("seed", seed)
     check_number("short_seq_prob", short_seq_prob, 0.0, 1.0)
     check_tokenizer(tokenizer)
     docs = [
@@ -641,7 +641,7 @@ def evaluate_pretraining(
     None and "n_nsp" is 0. A model whose logits are NaN or infinite is refused
     (ValueError), as is one that does not predict the tokenizer's tokens.
     """
-    check_int("batch_size", batch_size, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     for name, flag in (("only_mask", only_mask), ("shuffle_context", shuffle_context)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be True or False, got {flag!r}")
@@ -723,7 +723,7 @@ def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[list[tuple[str, f
     a classifier is refused, and so are NaN or infinite logits (ValueError).
     """
     check_str("text", text)
-    check_int("k", k, minimum=1)
+    k = check_int("k", k, minimum=1)
     check_tokenizer(tokenizer)
     check_mlm_model(model, tokenizer)
     k = min(k, tokenizer.vocab_size)
@@ -820,7 +820,7 @@ def make_mlm_windows(
 
     `documents` are {"paragraphs": [str, ...]} records, as `load_documents` returns.
     """
-    check_int("max_length", max_length, minimum=3)
+    max_length = check_int("max_length", max_length, minimum=3)
     check_tokenizer(tokenizer)
     texts = [
         " ".join(record_paragraphs(d, f"documents[{i}]"))
@@ -957,8 +957,8 @@ def pretrain(
     """
     from .train import StopTraining, TrainConfig, fit
 
-    check_int("steps", steps, minimum=1)
-    check_int("stop_after", stop_after, minimum=1, optional=True)
+    steps = check_int("steps", steps, minimum=1)
+    stop_after = check_int("stop_after", stop_after, minimum=1, optional=True)
     if nsp:
         examples = make_nsp_pairs(
             documents, tokenizer, max_length=max_length, seed=seed
@@ -1102,7 +1102,7 @@ SHIPPED_DIR = Path(__file__).parent / "small_bert_long"
 
 def record_steps(steps: int) -> list[int]:
     """About eight points, denser at the start where things change fastest."""
-    check_int("steps", steps, minimum=1)
+    steps = check_int("steps", steps, minimum=1)
     fractions = (1 / 24, 1 / 12, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 3 / 4, 1)
     return sorted({max(1, round(steps * f)) for f in fractions})
 
@@ -1171,9 +1171,9 @@ def run_long(
     if out.exists():
         raise FileExistsError(f"out: {out} already exists; choose a new folder")
     # Checked before the data is read and a vocabulary trained, not minutes later
-    check_int("steps", steps, minimum=1, optional=True)
-    check_int("seed", seed, minimum=0)
-    check_int("threads", threads, minimum=1, optional=True)
+    steps = check_int("steps", steps, minimum=1, optional=True)
+    seed = check_int("seed", seed, minimum=0)
+    threads = check_int("threads", threads, minimum=1, optional=True)
     settings = recipe(recipe_name, seed=seed)
     if steps is not None:
         settings["steps"] = steps

@@ -131,7 +131,7 @@ def predict_logits(
     """
     _check_model(model)
     check_features(features)
-    check_int("batch_size", batch_size, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     n, width = features.input_ids.shape
     start = torch.full((n, width), float("-inf"))  # (N, T)
     end = torch.full((n, width), float("-inf"))  # (N, T)

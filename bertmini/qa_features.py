@@ -138,7 +138,7 @@ class QAFeatures:
         Keep `shuffle=False` for evaluation: `postprocess` accepts the list of per-batch
         logits (of different widths when `trim=True`) in this order.
         """
-        check_int("batch_size", batch_size, minimum=1)
+        batch_size = check_int("batch_size", batch_size, minimum=1)
         check_bool("shuffle", shuffle)
         check_bool("answerable_only", answerable_only)
         check_bool("trim", trim)
@@ -351,9 +351,9 @@ def prepare_features(
             `_answer_char_span`).
         max_question_tokens: longer questions are cut to this many word pieces.
     """
-    check_int("max_length", max_length)
-    check_int("stride", stride)
-    check_int("max_question_tokens", max_question_tokens)
+    max_length = check_int("max_length", max_length)
+    stride = check_int("stride", stride)
+    max_question_tokens = check_int("max_question_tokens", max_question_tokens)
     check_bool("with_labels", with_labels)
     if max_length < 8:
         raise ValueError(
@@ -493,7 +493,7 @@ def length_grouped_batches(
     windows of one length.
     """
     check_features(features)
-    check_int("batch_size", batch_size, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     order = _length_order(features, generator)
     return [
         features.model_inputs(order[i : i + batch_size])

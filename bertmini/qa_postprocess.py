@@ -216,8 +216,8 @@ def postprocess_with_scores(
     examples: the list given to `prepare_features`, in the same order (each window
         knows its example's position and id); ids must be unique.
     """
-    check_int("n_best", n_best, minimum=1)
-    check_int("max_answer_length", max_answer_length, minimum=1)
+    n_best = check_int("n_best", n_best, minimum=1)
+    max_answer_length = check_int("max_answer_length", max_answer_length, minimum=1)
     if not isinstance(features, QAFeatures):
         raise TypeError(
             "features must be the QAFeatures of prepare_features, "

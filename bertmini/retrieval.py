@@ -97,7 +97,7 @@ def cosine_topk(
         raise ValueError(
             f"k must be an integer in [1, {N}] (the number of documents), got {k!r}"
         )
-    check_int("chunk_size", chunk_size, 1)
+    chunk_size = check_int("chunk_size", chunk_size, 1)
     k = int(k)  # a NumPy integer too
     documents = F.normalize(documents.float(), dim=-1)  # (N, H)
     # The empty first pieces make Q = 0 give (0, k) rather than fail in torch.cat.
@@ -289,7 +289,7 @@ def recall_at_k(ranks: torch.Tensor, k: int) -> float:
     """Share of queries whose relevant document is among the first k (k >= 1; ranks
     are 1-based, as `gold_ranks` gives them)."""
     _check_ranks(ranks)
-    check_int("k", k, 1)
+    k = check_int("k", k, 1)
     return float((ranks <= k).double().mean())
 
 
@@ -309,7 +309,7 @@ def retrieval_metrics(
     if isinstance(ks, str) or not isinstance(ks, Sequence):
         raise TypeError(f"ks must be a list of integers >= 1, got {ks!r}")
     for i, k in enumerate(ks):
-        check_int(f"ks[{i}]", k, 1)
+        k = check_int(f"ks[{i}]", k, 1)
     ranks = gold_ranks(scores, gold)
     if ranks.numel() == 0:
         raise ValueError("scores has no rows (Q = 0): there are no queries to score")

@@ -131,7 +131,7 @@ def encode(
         raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
     if len(texts) == 0:
         raise ValueError("texts is empty: nothing to encode")
-    check_int("batch_size", batch_size, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     check_bool("normalize", normalize)
     check_bool("progress", progress, optional=True)
     names = _check_poolings(pooling)

@@ -199,7 +199,7 @@ def class_weights(
     [0, num_labels) (a -1 would otherwise count as the last label). With no label to
     count there is nothing to weigh: that is an error, not all ones.
     """
-    check_int("num_labels", num_labels, minimum=1)
+    num_labels = check_int("num_labels", num_labels, minimum=1)
     check_number("power", power)
     if isinstance(label_ids, (str, bytes)) or not isinstance(label_ids, Iterable):
         raise TypeError(
@@ -334,7 +334,7 @@ def word_labels_from_pieces(
     or in [0, num_words): a negative one would silently label a word from the end.
     Labels must be integers (a float is not rounded into a class).
     """
-    check_int("num_words", num_words, minimum=0)
+    num_words = check_int("num_words", num_words, minimum=0)
     if len(word_ids) != len(piece_labels):
         raise ValueError(
             f"got {len(word_ids)} word ids but {len(piece_labels)} piece labels"
@@ -362,7 +362,7 @@ def encode_words(
     """
     check_tokenizer(tokenizer)
     _check_sentences(sentences)
-    check_int("max_length", max_length, minimum=3)
+    max_length = check_int("max_length", max_length, minimum=3)
     backend = tokenizer.backend
     backend.enable_truncation(max_length)
     try:
@@ -404,7 +404,7 @@ class TokenClassificationCollator:
 
     def __post_init__(self) -> None:
         check_tokenizer(self.tokenizer)
-        check_int("max_length", self.max_length, minimum=3)
+        self.max_length = check_int("max_length", self.max_length, minimum=3)
         if not isinstance(self.label2id, Mapping):
             raise TypeError(
                 "label2id must be a dict {tag name: id}, e.g. {'O': 0, 'B-PER': 1}, "
@@ -569,8 +569,8 @@ def predict_word_labels(
     _check_model(model)
     check_tokenizer(tokenizer)
     _check_sentences(sentences)
-    check_int("max_length", max_length, minimum=3)
-    check_int("batch_size", batch_size, minimum=1)
+    max_length = check_int("max_length", max_length, minimum=3)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     device = next(model.parameters()).device
     names = model.id2label
     out: list[list[str]] = [[] for _ in sentences]
@@ -611,7 +611,7 @@ def predict_entities(
     check_tokenizer(tokenizer)
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"text must be a non-empty string, got {text!r:.80}")
-    check_int("max_length", max_length, minimum=3)
+    max_length = check_int("max_length", max_length, minimum=3)
     enc = tokenizer(
         text, max_length=max_length, truncation=True, return_offsets_mapping=True
     )

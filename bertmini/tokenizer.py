@@ -244,8 +244,8 @@ class Tokenizer:
             trainers,
         )
 
-        check_int("vocab_size", vocab_size)
-        check_int("min_frequency", min_frequency, minimum=0)
+        vocab_size = check_int("vocab_size", vocab_size)
+        min_frequency = check_int("min_frequency", min_frequency, minimum=0)
         check_bool("lowercase", lowercase)
         check_bool("show_progress", show_progress)
         if isinstance(texts, str):
@@ -436,7 +436,7 @@ class Tokenizer:
                 f"max_length must be an integer >= 3 ([CLS] x [SEP]), got {max_length!r}"
             )
         max_length = int(max_length)  # a NumPy int is not a Rust usize
-        check_int("stride", stride, minimum=0)
+        stride = check_int("stride", stride, minimum=0)
         stride = int(stride)
         if not isinstance(padding, (bool, np_bool)):
             raise TypeError(

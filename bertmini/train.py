@@ -4,7 +4,7 @@
 no weight decay on biases and LayerNorms, a linear warmup then linear decay of the
 learning rate, gradient clipping, gradient accumulation, mixed precision, periodic
 evaluation, and checkpoints that resume *exactly* (the same losses, to the last bit on
-CPU). Under `torchrun` it runs data-parallel unchanged.
+CPU, where the resumed run keeps the thread count it had). Under `torchrun` it runs data-parallel unchanged.
 
 Every batch is a dict of tensors handed to the model as `model(**batch)`; the output's
 `.loss` is what gets minimised, and any other `*_loss` field (e.g. `mlm_loss`,
@@ -120,12 +120,17 @@ class TrainConfig:
         ):
             value = getattr(self, name)
             optional = name in ("max_steps", "eval_every", "checkpoint_every")
-            if not (optional and value is None) and (
-                type(value) is not int or value <= 0
+            if optional and value is None:
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Integral)
+                or value <= 0
             ):
                 raise ValueError(
                     f"TrainConfig.{name} must be a positive integer, got {value!r}"
                 )
+            setattr(self, name, int(value))  # NumPy ints too, saved as Python ints
         if self.eval_steps is not None:
             if isinstance(self.eval_steps, (str, int)) or not isinstance(
                 self.eval_steps, Sequence
@@ -134,19 +139,21 @@ class TrainConfig:
                     "TrainConfig.eval_steps must be a list of step numbers, "
                     f"got {type(self.eval_steps).__name__}"
                 )
-            for s in self.eval_steps:
+            steps = [
                 check_int("TrainConfig.eval_steps (each step)", s, minimum=1)
+                for s in self.eval_steps
+            ]
             if self.eval_every is not None:
                 raise ValueError(
                     "TrainConfig takes eval_every or eval_steps, not both: "
                     f"got eval_every={self.eval_every} and eval_steps={self.eval_steps}"
                 )
-            self.eval_steps = tuple(sorted(set(self.eval_steps)))
+            self.eval_steps = tuple(sorted(set(steps)))
         check_number("TrainConfig.weight_decay", self.weight_decay, 0.0)
         check_number(
             "TrainConfig.warmup_ratio", self.warmup_ratio, 0.0, 1.0, high_open=True
         )
-        check_int(
+        self.warmup_steps = check_int(
             "TrainConfig.warmup_steps", self.warmup_steps, minimum=0, optional=True
         )
         check_number(
@@ -156,15 +163,19 @@ class TrainConfig:
             low_open=True,
             optional=True,
         )
-        check_int("TrainConfig.seed", self.seed, minimum=0)
+        self.seed = check_int("TrainConfig.seed", self.seed, minimum=0)
         if self.seed > 2**32 - 1:  # NumPy's seeds are 32-bit
             raise ValueError(
                 f"TrainConfig.seed must be an integer in [0, 2**32-1], got {self.seed}"
             )
         check_bool("TrainConfig.shuffle", self.shuffle)
         check_bool("TrainConfig.progress", self.progress)
-        check_int("TrainConfig.num_workers", self.num_workers, minimum=0)
-        check_int("TrainConfig.threads", self.threads, minimum=1, optional=True)
+        self.num_workers = check_int(
+            "TrainConfig.num_workers", self.num_workers, minimum=0
+        )
+        self.threads = check_int(
+            "TrainConfig.threads", self.threads, minimum=1, optional=True
+        )
         if self.precision not in PRECISIONS:
             raise ValueError(
                 f"TrainConfig.precision must be one of {PRECISIONS}, got {self.precision!r}"
@@ -546,7 +557,7 @@ def save_checkpoint(
     from ._validate import write_dir
 
     root = target_dir("root", root)
-    check_int("step", step, minimum=0)
+    step = check_int("step", step, minimum=0)
     root.mkdir(parents=True, exist_ok=True)
     target = root / f"step-{step:08d}"
 
@@ -626,9 +637,10 @@ def restore(
     collate_fn,
     config: TrainConfig,
     device: torch.device,
-) -> tuple[int, History]:
+) -> tuple[int, History, int | None]:
     """Put every piece of a run back as it was after the checkpoint's step; returns
-    (step, history).
+    (step, history, the CPU threads the run used: None on a GPU or in an older
+    checkpoint).
     """
     state = load_checkpoint(path, model, map_location=device)
     for key in ("batch_size", "grad_accum_steps", "seed", "shuffle"):
@@ -645,7 +657,7 @@ def restore(
         # e.g. the MLM collator's masking generator
         collate_fn.load_state_dict(state["collate"])
     set_rng_state(state["rng"])  # dropout continues where it stopped
-    return state["step"], History.from_dict(state["history"])
+    return state["step"], History.from_dict(state["history"]), state.get("threads")
 
 
 # -------------------------------------------------------------------------- distributed
@@ -763,7 +775,8 @@ def fit(
     the batches length-grouped (see `epoch_batches`): with a collator that pads to the
     longest in the batch, less padding is computed on, and the step gets cheaper.
 
-    On a CPU, fit trains with as many threads as there are idle cores (`threads`), and
+    On a CPU, fit trains with as many threads as there are idle cores (`threads`; a
+    resumed run keeps the count of the run it resumes, which an exact resume needs), and
     lets the C allocator keep freed memory for the next step (`keep_freed_memory`: a
     process-wide setting, and it changes no number).
     """
@@ -863,6 +876,7 @@ def fit(
     scheduler = linear_schedule(optimizer, warmup, total_steps)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     history, step, elapsed_before = History(), 0, 0.0
+    resumed_threads = None  # the CPU threads of the run a checkpoint came from
 
     if resume and resume_from is None:
         resume_from = earlier  # None: nothing yet, start fresh
@@ -874,7 +888,7 @@ def fit(
         ):
             # Continuing that run: its checkpoint is ours to replace
             previous = Path(resume_from)
-        step, history = restore(
+        step, history, resumed_threads = restore(
             resume_from, model, optimizer, scheduler, scaler, collate_fn, config, device
         )
         elapsed_before = history.time[-1] if history.time else 0.0
@@ -902,6 +916,9 @@ def fit(
             else {},
             "history": history.to_dict(),
             "rng": rng_state(),
+            # A matrix product sums in a different order with another thread count:
+            # an exact resume needs the same count
+            "threads": torch.get_num_threads() if device.type == "cpu" else None,
         }
         previous = save_checkpoint(
             checkpoint_dir, step, model, state, replaces=previous
@@ -928,9 +945,21 @@ def fit(
     # with a busy neighbour, torch's one-thread-per-core default makes every step wait
     # for a thread that shares a core. The caller's setting is restored when fit
     # returns.
-    threads = num_threads(
-        None if device.type != "cpu" else config.threads or default_threads()
-    )
+    # A resumed run keeps the checkpointed run's count, so that it stays bit-exact.
+    if device.type != "cpu":
+        n_threads = None
+    elif config.threads is not None:
+        n_threads = config.threads
+        if resumed_threads is not None and resumed_threads != n_threads:
+            warnings.warn(
+                f"resuming with threads={n_threads} a run that used {resumed_threads}: "
+                "matrix products then sum in another order, so the losses will agree "
+                "with an uninterrupted run to float rounding, not to the last bit",
+                stacklevel=2,
+            )
+    else:
+        n_threads = resumed_threads or default_threads()
+    threads = num_threads(n_threads)
     if device.type == "cpu":
         # Reuse the step's big buffers (the embeddings' gradient) instead of having the
         # kernel map and zero them again every step: see keep_freed_memory.

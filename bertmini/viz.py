@@ -130,7 +130,7 @@ def one_example(output_or_attentions: Any, index: int | None = None) -> torch.Te
     """The (L, heads, T, T) maps of one sentence of the batch (bertviz shows one at a
     time).
     """
-    check_int("index", index, optional=True)
+    index = check_int("index", index, optional=True)
     attn = stack_attentions(output_or_attentions)  # (L, B, h, T, T)
     B = attn.shape[1]
     if index is None:
@@ -281,8 +281,8 @@ def measure_heads(
     """
     if isinstance(texts, str) or not texts:
         raise ValueError("texts must be a non-empty list of strings")
-    check_int("batch_size", batch_size, minimum=1)
-    check_int("max_length", max_length, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    max_length = check_int("max_length", max_length, minimum=1)
     totals: dict[str, list] = {}
     with evaluating(model):
         for start in range(0, len(texts), batch_size):
@@ -322,7 +322,7 @@ def top_heads(
     """The k heads with the largest (or smallest) value of a statistic:
     [(layer, head, value), ...].
     """
-    check_int("k", k, minimum=1)
+    k = check_int("k", k, minimum=1)
     values = _statistic(stats, name)  # (L, h)
     flat = values.flatten()
     idx = flat.topk(min(k, flat.numel()), largest=largest).indices
@@ -367,7 +367,7 @@ def attention_rollout(
     """
     A = stack_attentions(output_or_attentions)  # (L, B, h, T, T)
     L, B, _, T, _ = A.shape
-    check_int("layers", layers, optional=True)
+    layers = check_int("layers", layers, optional=True)
     layers = L if layers is None else layers
     if not 1 <= layers <= L:
         raise ValueError(f"layers must be between 1 and {L}, got {layers}")
@@ -501,8 +501,8 @@ def plot_head(
     """One head's attention map as a heatmap; `attn` is a model output, its attention
     tuple or (L, h, T, T).
     """
-    check_int("layer", layer)
-    check_int("head", head)
+    layer = check_int("layer", layer)
+    head = check_int("head", head)
     maps = _example_maps(attn, index)
     L, h = maps.shape[:2]
     if not (0 <= layer < L and 0 <= head < h):
@@ -525,8 +525,8 @@ def plot_layer(
     """
     import matplotlib.pyplot as plt
 
-    check_int("ncols", ncols, minimum=1)
-    check_int("layer", layer)
+    ncols = check_int("ncols", ncols, minimum=1)
+    layer = check_int("layer", layer)
     maps = _example_maps(attn, index)
     L, h, T, _ = maps.shape
     if not 0 <= layer < L:
@@ -748,7 +748,7 @@ def explorer_attention(
     (attention_mask all 1): the real tokens then spend attention on [PAD] and their
     vectors change. That is what the mask prevents.
     """
-    check_int("pad_to", pad_to, minimum=0)
+    pad_to = check_int("pad_to", pad_to, minimum=0)
     check_bool("use_mask", use_mask)
     ids = tokenizer.encode(text, text_pair or None)
     types = [0] * len(ids)

@@ -90,3 +90,35 @@ def test_num_threads_reads_numpy_integers_and_warns_beyond_the_cores(two_threads
     with pytest.raises(TypeError, match="threads must be an integer, got 1.5"):
         with num_threads(1.5):
             pass
+
+
+def test_a_resumed_run_keeps_the_thread_count_of_its_checkpoint(
+    monkeypatch, two_threads, tmp_path
+):
+    """The checkpointed run had one idle core, the resumed one finds two: it still
+    trains with one thread, since another count sums in another order and the resume
+    would no longer be bit-exact. Asking for another count explicitly warns."""
+    from tests.test_train import Interrupt, interrupt_at
+
+    config = quiet(max_steps=6, checkpoint_dir=str(tmp_path), checkpoint_every=2)
+    monkeypatch.setattr(device, "idle_cpus", lambda interval=0.1: 1.0)
+    with pytest.raises(Interrupt):
+        fit(tiny_model(), tiny_data(16), config, callbacks=[interrupt_at(3)])
+    monkeypatch.setattr(device, "idle_cpus", lambda interval=0.1: 2.0)
+    seen = []
+    fit(
+        tiny_model(),
+        tiny_data(16),
+        config,
+        resume=True,
+        callbacks=[lambda step, logs: seen.append(torch.get_num_threads())],
+    )
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == 2
+    with pytest.warns(UserWarning, match="resuming with threads=2 a run that used 1"):
+        fit(
+            tiny_model(),
+            tiny_data(16),
+            quiet(max_steps=8, threads=2),
+            resume_from=str(tmp_path),
+        )
