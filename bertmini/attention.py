@@ -3,7 +3,8 @@ subspaces at once.
 
     Attention(Q, K, V) = softmax(Q Kᵀ / √d_k + mask) V
 
-BERT's mask only hides padding: attention is bidirectional, never causal. Two
+BERT's mask only hides padding: attention is bidirectional, never causal. With
+`BertConfig(alibi=True)` a distance bias is added to the scores as well (`alibi_bias`). Two
 implementations of the same formula live here. `attention_probs` spells it out and
 returns the probabilities (the chapters plot them, bertviz draws them); the fused path
 calls PyTorch's `scaled_dot_product_attention`, which computes the same numbers without

@@ -1,7 +1,8 @@
 """The numbers that define a BERT: sizes, dropout rates and the activation.
 
 The field names are Hugging Face's on purpose: a `config.json` written by `transformers`
-loads here unchanged, and one written here loads there. Impossible values are rejected
+loads here unchanged, and one written here loads there, unless it uses a variant field
+that BERT does not have (`VARIANT_FIELDS`: then transformers refuses it). Impossible values are rejected
 when the config is made, not deep inside a forward pass where the error would name a
 tensor instead of the field.
 """

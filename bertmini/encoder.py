@@ -1,13 +1,15 @@
 """The encoder layer and the stack of them: BERT's whole body.
 
-Each layer is *post*-LayerNorm, as in the original Transformer and BERT:
+Each layer is *post*-LayerNorm by default, as in the original Transformer and BERT:
 
     h = LayerNorm(x + Attention(x))
     y = LayerNorm(h + W₂ · GELU(W₁ h + b₁) + b₂)
 
 The GELU sits *inside* the feed-forward block, between its two linear maps; nothing else
 in the layer has an activation. There is no decoder and no causal mask: every token sees
-every non-padding token in both directions.
+every non-padding token in both directions. `BertConfig(pre_layer_norm=True)` selects
+`PreLNEncoderLayer` instead (LayerNorm before each block; Xiong et al., 2020), a
+variant that Hugging Face's BERT cannot load.
 """
 
 from __future__ import annotations
