@@ -1,13 +1,17 @@
 """Which recipe leaves the "frequencies only" plateau? One run per call, measured as it trains.
 
 Chapter 5's recipe comparison comes from these runs (results in pretraining_recipes/).
-Every run: WikiText-2 (the offline training articles), a 2,000-piece WordPiece vocabulary,
-2 layers of hidden size 128, batch 32, one thread; every `--every` steps the strict masked
-accuracy (every chosen token shown as [MASK]) on 256 windows of 128 tokens of the held-out
-articles, with the real context and with the visible tokens shuffled.
+Every run: WikiText-2 (the offline training articles), a WordPiece vocabulary learned
+from them, 2 layers of hidden size 128, batch 32; every `--every` steps the strict
+masked accuracy (every chosen token shown as [MASK]) on 256 windows of 128 tokens of
+the held-out articles, with the real context and with the visible tokens shuffled.
+Each result file records the run's arguments under "args": the five recipe runs used
+2,000 pieces and --threads 1; the vocabulary runs (vocab*.json) used 2,000, 4,000 or
+8,000 pieces and 2 threads, the default. A run writes its file at every point, so a run
+stopped early keeps the points it reached. The ALiBi run of the comparison:
 
-    python benchmarks/pretraining_recipes.py --tag alibi --alibi 1 --heads 4 --mask 0.4 \
-        --lr 1e-3 --drop 0 --steps 1250
+    python benchmarks/pretraining_recipes.py --tag alibi_4heads_mask40 --alibi 1 \
+        --heads 4 --mask 0.4 --lr 1e-3 --drop 0 --steps 4000 --threads 1
 """
 
 import argparse

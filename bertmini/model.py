@@ -201,10 +201,12 @@ class BertModel(BertPreTrainedModel):
         """Encode a batch: (B, T) ids -> (B, T, H) vectors, and the pooled [CLS] vector.
 
         With `skip_padding` (the default) a padded batch runs through
-        `bertmini.unpadded`: the same numbers at every real token, no work on padding,
-        and zeros at padding positions instead of the meaningless values transformers
-        computes there. A caller whose loss looks at padding positions (question
-        answering's softmax over all positions) passes False.
+        `bertmini.unpadded`: the same numbers at every real token, with the projections,
+        LayerNorms and feed-forward blocks run on the real tokens only (attention still
+        computes the padding rows, then drops them), and zeros at padding positions
+        instead of the meaningless values transformers computes there. A caller whose
+        loss looks at padding positions (question answering's softmax over all
+        positions) passes False.
         """
         check_inputs(self.config, input_ids, attention_mask, token_type_ids)
         if token_type_ids is None:

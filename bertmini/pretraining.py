@@ -850,13 +850,14 @@ def small_bert_config(vocab_size: int = 2000, max_length: int = 128, **changes):
     CPU. `changes` replace fields (e.g. alibi=True, num_attention_heads=4).
 
     Why a 2,000-piece vocabulary? Time: the output layer scores every piece at each
-    masked position, and a piece's embedding learns only when that piece is masked, so
-    with fewer pieces a step is cheaper and each piece is seen more often. A larger
-    vocabulary is not worse per step, though. The "alibi" recipe for 1,000 steps
-    (benchmarks/pretraining_recipes.py, results in pretraining_recipes/vocab*.json;
-    one run each, 2 threads, 2026-12-03), scored by the strict masked accuracy on the
-    held-out articles as a multiple of the most-frequent-piece baseline, and by the
-    points it loses when the visible tokens are shuffled:
+    masked position, so with fewer pieces a step is cheaper; and a piece's output score
+    is rewarded only where that piece is the masked target, so with fewer pieces each
+    one is a target more often. A larger vocabulary is not worse per step, though. The
+    "alibi" recipe for 1,000 steps (benchmarks/pretraining_recipes.py, results in
+    pretraining_recipes/vocab*.json; one run each, 2 threads, 2026-12-03), scored by the
+    strict masked accuracy on the held-out articles as a multiple of the
+    most-frequent-piece baseline, and by the points it loses when the visible tokens are
+    shuffled:
 
         2,000 pieces  1.75x   4.8 points   102 s
         4,000 pieces  1.81x   5.6 points   108 s

@@ -14,7 +14,8 @@ The contrastive loss with in-batch negatives (`in_batch_negatives_loss`,
 sentence-transformers' MultipleNegativesRankingLoss) is how such a model is trained:
 each query must score its own document above every other document of the batch
 (all-MiniLM-L6-v2 was trained with its symmetric form, which also scores each document
-against every query).
+against every query, on its pair data sets; on its triplet data sets, with the one-way
+form and a hard negative).
 `BiEncoder` wraps an encoder so that `bertmini.train.fit` can minimise it, and
 `PairCollator` makes its batches.
 """
@@ -178,10 +179,10 @@ def in_batch_negatives_loss(
     The other B - 1 documents of the batch are the negatives: free, and the larger the
     batch the harder the task. This one-way form (queries against documents) is
     sentence-transformers' MultipleNegativesRankingLoss; all-MiniLM-L6-v2 was trained
-    with its symmetric form, the average of this loss and the same loss with queries
-    and documents swapped. Scores are cosine similarities times `scale` (20 in both
-    the loss class and the model's training): a cosine lives in [-1, 1], too narrow a
-    range for a softmax to be confident.
+    with its symmetric form on its pair data sets, the average of this loss and the same
+    loss with queries and documents swapped. Scores are cosine similarities times
+    `scale` (20 in both the loss class and the model's training): a cosine lives in
+    [-1, 1], too narrow a range for a softmax to be confident.
 
     queries, documents: (B, H) float vectors, B >= 1, row i of each a matching pair
         (B = 1 gives 0: there are no negatives). A NaN vector gives a NaN loss, which

@@ -1,13 +1,16 @@
-"""The same encoder, computed on the real tokens only: BERT's layers without the work on
-padding.
+"""The same encoder, computed on the real tokens where it can be: BERT's layers without
+most of the work on padding.
 
 Everything in a BERT layer except attention treats tokens one by one: the linear maps,
 the LayerNorms and the feed-forward block. So they can run on the N real tokens of a
 padded (B, T) batch, stacked as (N, H), and skip the padding; only attention needs the
-(B, T) layout back, to know which tokens share a sentence. With SST-2-like sentences
-padded to 128, N is about a fifth of B*T. This module computes exactly what
-`EncoderLayer` computes, at every real token, with the layer's own weights; outputs at
-padding positions are zeros (they mean nothing).
+(B, T) layout back, to know which tokens share a sentence. There the padding query rows
+are still computed (SDPA runs over every position of the layout) and then thrown away.
+The embeddings, too, are computed on the padded batch (less its columns that are padding
+in every row) before it is cut down to (N, H).
+With SST-2-like sentences padded to 128, N is about a fifth of B*T. This module computes
+exactly what `EncoderLayer` computes, at every real token, with the layer's own weights;
+outputs at padding positions are zeros (they mean nothing).
 """
 
 from __future__ import annotations
@@ -62,7 +65,8 @@ def attention(
     tokens: TokenIndex,
 ) -> torch.Tensor:
     """`MultiHeadSelfAttention.forward` for x of shape (N, H): back to (B, T) only to
-    attend.
+    attend. Every query row of the layout is attended, padding included; `unpad` then
+    drops the padding rows.
     """
     q = attn.split_heads(tokens.pad(attn.query(x)))  # (B, heads, T, d_k)
     k = attn.split_heads(tokens.pad(attn.key(x)))  # (B, heads, T, d_k)
@@ -94,12 +98,15 @@ def encode(
     output_hidden_states: bool = False,
     position_bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-    """Embeddings and every layer on the real tokens; (B, T, H) outputs with zeros at
-    padding. `position_bias` (1, heads, T, T), if given, is added to every layer's
-    scores as in the padded path (ALiBi).
+    """Every layer on the real tokens; (B, T, H) outputs with zeros at padding.
+    `position_bias` (1, heads, T, T), if given, is added to every layer's scores as in
+    the padded path (ALiBi).
 
     Columns that are padding in every row are cut off first (a batch padded to a fixed
-    length often has many); then the layers see only the real tokens.
+    length often has many). The embeddings run on what is left, padding included, and
+    are then unpadded; from there the layers' projections, LayerNorms and feed-forward
+    blocks see only the real tokens, and attention pads back to compute (and discard)
+    the remaining padding rows.
     """
     T = input_ids.size(1)
     # Last column with a real token
