@@ -55,6 +55,10 @@ SECTIONS = {
         "bfloat16 on the CPU: chapters 6 and 7's headline runs, float32 against bf16",
         ["bench_precision.py"],
     ),
+    "matmul": (
+        "Matrix products in float32 and bfloat16 on the CPU (bench_matmul.py)",
+        ["bench_matmul.py"],
+    ),
     "threads": (
         "Threads under load: 1 or 2 threads, quiet (no load added) or beside a busy process",
         ["bench_threads.py"],
@@ -65,8 +69,9 @@ SECTIONS = {
     ),
     "book": ("The book, notebook by notebook (bench_book.py)", ["bench_book.py"]),
 }
-REPEATS = {"bench_model.py", "bench_pretrain.py"}  # scripts that take --repeats
-THREADS = {"bench_model.py", "bench_pretrain.py"}  # scripts that take --threads
+# scripts that take --repeats, and --threads
+REPEATS = {"bench_model.py", "bench_pretrain.py", "bench_matmul.py"}
+THREADS = {"bench_model.py", "bench_pretrain.py", "bench_matmul.py"}
 
 NO_GPU = (
     "No GPU was lent to the session that measured these tables: every number is from a CPU, "

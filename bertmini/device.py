@@ -199,8 +199,9 @@ def supports_bf16(device: torch.device | str) -> bool:
 
     On a CPU, correct is not the same as faster: with native bf16 instructions
     (AVX512-BF16, AMX) torch multiplies matrices in bf16 at two to three times the
-    float32 rate (the Speed appendix's grouping table); no CPU without them was
-    measured, and there bf16 has no native kernel to gain from. That is why
+    float32 rate (the Speed appendix's grouping table); on a CPU without them it is
+    emulated and many times slower (the matmul table; `warn_if_bf16_is_emulated`
+    says so when it is asked for). That is why
     `precision="auto"` stays float32 on every CPU: most students' laptops lack those
     instructions, and the tested path should be the one they run.
     """
@@ -208,6 +209,34 @@ def supports_bf16(device: torch.device | str) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return device.type in ("cpu", "mps")
+
+
+def cpu_has_native_bf16() -> bool | None:
+    """Whether this CPU multiplies bfloat16 matrices natively (x86: avx512_bf16 or
+    amx_bf16; Arm: bf16), as Linux lists it in /proc/cpuinfo; None where it cannot
+    tell."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            lines = [line for line in f if line.startswith(("flags", "Features"))]
+    except OSError:
+        return None
+    if not lines:
+        return None
+    words = set(lines[0].split(":", 1)[-1].split())
+    return bool(words & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def warn_if_bf16_is_emulated(device: torch.device) -> None:
+    """bf16 on a CPU without bf16 instructions is correct but emulated: its matrix
+    products ran about 20 times slower than float32 (the matmul table of
+    benchmarks/RESULTS.md, an AVX2-only CPU), so asking for it there deserves a word."""
+    if device.type == "cpu" and cpu_has_native_bf16() is False:
+        warnings.warn(
+            "bfloat16 on this CPU is emulated (no avx512_bf16, amx_bf16 or Arm bf16 "
+            "instructions): matrix products run many times slower than in float32; "
+            "use precision='fp32' here",
+            stacklevel=3,
+        )
 
 
 def autocast(
@@ -240,6 +269,8 @@ def autocast(
             dtype = torch.float32
     if not enabled or dtype == torch.float32:
         return contextlib.nullcontext()
+    if dtype == torch.bfloat16:
+        warn_if_bf16_is_emulated(device)
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 

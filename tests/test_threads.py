@@ -122,3 +122,36 @@ def test_a_resumed_run_keeps_the_thread_count_of_its_checkpoint(
             quiet(max_steps=8, threads=2),
             resume_from=str(tmp_path),
         )
+
+
+@pytest.mark.parametrize("native, warns", [(False, True), (True, False), (None, False)])
+def test_bf16_on_a_cpu_without_bf16_instructions_warns(monkeypatch, native, warns):
+    """Emulated bf16 is correct but many times slower than float32 (benchmarks'
+    matmul table): asking for it there gets a warning, once per call site."""
+    import warnings
+
+    from bertmini.device import autocast
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with autocast("cpu", "bf16"):
+            x = torch.ones(2, 2) @ torch.ones(2, 2)
+        with autocast("cpu", "fp32"):  # float32 never warns
+            pass
+    assert x.dtype == torch.bfloat16
+    emulated = [w for w in caught if "emulated" in str(w.message)]
+    assert len(emulated) == int(warns)
+    if warns:
+        assert "precision='fp32'" in str(emulated[0].message)
+
+
+def test_cpu_has_native_bf16_reads_the_flags():
+    answer = device.cpu_has_native_bf16()
+    try:
+        text = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        assert answer is None
+        return
+    words = set(text.split())
+    assert answer == bool(words & {"avx512_bf16", "amx_bf16", "bf16"})
