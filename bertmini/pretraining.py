@@ -1,14 +1,18 @@
-"""BERT's two self-supervised tasks, as data: masked language modelling and
-next-sentence pairs.
+"""BERT's two self-supervised tasks, as data and as training: masked language
+modelling and next-sentence pairs, and the small BERT the course pretrains with them.
 
-- `mask_tokens` hides 15% of the tokens the way the paper does (80% [MASK], 10% a random
-token,
-  10% unchanged) and returns the labels the MLM loss needs (-100 everywhere else).
+- `mask_tokens` hides 15% of the tokens the way the paper does (80% [MASK], 10% a
+  random token, 10% unchanged) and returns the labels the MLM loss needs (-100
+  everywhere else).
 - `make_nsp_pairs` cuts documents into "[CLS] A [SEP] B [SEP]" examples, B being the
-true
-  continuation half of the time and a segment of another document otherwise.
+  true continuation half of the time and a segment of another document otherwise.
 - `MLMCollator` / `PretrainingCollator` turn examples into padded, masked batches for
-`fit`.
+  `fit`.
+- `evaluate_pretraining` scores a model on held-out text (strict masked accuracy
+  against the most-frequent-piece baseline, NSP accuracy with its interval).
+- `pretrain`, `small_bert` and `recipe` train (or load from the cache) a small BERT on
+  WikiText-2; `run_long` and `python -m bertmini.pretraining` make the shipped model
+  (`load_run`).
 """
 
 from __future__ import annotations
@@ -620,9 +624,8 @@ def evaluate_pretraining(
 
     The pairs and the masks are a pure function of `seed`, so two models are scored on
     exactly the same masked tokens. The baseline always predicts the most frequent token
-    among the masked
-    targets: a model that only learned "the" reaches it, so accuracy is judged against
-    it, not 0.
+    among the masked targets: a model that only learned "the" reaches it, so accuracy
+    is judged against it, not 0.
 
     With `only_mask` (the default) every chosen token is replaced by [MASK], instead of
     the 80/10/10 of training: the 10% left unchanged would let a model score by copying
