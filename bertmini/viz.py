@@ -520,8 +520,8 @@ def plot_layer(
     ncols: int = 4,
     panel_size: float = 2.6,
 ):
-    """All heads of one layer side by side, on a shared colour scale. Returns the
-    figure.
+    """All heads of one layer side by side, on one colour scale (the colour bar).
+    Returns the figure.
     """
     import matplotlib.pyplot as plt
 
@@ -538,7 +538,11 @@ def plot_layer(
         )
     nrows = -(-h // ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows), squeeze=False
+        nrows,
+        ncols,
+        figsize=(panel_size * ncols + 0.8, panel_size * nrows),
+        squeeze=False,
+        layout="constrained",  # room for the shared colour bar
     )
     vmax = float(maps[layer].max())
     show_labels = T <= 16
@@ -546,7 +550,7 @@ def plot_layer(
         if k >= h:
             ax.axis("off")
             continue
-        ax.imshow(maps[layer, k].numpy(), cmap="viridis", vmin=0.0, vmax=vmax)
+        image = ax.imshow(maps[layer, k].numpy(), cmap="viridis", vmin=0.0, vmax=vmax)
         ax.set_title(f"head {k}", fontsize=9)
         if show_labels:
             ax.set_xticks(range(T), list(tokens), rotation=90, fontsize=5)
@@ -554,8 +558,12 @@ def plot_layer(
         else:
             ax.set_xticks([])
             ax.set_yticks([])
+        if k % ncols == 0:
+            ax.set_ylabel("query (attending)", fontsize=8)
+        if k >= h - ncols:  # the lowest panel of its column
+            ax.set_xlabel("key (attended to)", fontsize=8)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="attention probability")
     fig.suptitle(f"layer {layer}: rows = queries, columns = keys", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -295,6 +295,11 @@ def test_plots(tiny):
     assert [t.get_text() for t in ax.get_xticklabels()] == tokens
     fig = viz.plot_layer(out, tokens, layer=0)
     assert sum(a.get_visible() and bool(a.images) for a in fig.axes) == 4
+    # one shared colour bar, labelled, and the axes named
+    bars = [a for a in fig.axes if a.get_label() == "<colorbar>"]
+    assert len(bars) == 1 and bars[0].get_ylabel() == "attention probability"
+    assert fig.axes[0].get_ylabel() == "query (attending)"
+    assert any(a.get_xlabel() == "key (attended to)" for a in fig.axes)
     stats = viz.head_statistics(out)
     ax = viz.plot_head_stats(stats, "entropy")
     assert ax.get_title() == viz.STATISTICS["entropy"] and ax.get_xlabel() == "head"
