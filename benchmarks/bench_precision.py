@@ -12,8 +12,8 @@ weights and the update in float32), same seed; then evaluates each model as its 
 does (all 872 SST-2 dev sentences; all 1,589 held-out questions), the bf16 model under
 `bertmini.autocast(..., "bf16")`. Each run reports its training time (fit's clock), its
 evaluation time and the chapter's metric. About seven minutes on a 2-core CPU with
-native bfloat16; no CPU without it was measured (there bf16 has no native kernel to gain
-from).
+native bfloat16. Without it bf16 is emulated: bench_matmul.py measured a matrix product
+at 53 to 92 times float32's time on an AVX2-only CPU, so this script is for CPUs with it.
 
     python benchmarks/bench_precision.py [--chapters 6 7] [--json out.json]
 """

@@ -227,9 +227,9 @@ def cpu_has_native_bf16() -> bool | None:
 
 
 def warn_if_bf16_is_emulated(device: torch.device) -> None:
-    """bf16 on a CPU without bf16 instructions is correct but emulated: its matrix
-    products ran about 20 times slower than float32 (the matmul table of
-    benchmarks/RESULTS.md, an AVX2-only CPU), so asking for it there deserves a word."""
+    """bf16 on a CPU without bf16 instructions is correct but emulated: a matrix product
+    took 53 to 92 times as long as in float32 (the matmul table of benchmarks/RESULTS.md,
+    an AVX2-only CPU), so asking for it there deserves a word."""
     if device.type == "cpu" and cpu_has_native_bf16() is False:
         warnings.warn(
             "bfloat16 on this CPU is emulated (no avx512_bf16, amx_bf16 or Arm bf16 "
