@@ -23,7 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import cpu_flags, interleaved_medians, machine_header  # noqa: E402
+from common import interleaved_medians, machine_header  # noqa: E402
+
+from bertmini.device import cpu_flags  # noqa: E402
 
 SHAPES = {  # name -> (m, k, n): (tokens, hidden) @ (hidden, 4 * hidden)
     "chapter 6 FFN, grouped batch (425 x 384 @ 384 x 1536)": (425, 384, 1536),

@@ -31,7 +31,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_grouping_accuracy import BATCH, LR, MAX_LEN, N_TRAIN, WARMUP  # noqa: E402
-from common import cpu_flags, machine_header  # noqa: E402
+from common import machine_header  # noqa: E402
+
+from bertmini.device import cpu_flags  # noqa: E402
 
 SEED = 0
 

@@ -9,16 +9,7 @@ from typing import Callable
 
 import torch
 
-
-def cpu_flags() -> list[str] | None:
-    """The CPU's feature flags as Linux lists them in /proc/cpuinfo; None elsewhere."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next(
-                line.split(":", 1)[1].split() for line in f if line.startswith("flags")
-            )
-    except (OSError, StopIteration):
-        return None
+from bertmini.device import cpu_flags
 
 
 def cpu_description() -> str:

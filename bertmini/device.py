@@ -211,26 +211,34 @@ def supports_bf16(device: torch.device | str) -> bool:
     return device.type in ("cpu", "mps")
 
 
-def cpu_has_native_bf16() -> bool | None:
-    """Whether this CPU multiplies bfloat16 matrices natively (x86: avx512_bf16 or
-    amx_bf16; Arm: bf16), as Linux lists it in /proc/cpuinfo; None where it cannot
-    tell."""
+def cpu_flags() -> list[str] | None:
+    """The CPU's feature flags as Linux lists them in /proc/cpuinfo ("flags" on x86,
+    "Features" on Arm); None where the system does not say."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            lines = [line for line in f if line.startswith(("flags", "Features"))]
-    except OSError:
+            return next(
+                line.split(":", 1)[-1].split()
+                for line in f
+                if line.startswith(("flags", "Features"))
+            )
+    except (OSError, StopIteration):
         return None
-    if not lines:
-        return None
-    words = set(lines[0].split(":", 1)[-1].split())
-    return bool(words & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
-def warn_if_bf16_is_emulated(device: torch.device) -> None:
+def cpu_has_native_bf16() -> bool | None:
+    """Whether this CPU multiplies bfloat16 matrices natively (x86: avx512_bf16 or
+    amx_bf16; Arm: bf16); None where it cannot tell."""
+    flags = cpu_flags()
+    if flags is None:
+        return None
+    return bool(set(flags) & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def warn_if_bf16_is_emulated(device: torch.device | str) -> None:
     """bf16 on a CPU without bf16 instructions is correct but emulated: a matrix product
     took 53 to 92 times as long as in float32 (the matmul table of benchmarks/RESULTS.md,
     an AVX2-only CPU), so asking for it there deserves a word."""
-    if device.type == "cpu" and cpu_has_native_bf16() is False:
+    if torch.device(device).type == "cpu" and cpu_has_native_bf16() is False:
         warnings.warn(
             "bfloat16 on this CPU is emulated (no avx512_bf16, amx_bf16 or Arm bf16 "
             "instructions): matrix products run many times slower than in float32; "
