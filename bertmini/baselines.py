@@ -156,8 +156,8 @@ def _check_bag_of_words_settings(ngram_range, min_df, tfidf, C, max_iter) -> Non
     if isinstance(min_df, float):
         check_number("min_df", min_df, low=0.0, high=1.0)
     else:
-        min_df = check_int("min_df", min_df, minimum=1)
-    max_iter = check_int("max_iter", max_iter, minimum=1)
+        check_int("min_df", min_df, minimum=1)
+    check_int("max_iter", max_iter, minimum=1)
     check_number("C", C, low=0, low_open=True)
     if (
         not isinstance(ngram_range, tuple)

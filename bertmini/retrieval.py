@@ -308,8 +308,7 @@ def retrieval_metrics(
     """
     if isinstance(ks, str) or not isinstance(ks, Sequence):
         raise TypeError(f"ks must be a list of integers >= 1, got {ks!r}")
-    for i, k in enumerate(ks):
-        k = check_int(f"ks[{i}]", k, 1)
+    ks = [check_int(f"ks[{i}]", k, 1) for i, k in enumerate(ks)]
     ranks = gold_ranks(scores, gold)
     if ranks.numel() == 0:
         raise ValueError("scores has no rows (Q = 0): there are no queries to score")
