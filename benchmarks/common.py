@@ -9,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from bertmini.device import cpu_flags
+from bertmini.device import cpu_flags, cpu_name
 
 
 def cpu_description() -> str:
@@ -17,8 +17,6 @@ def cpu_description() -> str:
     same core count can differ twice over in float32 speed (AVX2 against AVX-512), and
     bfloat16 is fast only with avx512_bf16 or AMX. Linux lists these in /proc/cpuinfo;
     elsewhere the architecture alone."""
-    from bertmini.pretraining import cpu_name
-
     flags = cpu_flags()
     if flags is None:
         return cpu_name()

@@ -211,18 +211,31 @@ def supports_bf16(device: torch.device | str) -> bool:
     return device.type in ("cpu", "mps")
 
 
-def cpu_flags() -> list[str] | None:
-    """The CPU's feature flags as Linux lists them in /proc/cpuinfo ("flags" on x86,
-    "Features" on Arm); None where the system does not say."""
+def cpu_info(*keys: str) -> str | None:
+    """The first line of /proc/cpuinfo whose name starts with one of `keys`, its value
+    only; None where the system does not say (not Linux, or no such line)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             return next(
-                line.split(":", 1)[-1].split()
-                for line in f
-                if line.startswith(("flags", "Features"))
+                line.split(":", 1)[-1].strip() for line in f if line.startswith(keys)
             )
     except (OSError, StopIteration):
         return None
+
+
+def cpu_flags() -> list[str] | None:
+    """The CPU's feature flags as Linux lists them in /proc/cpuinfo ("flags" on x86,
+    "Features" on Arm); None where the system does not say."""
+    flags = cpu_info("flags", "Features")
+    return None if flags is None else flags.split()
+
+
+def cpu_name() -> str:
+    """The CPU's model name where the system says it (Linux), else its architecture:
+    benchmark tables name the machine they ran on."""
+    import platform
+
+    return cpu_info("model name") or platform.processor() or platform.machine()
 
 
 def cpu_has_native_bf16() -> bool | None:

@@ -40,7 +40,7 @@ from ._validate import (
     check_tokenizer,
     read_text,
 )
-from .device import evaluating
+from .device import cpu_name, evaluating
 from .heads import IGNORE_INDEX, BertForMaskedLM, BertForPreTraining
 from .model import BertPreTrainedModel
 from .tokenizer import Tokenizer
@@ -1243,20 +1243,6 @@ def run_long(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-def cpu_name() -> str:
-    """The CPU's model name where the system says it (Linux), else its architecture."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def read_json(path: Path, what: str, expected: type, keys: Sequence[str] = ()) -> Any:

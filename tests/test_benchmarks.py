@@ -120,7 +120,7 @@ def test_the_machine_header_names_the_cpu_and_its_vector_instructions(monkeypatc
     every table says which CPU it ran on and what it could use."""
     import common
 
-    from bertmini.pretraining import cpu_name
+    from bertmini.device import cpu_name
 
     text = common.cpu_description()
     assert text.startswith(cpu_name())

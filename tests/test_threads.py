@@ -161,3 +161,28 @@ def test_cpu_has_native_bf16_reads_the_flags(monkeypatch, flags, native):
     assert real is None or (isinstance(real, list) and real)
     monkeypatch.setattr(device, "cpu_flags", lambda: flags)
     assert device.cpu_has_native_bf16() is native
+
+
+def test_cpu_info_reads_the_named_line_and_says_none_where_absent(monkeypatch):
+    """One reader of /proc/cpuinfo for the flags and the model name; a system without
+    the file (or without the line) gives None, and cpu_name falls back to the
+    architecture."""
+    import builtins
+    import io
+
+    text = "processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu avx2\n"
+    real_open = builtins.open
+
+    def fake_open(path, *args, **kwargs):
+        if str(path) == "/proc/cpuinfo":
+            return io.StringIO(text)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    assert device.cpu_info("model name") == "Test CPU 9000"
+    assert device.cpu_name() == "Test CPU 9000"
+    assert device.cpu_flags() == ["fpu", "avx2"]
+    assert device.cpu_info("no such line") is None
+    text = "processor\t: 0\n"
+    assert device.cpu_flags() is None
+    assert device.cpu_name()  # the architecture, never empty
