@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._validate import check_bool, check_int, check_number
+from ._validate import check_bool, check_int, check_number, check_str
 from .metrics import accuracy, normalize_answer
 
 
@@ -67,6 +67,8 @@ def check_texts_and_labels(texts: Sequence[str], labels: Sequence[int]) -> None:
         raise TypeError(
             "texts must be a list of strings, not one string; wrap it: [text]"
         )
+    if not hasattr(texts, "__len__") or not hasattr(texts, "__iter__"):
+        raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
     labels = as_label_list("labels", labels)
     if len(texts) != len(labels):
         raise ValueError(
@@ -174,6 +176,17 @@ def _check_bag_of_words_settings(ngram_range, min_df, tfidf, C, max_iter) -> Non
         )
 
 
+def check_pipeline(pipeline: Any) -> None:
+    """What `fit_bag_of_words` returns: a fitted sklearn Pipeline with a "vectorizer"
+    and a "classifier" step (not, say, its predictions or the vectorizer alone)."""
+    steps = getattr(pipeline, "named_steps", None)
+    if steps is None or "vectorizer" not in steps or "classifier" not in steps:
+        raise TypeError(
+            "pipeline must be what fit_bag_of_words returns (a fitted sklearn "
+            f"Pipeline), got {type(pipeline).__name__}"
+        )
+
+
 def top_features(pipeline, k: int = 10) -> dict[str, list[tuple[str, float]]]:
     """The k words (or word pairs) pushing hardest towards each side of a two-class bag
     of words.
@@ -182,6 +195,7 @@ def top_features(pipeline, k: int = 10) -> dict[str, list[tuple[str, float]]]:
     "negative" means towards class 0. This is what the baseline *is*: a signed weight
     per word.
     """
+    check_pipeline(pipeline)
     vectorizer = pipeline.named_steps["vectorizer"]
     classifier = pipeline.named_steps["classifier"]
     if classifier.coef_.shape[0] != 1:
@@ -203,6 +217,7 @@ def evaluate_bag_of_words(
     pipeline, texts: Sequence[str], labels: Sequence[int]
 ) -> dict[str, Any]:
     """Accuracy and predictions of a fitted bag of words on labelled texts."""
+    check_pipeline(pipeline)
     labels = as_label_list("labels", labels)
     check_texts_and_labels(texts, labels)
     predictions = [int(p) for p in pipeline.predict(list(texts))]
@@ -230,6 +245,8 @@ def sentence_overlap_baseline(question: str, context: str) -> str:
     paraphrases of the answer's sentence) and why a span-level model is needed for EM.
     Ties go to the earlier sentence; the result is always a substring of `context`.
     """
+    check_str("question", question)
+    check_str("context", context)
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", context) if s.strip()]
     if not sentences:
         return ""

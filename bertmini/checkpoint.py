@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ._validate import target_dir, write_dir
+from ._validate import check_tokenizer, target_dir, write_dir
 from .config import BertConfig
 from .pretrained import resolve
 
@@ -216,6 +216,9 @@ def save_pretrained(
         raise TypeError(
             f"save_pretrained needs a bertmini model with a .config, got {type(model).__name__}"
         )
+    if tokenizer is not None:
+        # checked now, not halfway through writing (a str has no write_files)
+        check_tokenizer(tokenizer)
     config = model.config.to_dict()
     config["architectures"] = [
         HF_ARCHITECTURES.get(type(model).__name__, type(model).__name__)

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from ._validate import check_finite_logits, check_int, check_tokenizer
+from ._validate import (
+    check_finite_logits,
+    check_int,
+    check_str,
+    check_tokenizer,
+)
 from .device import evaluating
 from .heads import as_label_id
 from .metrics import classification_metrics, macro_f1  # noqa: F401 (public here too)
@@ -52,12 +57,24 @@ class ClassificationCollator:
         self.num_labels = check_int(
             "num_labels", self.num_labels, minimum=1, optional=True
         )
+        # Field names are looked up in every record: a None or a number here would
+        # surface only at the first batch, as a missing field.
+        check_str("text_key", self.text_key, nonempty=True)
+        for name in ("pair_key", "label_key"):
+            if getattr(self, name) is not None:
+                check_str(name, getattr(self, name), nonempty=True)
 
     def __call__(self, records: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if len(records) == 0:
             raise ValueError("cannot collate an empty batch")
+        _check_records(records)
         for r in records:
-            if not isinstance(r, dict) or self.text_key not in r:
+            if not isinstance(r, Mapping):
+                raise TypeError(
+                    f"each record must be a dict with a {self.text_key!r} field, "
+                    f"got {type(r).__name__} {r!r:.80}"
+                )
+            if self.text_key not in r:
                 raise KeyError(
                     f"each record must be a dict with a {self.text_key!r} field, "
                     f"got {r!r:.80}"
@@ -109,12 +126,27 @@ class ClassificationCollator:
         """The number of tokens each record becomes (specials included, truncated at
         `max_length`): what `fit(..., lengths=...)` groups batches by.
         """
+        _check_records(records)
         out: list[int] = []
         for i in range(0, len(records), 1024):
             chunk = list(records[i : i + 1024])
             batch = self(chunk)
             out += batch["attention_mask"].sum(dim=1).tolist()
         return out
+
+
+def _check_records(records: Any) -> None:
+    """A sequence of records (list, tuple, HF Dataset), read by position: a dict or a
+    string also has a length, but records[0] of it is no record."""
+    if (
+        isinstance(records, (str, bytes, Mapping))
+        or not hasattr(records, "__len__")
+        or not hasattr(records, "__getitem__")
+    ):
+        raise TypeError(
+            "records must be a list of dicts such as {'sentence': ..., 'label': ...}, "
+            f"got {type(records).__name__}"
+        )
 
 
 def _check_model(model: Any) -> None:
@@ -170,6 +202,7 @@ def predict_logits(
     the time, not the answer (beyond float rounding).
     """
     _check_model(model)
+    _check_records(records)
     if len(records) == 0:
         raise ValueError("records is empty: there is nothing to score")
     if not callable(collator):
@@ -234,6 +267,7 @@ def evaluate(
     The model must be a single-label classifier with >= 2 labels: accuracy needs a
     predicted class, and a regression model has none.
     """
+    _check_records(records)
     if len(records) == 0:
         raise ValueError("evaluate needs at least one labelled record, got none")
     if not callable(collator):
@@ -246,6 +280,12 @@ def evaluate(
             "evaluate needs labelled records, but the collator has no label_key; "
             "set it to the records' label field (ClassificationCollator(label_key=...))"
         )
+    for r in records:
+        if not isinstance(r, Mapping):
+            raise TypeError(
+                f"each record must be a dict with a {label_key!r} label, "
+                f"got {type(r).__name__}"
+            )
     if any(label_key not in r for r in records):
         raise KeyError(f"evaluate needs a {label_key!r} label in every record")
     logits = _class_logits(model, records, collator, batch_size, "evaluate")
@@ -274,6 +314,10 @@ def predict(
     probabilities (`predict_logits` gives its outputs).
     """
     single = isinstance(texts, str)
+    if not single and not isinstance(texts, Iterable):
+        raise TypeError(
+            f"texts must be a string or a list of strings, got {type(texts).__name__}"
+        )
     texts = [texts] if single else list(texts)
     if not texts:
         raise ValueError("predict needs at least one text")
@@ -281,6 +325,11 @@ def predict(
         raise ValueError("every text must be a non-empty string")
     records = [{"text": t} for t in texts]
     if text_pairs is not None:
+        if not isinstance(text_pairs, Iterable):
+            raise TypeError(
+                "text_pairs must be a string, a list of strings or None, got "
+                f"{type(text_pairs).__name__}"
+            )
         pairs = [text_pairs] if isinstance(text_pairs, str) else list(text_pairs)
         if len(pairs) != len(records):
             raise ValueError(f"got {len(records)} texts but {len(pairs)} text_pairs")

@@ -114,7 +114,7 @@ class BertConfig:
                 f"num_attention_heads ({self.num_attention_heads}): each head gets "
                 "hidden_size / heads dimensions"
             )
-        if self.hidden_act not in ACTIVATIONS:
+        if not isinstance(self.hidden_act, str) or self.hidden_act not in ACTIVATIONS:
             raise ValueError(
                 f"BertConfig.hidden_act {self.hidden_act!r} is unknown; use one of {tuple(ACTIVATIONS)}"
             )

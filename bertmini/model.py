@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from . import unpadded
+from ._validate import check_bool
 from .attention import alibi_bias, padding_mask_to_bias
 from .config import BertConfig
 from .embeddings import BertEmbeddings
@@ -113,6 +114,12 @@ def check_inputs(
             f"input_ids must hold integer token ids, got dtype {input_ids.dtype}; "
             "did you pass embeddings, or forget .long()?"
         )
+    if input_ids.dtype not in (torch.int64, torch.int32):
+        # nn.Embedding indexes with int64 or int32 only; uint8 would fail inside it
+        raise TypeError(
+            f"input_ids must be int64 (torch.long) or int32 token ids, got dtype "
+            f"{input_ids.dtype}; use input_ids.long()"
+        )
     if input_ids.dim() != 2:
         raise ValueError(
             f"input_ids must have shape (batch, seq_len), got {tuple(input_ids.shape)}; "
@@ -169,6 +176,13 @@ def check_inputs(
             raise ValueError(
                 "attention_mask must contain only 1 (real token) and 0 (padding)"
             )
+        empty = (attention_mask == 0).all(dim=1).nonzero()
+        if len(empty):
+            # A sequence with nothing to attend to has no meaningful encoding
+            raise ValueError(
+                f"attention_mask row {int(empty[0])} is all 0: that sequence has no "
+                "real token (even [CLS] is masked out)"
+            )
 
 
 class BertModel(BertPreTrainedModel):
@@ -182,6 +196,7 @@ class BertModel(BertPreTrainedModel):
             raise TypeError(
                 f"BertModel expects a BertConfig, got {type(config).__name__}"
             )
+        check_bool("add_pooling_layer", add_pooling_layer)  # "no" would add one
         # A value: the caller's config is never changed
         self.config = copy.deepcopy(config)
         self.embeddings = BertEmbeddings(config)
@@ -209,6 +224,9 @@ class BertModel(BertPreTrainedModel):
         positions) passes False.
         """
         check_inputs(self.config, input_ids, attention_mask, token_type_ids)
+        check_bool("output_attentions", output_attentions)
+        check_bool("output_hidden_states", output_hidden_states)
+        check_bool("skip_padding", skip_padding)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)  # everything is sentence A
         token_type_ids = token_type_ids.long()

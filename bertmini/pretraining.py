@@ -33,6 +33,7 @@ import torch
 from . import files
 from ._validate import (
     as_path,
+    check_bool,
     check_finite_logits,
     check_int,
     check_number,
@@ -171,6 +172,7 @@ class MLMCollator:
         )
         max_length = check_int("max_length", max_length, minimum=3)
         seed = check_int("seed", seed, minimum=0, optional=True)
+        check_tokenizer(tokenizer)  # its special ids are read at every batch
         self.tokenizer, self.mlm_probability, self.max_length = (
             tokenizer,
             mlm_probability,
@@ -537,6 +539,9 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
     1] and its coverage is close to the nominal 95%. An accuracy "above chance" needs
     low > 0.5.
     """
+    correct = check_int("correct", correct)
+    n = check_int("n", n)
+    check_number("z", z, 0.0, low_open=True)
     if n <= 0 or not 0 <= correct <= n:
         raise ValueError(
             f"need 0 <= correct <= n and n > 0, got correct={correct}, n={n}"
@@ -927,7 +932,8 @@ def fit_vocabulary(config, tokenizer):
 
 def new_small_bert(config, seed: int = 0):
     """`BertForPreTraining` with random weights drawn from `seed`."""
-    torch.manual_seed(seed)
+    # torch.manual_seed would read "3" or 2.5 as a seed, and fail on inf deep inside
+    torch.manual_seed(check_int("seed", seed))
     return BertForPreTraining(config)
 
 
@@ -963,6 +969,12 @@ def pretrain(
 
     steps = check_int("steps", steps, minimum=1)
     stop_after = check_int("stop_after", stop_after, minimum=1, optional=True)
+    check_bool("nsp", nsp)  # "no" would train with NSP
+    if isinstance(callbacks, (str, dict)) or not isinstance(callbacks, Sequence):
+        raise TypeError(
+            "callbacks must be a list of functions cb(step, logs), got "
+            f"{type(callbacks).__name__}"
+        )
     if nsp:
         examples = make_nsp_pairs(
             documents, tokenizer, max_length=max_length, seed=seed

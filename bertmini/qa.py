@@ -177,6 +177,7 @@ def evaluate_qa(
         raise ValueError("evaluate_qa needs at least one example (a non-empty list)")
     if features is not None:
         check_features(features)
+        check_covers(features, examples)
     if features is None:
         features = prepare_features(
             examples, tokenizer, max_length=max_length, stride=stride, with_labels=False
@@ -189,6 +190,21 @@ def evaluate_qa(
         "f1": scores["f1"],
         "predictions": predictions,
     }
+
+
+def check_covers(features: QAFeatures, examples: Sequence[Mapping[str, Any]]) -> None:
+    """Every example needs a window in `features`: one without any would be scored as
+    the empty answer, a silently lower EM and F1 (features built from a shorter list,
+    or a subset of windows such as the answerable ones)."""
+    covered = set(features.example_index.tolist())
+    missing = [i for i in range(len(examples)) if i not in covered]
+    if missing:
+        i = missing[0]
+        raise ValueError(
+            f"features has no window for {len(missing)} of the {len(examples)} "
+            f"examples (the first: examples[{i}]); build features from these examples "
+            "with prepare_features, all windows kept"
+        )
 
 
 def train_qa(

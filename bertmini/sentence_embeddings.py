@@ -328,6 +328,8 @@ class PairCollator:
 
     def __post_init__(self) -> None:
         check_tokenizer(self.tokenizer)
+        for name in ("max_query_length", "max_document_length"):
+            setattr(self, name, check_int(name, getattr(self, name), minimum=3))
         vectors = self.document_vectors
         if vectors is not None:
             _check_tensor("document_vectors", vectors, "(D, H)")

@@ -273,6 +273,13 @@ def inside_label_ids(id2label: dict[int, str] | Sequence[str]) -> list[int]:
     return out
 
 
+def _check_sequence(name: str, value: Any) -> None:
+    """A list (tuple, tensor row) of per-word or per-piece items. A string is refused:
+    it iterates as characters, each then read as a tag or an id."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a list, got {type(value).__name__}")
+
+
 def align_labels(
     word_ids: Sequence[int | None],
     word_labels: Sequence[int],
@@ -295,7 +302,19 @@ def align_labels(
         One label per piece; -100 wherever the loss should not look.
     """
     check_bool("label_all_pieces", label_all_pieces)
+    _check_sequence("word_ids", word_ids)
+    _check_sequence("word_labels", word_labels)
     labels = [as_label_id(y, "word_labels") for y in word_labels]
+    if label_all_pieces and inside is not None:
+        # inside[label] is read for every continuation piece: check it covers them all
+        _check_sequence("inside", inside)
+        inside = [as_label_id(i, "inside") for i in inside]
+        for y in labels:
+            if not 0 <= y < len(inside):
+                raise ValueError(
+                    f"inside has {len(inside)} entries (one per label id), but "
+                    f"word_labels has the label {y}"
+                )
     out = []
     previous = None
     for w in word_ids:
@@ -335,6 +354,9 @@ def word_labels_from_pieces(
     Labels must be integers (a float is not rounded into a class).
     """
     num_words = check_int("num_words", num_words, minimum=0)
+    missing = check_int("missing", missing)
+    _check_sequence("word_ids", word_ids)
+    _check_sequence("piece_labels", piece_labels)
     if len(word_ids) != len(piece_labels):
         raise ValueError(
             f"got {len(word_ids)} word ids but {len(piece_labels)} piece labels"
@@ -405,6 +427,7 @@ class TokenClassificationCollator:
     def __post_init__(self) -> None:
         check_tokenizer(self.tokenizer)
         self.max_length = check_int("max_length", self.max_length, minimum=3)
+        check_bool("label_all_pieces", self.label_all_pieces)  # "no" is truthy
         if not isinstance(self.label2id, Mapping):
             raise TypeError(
                 "label2id must be a dict {tag name: id}, e.g. {'O': 0, 'B-PER': 1}, "
@@ -490,6 +513,7 @@ def entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     at a `B-`, or at an `I-` that does not continue an entity of the same type (a stray
     `I-x` after `O` starts one); it ends before `O`, `B-` or a change of type.
     """
+    _check_sequence("tags", tags)
     found: list[tuple[str, int, int]] = []
     start, kind = None, ""
     for i, tag in enumerate(list(tags) + ["O"]):
@@ -516,6 +540,8 @@ def entity_scores(
         {type: {"precision", "recall", "f1", "support"}}}`, support being the number of
         true entities of that type.
     """
+    _check_sequence("true_tags", true_tags)
+    _check_sequence("pred_tags", pred_tags)
     if len(true_tags) != len(pred_tags):
         raise ValueError(
             f"got {len(true_tags)} true sequences but {len(pred_tags)} predicted"

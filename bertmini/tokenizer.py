@@ -253,6 +253,10 @@ class Tokenizer:
                 "texts must be an iterable of strings, got one string (wrap it in a "
                 "list)"
             )
+        if not isinstance(texts, Iterable):
+            raise TypeError(
+                f"texts must be an iterable of strings, got {type(texts).__name__}"
+            )
         if not len(SPECIAL_TOKENS) < vocab_size <= MAX_VOCAB_SIZE:
             raise ValueError(
                 f"vocab_size must be in [{len(SPECIAL_TOKENS) + 1}, {MAX_VOCAB_SIZE:_}] "

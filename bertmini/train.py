@@ -380,13 +380,48 @@ def to_device(batch: dict, device: torch.device) -> dict:
     }
 
 
+def check_collate_fn(collate_fn: Any) -> None:
+    """None (torch's default_collate) or a function: a collator class passed without
+    its tokenizer, or a string, fails only at the first batch, as "not callable"."""
+    if collate_fn is not None and not callable(collate_fn):
+        raise TypeError(
+            "collate_fn must be a function from a list of examples to a batch (e.g. "
+            "ClassificationCollator(tokenizer)) or None, got "
+            f"{type(collate_fn).__name__}"
+        )
+
+
+def check_batch(batch: Any, default: bool) -> Mapping:
+    """A batch must be a dict of model inputs: `model(**batch)` unpacks it.
+
+    With torch's default_collate (`default`), records of raw text become lists of
+    strings, which the model cannot take: say that a tokenizing collate_fn is missing
+    instead of "forward() got an unexpected keyword argument 'sentence'".
+    """
+    if not isinstance(batch, Mapping):
+        raise TypeError(
+            "collate_fn must return a dict of model inputs (input_ids, labels, ...), "
+            f"got {type(batch).__name__}"
+        )
+    for key, value in batch.items():
+        if default and isinstance(value, (list, tuple)) and value:
+            if isinstance(value[0], str):
+                raise TypeError(
+                    f"the batch field {key!r} holds strings, not tensors: pass a "
+                    "collate_fn that tokenizes (e.g. ClassificationCollator(tokenizer))"
+                )
+    return batch
+
+
 def batches_of(data: Sequence, collate_fn: Callable | None, batch_size: int):
     """In-order batches, without a DataLoader (which would draw from the global RNG)."""
     from torch.utils.data import default_collate
 
+    default = collate_fn is None
     collate_fn = collate_fn or default_collate
     for i in range(0, len(data), batch_size):
-        yield collate_fn([data[j] for j in range(i, min(i + batch_size, len(data)))])
+        batch = collate_fn([data[j] for j in range(i, min(i + batch_size, len(data)))])
+        yield check_batch(batch, default)
 
 
 @torch.no_grad()
@@ -400,7 +435,7 @@ def evaluate_loss(
     """Mean of `model(**batch).loss` over `data`, weighted by batch size, in eval
     mode.
     """
-    check_eval_args(model, data, batch_size, "evaluate_loss")
+    check_eval_args(model, data, batch_size, "evaluate_loss", collate_fn)
     device = get_device(device) if device else next(model.parameters()).device
     total, count = 0.0, 0
     with evaluating(model):
@@ -425,10 +460,14 @@ def evaluate_loss(
 
 
 def check_eval_args(
-    model: nn.Module, data: Sequence, batch_size: int, who: str
+    model: nn.Module,
+    data: Sequence,
+    batch_size: int,
+    who: str,
+    collate_fn: Callable | None = None,
 ) -> None:
     """The checks evaluate_loss and predict share: a model with weights, data, a batch
-    size.
+    size, a collate function.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(
@@ -442,6 +481,7 @@ def check_eval_args(
     if len(data) == 0:
         raise ValueError(f"{who}: data is empty: there is nothing to average over")
     check_int("batch_size", batch_size, minimum=1)
+    check_collate_fn(collate_fn)
 
 
 # Batch keys that are targets, not inputs: `predict` leaves them out.
@@ -465,7 +505,7 @@ def predict(
     passed to the model: predictions need none, and an MLM model given labels scores
     only those positions.
     """
-    check_eval_args(model, data, batch_size, "predict")
+    check_eval_args(model, data, batch_size, "predict", collate_fn)
     device = get_device(device) if device else next(model.parameters()).device
     out: dict[str, list[torch.Tensor]] = {}
     with evaluating(model):
@@ -806,6 +846,7 @@ def fit(
                 f"{cb!r} ({type(cb).__name__})"
             )
     check_bool("resume", resume)
+    check_collate_fn(collate_fn)
     if lengths is not None:
         lengths = check_lengths(lengths, len(train_data))
     if (
@@ -843,6 +884,7 @@ def fit(
     rank, world, device, started_group = init_distributed(requested)
     device = device or get_device()
     precision = resolve_precision(config.precision, device)
+    default_batches = collate_fn is None
     collate_fn = collate_fn or default_collate
     if eval_fn is None and eval_data is not None:
         eval_fn = lambda m: {
@@ -998,7 +1040,10 @@ def fit(
             )
             micro = iter(loader)
             for _ in range(steps_per_epoch - done):
-                group = [b for _, b in zip(range(config.grad_accum_steps), micro)]
+                group = [
+                    check_batch(b, default_batches)
+                    for _, b in zip(range(config.grad_accum_steps), micro)
+                ]
                 logs = train_step(
                     train_model,
                     group,

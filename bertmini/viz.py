@@ -37,7 +37,7 @@ from typing import Any, Sequence
 import torch
 
 from ._bertviz_offline import offline_view
-from ._validate import check_bool, check_int
+from ._validate import check_bool, check_int, check_tokenizer
 from .device import evaluating
 
 # Where a page serves offline copies of bertviz's JavaScript libraries ("" = CDNs only;
@@ -181,10 +181,24 @@ def is_punctuation(token: str) -> bool:
     return bool(token) and all(unicodedata.category(c).startswith("P") for c in token)
 
 
+def _check_model(model: Any) -> None:
+    """The model runs in eval mode (`evaluating`): it must be an nn.Module."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(
+            f"model must be a BertModel (an nn.Module), got {type(model).__name__}"
+        )
+
+
 def token_masks(input_ids: torch.Tensor, tokenizer) -> dict[str, torch.Tensor]:
     """(B, T) boolean masks of the token kinds that heads like to attend to: [CLS],
     [SEP], punctuation.
     """
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
+        raise TypeError(
+            "input_ids must be a (B, T) tensor of token ids, got "
+            f"{type(input_ids).__name__}"
+        )
+    check_tokenizer(tokenizer)
     ids = input_ids.detach().cpu()
     tokens = [tokenizer.convert_ids_to_tokens(row.tolist()) for row in ids]
     return {
@@ -279,8 +293,20 @@ def measure_heads(
     batches). The model runs in eval mode (no dropout) and is put back in its previous
     mode afterwards.
     """
-    if isinstance(texts, str) or not texts:
-        raise ValueError("texts must be a non-empty list of strings")
+    _check_model(model)
+    check_tokenizer(tokenizer)
+    if not isinstance(texts, (list, tuple)) or not texts:
+        raise ValueError(
+            f"texts must be a non-empty list of strings, got {type(texts).__name__}"
+        )
+    if text_pairs is not None:
+        if not isinstance(text_pairs, (list, tuple)):
+            raise TypeError(
+                "text_pairs must be a list of strings (one per text) or None, got "
+                f"{type(text_pairs).__name__}"
+            )
+        if len(text_pairs) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(text_pairs)} text_pairs")
     batch_size = check_int("batch_size", batch_size, minimum=1)
     max_length = check_int("max_length", max_length, minimum=1)
     totals: dict[str, list] = {}
@@ -612,6 +638,18 @@ def tokens_for_view(
     """Tokens of row `index` without padding, and where sentence B starts (None for one
     sentence).
     """
+    check_tokenizer(tokenizer)
+    if not isinstance(encoding, dict) or "input_ids" not in encoding:
+        raise TypeError(
+            "encoding must be what the tokenizer returns (tokenizer(text)), got "
+            f"{type(encoding).__name__}"
+        )
+    index = check_int("index", index)
+    rows = len(encoding["input_ids"])
+    if not -rows <= index < rows:
+        raise ValueError(
+            f"index {index} is out of range for an encoding of {rows} rows"
+        )
     ids = encoding["input_ids"][index]
     n = int(encoding["attention_mask"][index].sum())
     tokens = tokenizer.convert_ids_to_tokens(ids[:n].tolist())
@@ -756,6 +794,8 @@ def explorer_attention(
     (attention_mask all 1): the real tokens then spend attention on [PAD] and their
     vectors change. That is what the mask prevents.
     """
+    _check_model(model)
+    check_tokenizer(tokenizer)
     pad_to = check_int("pad_to", pad_to, minimum=0)
     check_bool("use_mask", use_mask)
     ids = tokenizer.encode(text, text_pair or None)

@@ -103,3 +103,156 @@ def test_numpy_integers_reach_the_code_that_needs_python_ints(tokenizer, tmp_pat
     # weights_only load of a checkpoint holding the config
     resumed = fit(tiny_model(), data, config, eval_data=data[:4], resume=True)
     assert resumed.step == [1, 2]
+
+
+# ------------------------------------------------ model, config, checkpoint, tokenizer
+def test_save_pretrained_refuses_a_tokenizer_that_is_not_one(tmp_path):
+    model = bertmini.BertModel(bertmini.BertConfig(**TINY))
+    with pytest.raises(TypeError, match="tokenizer must be a bertmini Tokenizer"):
+        model.save_pretrained(tmp_path / "m", tokenizer="all-MiniLM-L6-v2")
+    assert not (tmp_path / "m").exists()
+
+
+def test_tokenizer_train_refuses_texts_that_are_not_iterable():
+    with pytest.raises(TypeError, match="texts must be an iterable of strings"):
+        bertmini.Tokenizer.train(None, vocab_size=50)
+
+
+def test_config_hidden_act_must_be_a_name():
+    with pytest.raises(ValueError, match="hidden_act"):
+        bertmini.BertConfig(**TINY, hidden_act=["gelu"])
+
+
+def test_model_flags_must_be_bools(tokenizer):
+    with pytest.raises(TypeError, match="add_pooling_layer must be True or False"):
+        bertmini.BertModel(bertmini.BertConfig(**TINY), add_pooling_layer="no")
+    model = bertmini.BertModel(bertmini.BertConfig(**TINY))
+    ids = torch.tensor([[101, 2000, 102]])
+    for flag in ("output_attentions", "output_hidden_states", "skip_padding"):
+        with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+            model(ids, **{flag: "no"})
+
+
+def test_uint8_ids_and_a_row_without_tokens_are_refused():
+    model = bertmini.BertModel(bertmini.BertConfig(**TINY))
+    ids = torch.tensor([[101, 20, 102]])
+    with pytest.raises(TypeError, match="input_ids must be int64"):
+        model(ids.to(torch.uint8))
+    assert model(ids.int()).last_hidden_state.shape == (1, 3, 16)
+    mask = torch.tensor([[1, 1, 1], [0, 0, 0]])
+    with pytest.raises(ValueError, match="attention_mask row 1 is all 0"):
+        model(ids.repeat(2, 1), attention_mask=mask)
+
+
+# ------------------------------------------------------------------ collators, tasks
+def test_classification_records_must_be_a_list_of_dicts(tokenizer):
+    from bertmini.classification import ClassificationCollator, evaluate
+
+    collator = ClassificationCollator(tokenizer)
+    model = bertmini.BertForSequenceClassification(
+        bertmini.BertConfig(**TINY), num_labels=2
+    )
+    with pytest.raises(TypeError, match="records must be a list of dicts"):
+        collator.lengths(None)
+    with pytest.raises(TypeError, match="records must be a list of dicts"):
+        evaluate(model, None, collator)
+    with pytest.raises(TypeError, match="each record must be a dict"):
+        collator(["a good film"])
+    with pytest.raises(TypeError, match="each record must be a dict"):
+        evaluate(model, torch.tensor([1.0, 2.0]), collator)
+
+
+def test_classification_collator_keys_and_predict_texts_are_checked(tokenizer):
+    from bertmini.classification import ClassificationCollator, predict
+
+    with pytest.raises(TypeError, match="text_key must be a string"):
+        ClassificationCollator(tokenizer, text_key=None)
+    with pytest.raises(TypeError, match="label_key must be a string"):
+        ClassificationCollator(tokenizer, label_key=0)
+    model = bertmini.BertForSequenceClassification(
+        bertmini.BertConfig(**TINY), num_labels=2
+    )
+    with pytest.raises(TypeError, match="texts must be a string or a list"):
+        predict(model, tokenizer, None)
+    with pytest.raises(TypeError, match="text_pairs must be a string, a list"):
+        predict(model, tokenizer, ["a", "b"], text_pairs=1.5)
+
+
+def test_pair_and_mlm_collators_check_their_settings(tokenizer):
+    from bertmini.pretraining import MLMCollator
+    from bertmini.sentence_embeddings import PairCollator
+
+    with pytest.raises(TypeError, match="max_query_length must be an integer"):
+        PairCollator(tokenizer, max_query_length="64")
+    with pytest.raises(ValueError, match="max_document_length must be an integer >= 3"):
+        PairCollator(tokenizer, max_document_length=0)
+    assert PairCollator(tokenizer, max_query_length=np.int64(8)).max_query_length == 8
+    with pytest.raises(TypeError, match="tokenizer must be a bertmini Tokenizer"):
+        MLMCollator(None)
+
+
+def test_token_classification_inputs_are_checked(tokenizer):
+    from bertmini import token_classification as tc
+
+    with pytest.raises(TypeError, match="label_all_pieces must be True or False"):
+        tc.TokenClassificationCollator(tokenizer, {"O": 0}, label_all_pieces="no")
+    with pytest.raises(TypeError, match="tags must be a list"):
+        tc.entities(None)
+    with pytest.raises(TypeError, match="tags must be a list"):
+        tc.entities("B-PER")
+    with pytest.raises(TypeError, match="true_tags must be a list"):
+        tc.entity_scores(None, [["O"]])
+    with pytest.raises(TypeError, match="word_ids must be a list"):
+        tc.align_labels(None, [1])
+    with pytest.raises(ValueError, match="inside has 1 entries"):
+        tc.align_labels([None, 0, 0, None], [1], label_all_pieces=True, inside=[0])
+    assert tc.align_labels([0, 0], [1], label_all_pieces=True, inside=[0, 2]) == [1, 2]
+
+
+def test_pretraining_helpers_check_their_arguments():
+    from bertmini.pretraining import new_small_bert, pretrain, wilson_interval
+
+    with pytest.raises(TypeError, match="correct must be an integer"):
+        wilson_interval(None, 10)
+    with pytest.raises(ValueError, match="z must be"):
+        wilson_interval(3, 10, z=float("nan"))
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        new_small_bert(bertmini.BertConfig(**TINY), seed="3")
+    with pytest.raises(TypeError, match="nsp must be True or False"):
+        pretrain(None, [], None, steps=1, nsp="no")
+    with pytest.raises(TypeError, match="callbacks must be a list"):
+        pretrain(None, [], None, steps=1, callbacks=None)
+
+
+def test_baselines_name_a_missing_pipeline_or_text():
+    from bertmini import baselines
+
+    with pytest.raises(TypeError, match="pipeline must be what fit_bag_of_words"):
+        baselines.top_features(None)
+    with pytest.raises(TypeError, match="pipeline must be what fit_bag_of_words"):
+        baselines.evaluate_bag_of_words(None, ["a"], [0])
+    with pytest.raises(TypeError, match="texts must be a list of strings"):
+        baselines.fit_bag_of_words(None, [0, 1])
+    with pytest.raises(TypeError, match="context must be a string"):
+        baselines.sentence_overlap_baseline("where?", None)
+
+
+def test_viz_names_a_missing_model_or_tokenizer(tokenizer):
+    from bertmini import viz
+
+    model = bertmini.BertModel(bertmini.BertConfig(**TINY))
+    ids = torch.tensor([[101, 2000, 102]])
+    with pytest.raises(TypeError, match="tokenizer must be a bertmini Tokenizer"):
+        viz.token_masks(ids, None)
+    with pytest.raises(TypeError, match="model must be a BertModel"):
+        viz.measure_heads(None, tokenizer, ["a cat"])
+    with pytest.raises(TypeError, match="text_pairs must be a list"):
+        viz.measure_heads(model, tokenizer, ["a cat"], text_pairs=1.5)
+    with pytest.raises(TypeError, match="model must be a BertModel"):
+        viz.explorer_attention(None, tokenizer, "a cat")
+    enc = tokenizer("a cat")
+    with pytest.raises(TypeError, match="tokenizer must be a bertmini Tokenizer"):
+        viz.tokens_for_view(None, enc)
+    with pytest.raises(ValueError, match="index 2 is out of range"):
+        viz.tokens_for_view(tokenizer, enc, index=np.int64(2))
+    assert viz.tokens_for_view(tokenizer, enc, index=-1)[0][0] == "[CLS]"

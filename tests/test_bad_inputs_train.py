@@ -126,3 +126,27 @@ def test_valid_devices_still_accepted():
 def test_autocast_unknown_dtype():
     with pytest.raises(ValueError, match="'bf16', 'fp16', 'fp32', 'auto'.*'fp8'"):
         autocast("cpu", "fp8")
+
+
+@pytest.mark.parametrize("call", ["evaluate_loss", "predict", "fit"])
+def test_collate_fn_must_be_a_function(call):
+    from bertmini import train
+
+    with pytest.raises(TypeError, match="collate_fn must be a function"):
+        if call == "fit":
+            fit(tiny_model(), DATA, quiet(), collate_fn="pad")
+        else:
+            getattr(train, call)(tiny_model(), DATA, collate_fn="pad")
+
+
+def test_collate_fn_must_return_a_dict_and_raw_text_needs_one():
+    from bertmini.train import evaluate_loss, predict
+
+    with pytest.raises(TypeError, match="collate_fn must return a dict"):
+        evaluate_loss(tiny_model(), DATA, lambda rows: [r["input_ids"] for r in rows])
+    text = [{"sentence": "a good film", "label": 1}] * 2
+    with pytest.raises(TypeError, match="'sentence' holds strings.*collate_fn"):
+        predict(tiny_model(), text)
+    with pytest.raises(TypeError, match="'sentence' holds strings.*collate_fn"):
+        fit(tiny_model(), text, quiet())
+    assert set(predict(tiny_model(), DATA)) >= {"logits"}

@@ -116,6 +116,15 @@ def test_evaluate_qa_scores_a_perfect_pointer(tokenizer):
     )
     with pytest.raises(ValueError, match="at least one"):
         evaluate_qa(model, tokenizer, [])
+    # features built from a shorter list would score the rest as "" (EM 0): refused
+    fewer = prepare_features(
+        examples[:-1], tokenizer, max_length=64, stride=16, with_labels=False
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"no window for 1 of the 6 examples \(the first: examples\[5\]\)",
+    ):
+        evaluate_qa(model, tokenizer, examples, features=fewer)
 
 
 def test_train_qa_learns_and_times_training_alone(tokenizer):
