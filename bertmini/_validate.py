@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import torch
 from numpy import bool_ as np_bool
 
 
@@ -79,6 +80,16 @@ def check_bool(name: str, value: Any, optional: bool = False) -> None:
         return
     if not isinstance(value, (bool, np_bool)):
         raise TypeError(f"{name} must be True or False, got {_got(value)}")
+
+
+def check_generator(name: str, value: Any) -> None:
+    """None or a torch.Generator. torch's own message for anything else lists the
+    overloads of the function that received it, not the argument."""
+    if value is not None and not isinstance(value, torch.Generator):
+        raise TypeError(
+            f"{name} must be a torch.Generator or None (e.g. "
+            f"torch.Generator().manual_seed(0)), got {_got(value)}"
+        )
 
 
 def check_finite_logits(logits: Any) -> None:

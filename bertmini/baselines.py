@@ -102,6 +102,9 @@ def majority_accuracy(train_labels: Sequence[int], test_labels: Sequence[int]) -
     test_labels = as_label_list("test_labels", test_labels)
     if len(test_labels) == 0:
         raise ValueError("majority_accuracy needs at least one test label")
+    train_labels = as_label_list("train_labels", train_labels)
+    if len(train_labels) == 0:
+        raise ValueError("majority_accuracy needs at least one train label")
     guess = majority_class(train_labels)
     return accuracy(test_labels, [guess] * len(test_labels))
 

@@ -242,7 +242,8 @@ class BertConfig:
         """
         if not isinstance(values, dict):
             raise TypeError(
-                f"BertConfig.from_dict expects a dict, got {type(values).__name__}"
+                "BertConfig.from_dict expects a dict as values (e.g. a parsed "
+                f"config.json), got {type(values).__name__}"
             )
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         known = {k: v for k, v in values.items() if k in names}
@@ -311,6 +312,16 @@ class BertConfig:
         one.
         """
         path = as_path("path", path)
+        # Checked here: mkstemp and os.replace would name their temporary file instead.
+        if path.is_dir():
+            raise IsADirectoryError(
+                f"path {str(path)!r} is a directory; name the file, e.g. "
+                f"{str(path / 'config.json')!r}"
+            )
+        if not path.parent.is_dir():
+            raise FileNotFoundError(
+                f"path {str(path)!r}: its folder {str(path.parent)!r} does not exist"
+            )
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
         try:

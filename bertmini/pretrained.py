@@ -81,7 +81,8 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         or str(name_or_path).strip() == ""
     ):
         raise TypeError(
-            f"expected a model name or a directory path, got {name_or_path!r}"
+            "name_or_path must be a model name (e.g. 'all-MiniLM-L6-v2') or a "
+            f"directory path, got {name_or_path!r} ({type(name_or_path).__name__})"
         )
     path = Path(name_or_path).expanduser()
     if path.exists():

@@ -227,8 +227,29 @@ class MLMCollator:
         )
 
     def load_state_dict(self, state: dict) -> None:
-        if self.generator is not None and "generator" in state:
-            self.generator.set_state(state["generator"])
+        """Restore the mask generator saved by `state_dict` (a checkpoint's
+        collator state); a collator without a seed has nothing to restore."""
+        if not isinstance(state, dict):
+            raise TypeError(
+                "state must be the dict returned by state_dict(), got "
+                f"{type(state).__name__}"
+            )
+        saved = state.get("generator")
+        if saved is not None and (
+            not isinstance(saved, torch.Tensor) or saved.dtype != torch.uint8
+        ):
+            raise TypeError(
+                "state['generator'] must be the uint8 tensor of "
+                f"torch.Generator.get_state(), got {type(saved).__name__}"
+            )
+        if self.generator is not None and saved is not None:
+            try:
+                self.generator.set_state(saved)
+            except RuntimeError:  # a state of the wrong size, e.g. from a CUDA one
+                raise ValueError(
+                    f"state['generator'] holds {saved.numel()} bytes, not the state of "
+                    "a CPU torch.Generator; pass what state_dict() returned"
+                ) from None
 
 
 class PretrainingCollator(MLMCollator):
@@ -251,6 +272,7 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
 
 def split_sentences(text: str) -> list[str]:
     """A deliberately simple splitter: break after . ! or ? followed by a space."""
+    check_str("text", text)
     return [s.strip() for s in SENTENCE_END.split(text) if s.strip()]
 
 
@@ -450,7 +472,10 @@ def truncate_pair(
 # held out).
 OFFLINE_TRAIN_SPLIT = "valid+test[:-6]"
 HELD_OUT_SPLIT = "test[-6:]"
-SPLIT_PART = re.compile(r"(?P<name>[a-z]+)(?:\[(?P<start>-?\d*):(?P<stop>-?\d*)\])?")
+SPLIT_PART = re.compile(
+    r"(?P<name>[a-z]+)(?:\[(?P<start>(?:-?\d+)?):(?P<stop>(?:-?\d+)?)\])?"
+)
+WIKITEXT_SPLITS = ("train", "valid", "test")
 
 
 def parse_split(split: str | Sequence[str]) -> list[tuple[str, slice]]:
@@ -458,9 +483,18 @@ def parse_split(split: str | Sequence[str]) -> list[tuple[str, slice]]:
     ("test", slice(None, -6))].
 
     The slices count *articles*, like Python slices, so "test[-6:]" is the last six
-    articles.
+    articles. A misspelt name or a slice that can select nothing ("valid[5:2]") is
+    refused here, before a cache key or a training run is built from it.
     """
-    parts = split.split("+") if isinstance(split, str) else list(split)
+    if isinstance(split, str):
+        parts = split.split("+")
+    elif isinstance(split, (list, tuple)):
+        parts = list(split)
+    else:
+        raise TypeError(
+            "split must be a name like 'valid', 'valid+test[:-6]' or a list of them, "
+            f"got {split!r} ({type(split).__name__})"
+        )
     if not parts or not all(isinstance(p, str) and p.strip() for p in parts):
         raise ValueError(
             f"split must be a name like 'valid', 'valid+test[:-6]' or a list of them, got {split!r}"
@@ -473,7 +507,18 @@ def parse_split(split: str | Sequence[str]) -> list[tuple[str, slice]]:
                 f"cannot read the split {part!r}: write a split name with an optional article "
                 "slice, e.g. 'valid', 'test[:-6]' or 'test[-6:]'"
             )
+        if m["name"] not in WIKITEXT_SPLITS:
+            raise ValueError(
+                f"unknown split name {m['name']!r} in split={split!r}; choose from "
+                f"{list(WIKITEXT_SPLITS)}"
+            )
         start, stop = (int(x) if x else None for x in (m["start"], m["stop"]))
+        if start is not None and stop is not None and (start < 0) == (stop < 0):
+            if start >= stop:
+                raise ValueError(
+                    f"the split {part!r} selects no articles: its slice start must be "
+                    "below its stop"
+                )
         out.append((m["name"], slice(start, stop)))
     return out
 
@@ -798,7 +843,11 @@ def train_tokenizer(documents: Sequence[dict], vocab_size: int = 2000):
     """A WordPiece vocabulary learned from the articles' paragraphs, that reads "[UNK]"
     (and the other special tokens) in a text as the special token."""
     # [UNK] is a marker, not a word: left out of the counts
-    texts = [p.replace("[UNK]", " ") for d in documents for p in d["paragraphs"]]
+    texts = [
+        p.replace("[UNK]", " ")
+        for i, d in enumerate(document_list(documents))
+        for p in record_paragraphs(d, f"documents[{i}]")
+    ]
     tokenizer = Tokenizer.train(texts, vocab_size=vocab_size)
     recognise_special_tokens(tokenizer)
     return tokenizer

@@ -21,7 +21,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from ._validate import check_bool, check_int
+from ._validate import check_bool, check_generator, check_int
 
 __all__ = [
     "QAFeatures",
@@ -76,21 +76,74 @@ class QAFeatures:
             )
         return self.start_positions != CLS_INDEX  # type: ignore[operator]
 
+    def _window_index(
+        self, name: str, index: Any, allow_slice: bool
+    ) -> torch.Tensor | slice:
+        """`index` as a (N,) boolean mask or a 1-D long tensor of window numbers (or a
+        slice of ints).
+
+        Why so strict: torch reads None as "add a dimension" and a (k, m) index as k
+        batches, so both would give (k, m, T) inputs instead of an error, and it names
+        neither a float nor an out-of-range window as the caller's argument.
+        """
+        n = len(self)
+        if allow_slice and isinstance(index, slice):
+            check_int(f"{name}.start", index.start, optional=True)
+            check_int(f"{name}.stop", index.stop, optional=True)
+            check_int(f"{name}.step", index.step, minimum=1, optional=True)
+            return index
+        expected = "a list of window indices or a boolean mask of one value per window"
+        if isinstance(index, (numbers.Number, np.bool_)):
+            hint = ""
+            if isinstance(index, numbers.Integral) and not isinstance(index, bool):
+                hint = f"; wrap one window in a list: [{index!r}]"
+            raise TypeError(
+                f"{name} must be {expected}, got {index!r} ({type(index).__name__})"
+                f"{hint}"
+            )
+        if isinstance(index, (str, Mapping)) or not isinstance(
+            index, (torch.Tensor, np.ndarray, Sequence)
+        ):
+            raise TypeError(f"{name} must be {expected}, got {type(index).__name__}")
+        if not isinstance(index, (torch.Tensor, np.ndarray)):
+            for i in index:
+                if not isinstance(i, (np.bool_, numbers.Integral)):
+                    raise TypeError(
+                        f"{name} must be {expected}, got an element {i!r} "
+                        f"({type(i).__name__})"
+                    )
+            if len(index) == 0:  # torch.as_tensor([]) is a float tensor
+                return torch.zeros(0, dtype=torch.long)
+        idx = torch.as_tensor(index)
+        if idx.dtype == torch.bool:
+            if idx.shape != (n,):
+                raise ValueError(
+                    f"boolean mask {name} has shape {tuple(idx.shape)}, expected ({n},)"
+                )
+            return idx
+        if idx.is_floating_point() or idx.is_complex() or idx.dim() != 1:
+            raise TypeError(
+                f"{name} must be {expected}, got a {idx.dtype} tensor of shape "
+                f"{tuple(idx.shape)}"
+            )
+        idx = idx.long()
+        outside = (idx < -n) | (idx >= n)
+        if bool(outside.any()):
+            raise IndexError(
+                f"{name} holds window {int(idx[outside][0])}, out of range for {n} "
+                "windows"
+            )
+        return idx
+
     def select(self, index: torch.Tensor | Sequence[int]) -> "QAFeatures":
         """A subset of the windows (a boolean mask or integer indices).
 
         `example_index` keeps pointing into the *original* examples list, so a subset
         can still be post-processed against the same examples.
         """
-        idx = torch.as_tensor(index)
+        idx = self._window_index("index", index, allow_slice=False)
         if idx.dtype == torch.bool:
-            if idx.shape != (len(self),):
-                raise ValueError(
-                    f"boolean mask has shape {tuple(idx.shape)}, expected "
-                    f"({len(self)},)"
-                )
             idx = idx.nonzero().flatten()
-        idx = idx.long()
         chosen = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -112,6 +165,8 @@ class QAFeatures:
         the cost of attention grows with T^2, so short contexts should not pay for long
         ones.
         """
+        index = self._window_index("index", index, allow_slice=True)
+        check_bool("trim", trim)
         batch = {
             "input_ids": self.input_ids[index],
             "attention_mask": self.attention_mask[index],
@@ -142,6 +197,7 @@ class QAFeatures:
         check_bool("shuffle", shuffle)
         check_bool("answerable_only", answerable_only)
         check_bool("trim", trim)
+        check_generator("generator", generator)
         if answerable_only:
             order = self.answerable().nonzero().flatten()
         else:
@@ -494,6 +550,7 @@ def length_grouped_batches(
     """
     check_features(features)
     batch_size = check_int("batch_size", batch_size, minimum=1)
+    check_generator("generator", generator)
     order = _length_order(features, generator)
     return [
         features.model_inputs(order[i : i + batch_size])

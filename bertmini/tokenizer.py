@@ -56,10 +56,28 @@ class Encoding(dict):
         """For each token of row i: None for special tokens and padding, 0 for text A,
         1 for text B.
         """
+        i = check_int("i", i)
+        rows = len(self.encodings)
+        if not -rows <= i < rows:
+            raise ValueError(f"i={i} is out of range for an encoding of {rows} rows")
         ids = list(self.encodings[i].sequence_ids)
         return ids + [None] * (self["input_ids"].shape[1] - len(ids))
 
     def to(self, device) -> "Encoding":
+        """Every tensor moved to `device`: a torch.device, a name such as "cpu" or
+        "cuda:0", or a GPU index (what `get_device()` returns, or a tensor's .device).
+        """
+        expected = "a torch.device, a name such as 'cpu' or 'cuda:0', or a GPU index"
+        if isinstance(device, numbers.Integral) and not isinstance(device, bool):
+            device = check_int("device", device, minimum=0)
+        elif not isinstance(device, (str, torch.device)):
+            raise TypeError(
+                f"device must be {expected}, got {device!r} ({type(device).__name__})"
+            )
+        try:
+            device = torch.device(device)
+        except RuntimeError:
+            raise ValueError(f"device must be {expected}, got {device!r}") from None
         return Encoding({k: v.to(device) for k, v in self.items()}, self.encodings)
 
     def model_inputs(self) -> dict[str, torch.Tensor]:

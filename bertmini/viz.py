@@ -32,12 +32,19 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
+import numpy as np
 import torch
 
 from ._bertviz_offline import offline_view
-from ._validate import check_bool, check_int, check_tokenizer
+from ._validate import (
+    check_bool,
+    check_int,
+    check_number,
+    check_str,
+    check_tokenizer,
+)
 from .device import evaluating
 
 # Where a page serves offline copies of bertviz's JavaScript libraries ("" = CDNs only;
@@ -152,6 +159,8 @@ def real_token_mask(
     Only 0s and 1s: the mask weighs every token, so a mask of 2s or 0.5s would scale
     the statistics instead of selecting tokens.
     """
+    B = check_int("B", B, minimum=0)
+    T = check_int("T", T, minimum=0)
     if attention_mask is None:
         return torch.ones(B, T)
     if not isinstance(attention_mask, torch.Tensor):
@@ -178,6 +187,7 @@ def is_punctuation(token: str) -> bool:
     """True for a token made only of punctuation characters (".", ",", "'", "?!"), as
     BERT splits them.
     """
+    check_str("token", token)
     return bool(token) and all(unicodedata.category(c).startswith("P") for c in token)
 
 
@@ -186,6 +196,50 @@ def _check_model(model: Any) -> None:
     if not isinstance(model, torch.nn.Module):
         raise TypeError(
             f"model must be a BertModel (an nn.Module), got {type(model).__name__}"
+        )
+
+
+def _check_tokens(name: str, tokens: Any) -> list[str]:
+    """A non-empty list of token strings, one per position. A string would be read as
+    one token per character, and bertviz fails deep inside on an empty list."""
+    if isinstance(tokens, str) or not isinstance(tokens, Sequence):
+        raise TypeError(
+            f"{name} must be a list of token strings (see tokens_for_view), got "
+            f"{type(tokens).__name__}"
+        )
+    if len(tokens) == 0:
+        raise ValueError(f"{name} is empty: pass one token string per position")
+    for t in tokens:
+        if not isinstance(t, str):
+            raise TypeError(
+                f"{name} must be a list of token strings, got an element {t!r} "
+                f"({type(t).__name__}); tokenizer.convert_ids_to_tokens turns ids "
+                "into tokens"
+            )
+    return list(tokens)
+
+
+def _as_tensor(name: str, value: Any, expected: str) -> torch.Tensor:
+    """A tensor, NumPy array or nested list of numbers as a tensor; torch's own errors
+    for None, a string or a ragged list do not say which argument it was."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (np.ndarray, list, tuple)):
+        try:
+            return torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError):
+            pass  # a ragged list, or one holding strings or None
+    raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+
+
+def _check_ax(ax: Any) -> None:
+    """None (a new figure) or a matplotlib Axes to draw into."""
+    from matplotlib.axes import Axes
+
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(
+            "ax must be a matplotlib Axes (e.g. from plt.subplots()) or None, got "
+            f"{type(ax).__name__}"
         )
 
 
@@ -295,12 +349,12 @@ def measure_heads(
     """
     _check_model(model)
     check_tokenizer(tokenizer)
-    if not isinstance(texts, (list, tuple)) or not texts:
+    if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
         raise ValueError(
             f"texts must be a non-empty list of strings, got {type(texts).__name__}"
         )
     if text_pairs is not None:
-        if not isinstance(text_pairs, (list, tuple)):
+        if isinstance(text_pairs, str) or not isinstance(text_pairs, Sequence):
             raise TypeError(
                 "text_pairs must be a list of strings (one per text) or None, got "
                 f"{type(text_pairs).__name__}"
@@ -349,6 +403,7 @@ def top_heads(
     [(layer, head, value), ...].
     """
     k = check_int("k", k, minimum=1)
+    check_bool("largest", largest)
     values = _statistic(stats, name)  # (L, h)
     flat = values.flatten()
     idx = flat.topk(min(k, flat.numel()), largest=largest).indices
@@ -359,18 +414,26 @@ def top_heads(
 def _statistic(stats: Any, name: str | None) -> torch.Tensor:
     """One (layers, heads) statistic from a `head_statistics` dict (by name) or a
     tensor; a misspelt name lists the ones there are instead of a bare KeyError."""
+    if name is not None:
+        check_str("name", name)
+    what = "stats"
     if isinstance(stats, dict):
         if name not in stats:
             raise ValueError(
                 f"name must be one of the statistics {sorted(stats)}, got {name!r}"
             )
-        stats = stats[name]
-    values = torch.as_tensor(stats)
-    if values.dim() != 2:
+        stats, what = stats[name], f"stats[{name!r}]"
+    values = _as_tensor(
+        what,
+        stats,
+        "the dict of head_statistics or measure_heads, or one (layers, heads) tensor",
+    )
+    if values.dim() != 2 or values.numel() == 0:
         raise ValueError(
-            "a statistic must be a (layers, heads) tensor, got shape "
-            f"{tuple(values.shape)}"
+            f"{what} must be a (layers, heads) tensor, got shape {tuple(values.shape)}"
         )
+    if values.dtype == torch.bool or values.is_complex():
+        raise TypeError(f"{what} must hold real numbers, got a {values.dtype} tensor")
     if not torch.isfinite(values.float()).all():
         raise ValueError(f"statistic {name!r} holds NaN or inf values")
     return values
@@ -495,13 +558,22 @@ def plot_matrix(
     """
     import matplotlib.pyplot as plt
 
-    matrix = torch.as_tensor(matrix).detach().float().cpu()
-    key_tokens = tokens if key_tokens is None else key_tokens
+    matrix = _as_tensor(
+        "matrix", matrix, "a (T_query, T_key) tensor, e.g. viz.one_example(out)[0, 0]"
+    )
+    tokens = _check_tokens("tokens", tokens)
+    key_tokens = (
+        tokens if key_tokens is None else _check_tokens("key_tokens", key_tokens)
+    )
+    _check_ax(ax)
+    matrix = matrix.detach().float().cpu()
     if tuple(matrix.shape) != (len(tokens), len(key_tokens)):
         raise ValueError(
             f"the map is {tuple(matrix.shape)} but there are {len(tokens)} query and "
             f"{len(key_tokens)} key tokens"
         )
+    if not torch.isfinite(matrix).all():  # imshow leaves NaN cells blank
+        raise ValueError("matrix holds NaN or inf values")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4.5))
     image = ax.imshow(matrix.numpy(), cmap="viridis", vmin=0.0, aspect="auto")
@@ -529,6 +601,8 @@ def plot_head(
     """
     layer = check_int("layer", layer)
     head = check_int("head", head)
+    tokens = _check_tokens("tokens", tokens)
+    _check_ax(ax)
     maps = _example_maps(attn, index)
     L, h = maps.shape[:2]
     if not (0 <= layer < L and 0 <= head < h):
@@ -553,14 +627,16 @@ def plot_layer(
 
     ncols = check_int("ncols", ncols, minimum=1)
     layer = check_int("layer", layer)
+    check_number("panel_size", panel_size, 0.0, low_open=True)
     maps = _example_maps(attn, index)
     L, h, T, _ = maps.shape
     if not 0 <= layer < L:
         raise IndexError(f"layer {layer} out of range: the model has {L} layers")
-    if isinstance(tokens, str) or len(tokens) != T:
-        n = "a string" if isinstance(tokens, str) else f"{len(tokens)} tokens"
+    tokens = _check_tokens("tokens", tokens)
+    if len(tokens) != T:
         raise ValueError(
-            f"tokens must be a list of one token per position ({T}), got {n}"
+            f"tokens must be a list of one token per position ({T}), got "
+            f"{len(tokens)} tokens"
         )
     nrows = -(-h // ncols)
     fig, axes = plt.subplots(
@@ -602,6 +678,8 @@ def plot_head_stats(
     """A layers × heads map of one statistic, with the value written in each cell."""
     import matplotlib.pyplot as plt
 
+    check_bool("annotate", annotate)
+    _check_ax(ax)
     values = _statistic(stats, name).float()  # (L, h)
     L, h = values.shape
     if ax is None:
@@ -639,7 +717,7 @@ def tokens_for_view(
     sentence).
     """
     check_tokenizer(tokenizer)
-    if not isinstance(encoding, dict) or "input_ids" not in encoding:
+    if not isinstance(encoding, Mapping) or "input_ids" not in encoding:
         raise TypeError(
             "encoding must be what the tokenizer returns (tokenizer(text)), got "
             f"{type(encoding).__name__}"
@@ -664,6 +742,8 @@ def view_attention(
     """Checked, unpadded (1, h, n, n) maps per layer for bertviz, n = len(tokens),
     rounded to 3 decimals.
     """
+    tokens = _check_tokens("tokens", tokens)
+    max_tokens = check_int("max_tokens", max_tokens, minimum=1)
     maps = one_example(output_or_attentions, index)  # (L, h, T, T)
     T, n = maps.shape[-1], len(tokens)
     if n < T:
@@ -703,6 +783,9 @@ def _bertviz_html(
     import bertviz
     from IPython.display import HTML
 
+    sentence_b_start = check_int("sentence_b_start", sentence_b_start, optional=True)
+    if js_base is not None:
+        check_str("js_base", js_base)
     attention = view_attention(output_or_attentions, tokens, index, max_tokens)
     if sentence_b_start is not None and not 0 < sentence_b_start < len(tokens):
         raise ValueError(
@@ -834,6 +917,11 @@ def explore(
     import matplotlib.pyplot as plt
     from IPython.display import clear_output, display
 
+    _check_model(model)
+    check_tokenizer(tokenizer)
+    check_str("text", text)
+    check_str("text_pair", text_pair)
+    pad_to = check_int("pad_to", pad_to, minimum=0)
     config = getattr(model, "config")
     text_a = widgets.Text(
         value=text, description="sentence A", layout=widgets.Layout(width="95%")

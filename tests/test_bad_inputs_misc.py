@@ -256,3 +256,193 @@ def test_viz_names_a_missing_model_or_tokenizer(tokenizer):
     with pytest.raises(ValueError, match="index 2 is out of range"):
         viz.tokens_for_view(tokenizer, enc, index=np.int64(2))
     assert viz.tokens_for_view(tokenizer, enc, index=-1)[0][0] == "[CLS]"
+
+
+# ------------------------------------------------------------- second round of fuzzing
+def test_qa_features_window_indices_are_checked(tokenizer):
+    from bertmini.qa_features import length_grouped_batches, prepare_features
+
+    example = {
+        "id": "a",
+        "question": "Who?",
+        "context": "Paris is big. " * 5,
+        "answers": {"text": ["Paris"], "answer_start": [0]},
+    }
+    f = prepare_features([example, {**example, "id": "b"}], tokenizer, 32, stride=4)
+    for bad in (None, "0", [1.5], 2.5, torch.tensor([0.0])):
+        with pytest.raises(TypeError, match="index must be a list of window indices"):
+            f.select(bad)
+        with pytest.raises(TypeError, match="index must be a list of window indices"):
+            f.model_inputs(bad)
+    with pytest.raises(TypeError, match=r"wrap one window in a list: \[1\]"):
+        f.model_inputs(1)
+    with pytest.raises(IndexError, match="index holds window 9, out of range"):
+        f.select([0, 9])
+    with pytest.raises(TypeError, match="index.stop must be an integer"):
+        f.model_inputs(slice(0, 1.5))
+    with pytest.raises(TypeError, match="trim must be True or False"):
+        f.model_inputs([0], trim="no")
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        next(f.batches(shuffle=True, generator="x"))
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        length_grouped_batches(f, 2, generator=0)
+    # valid indices are read as before
+    assert f.select([1]).example_ids == ["b"] and len(f.select([])) == 0
+    assert len(f.select(torch.tensor([True, False]))) == 1
+    by_list, by_tensor = f.model_inputs([1, 0]), f.model_inputs(torch.tensor([1, 0]))
+    assert all(torch.equal(by_list[k], by_tensor[k]) for k in by_list)
+    assert f.model_inputs(slice(0, 1))["input_ids"].shape[0] == 1
+    assert f.model_inputs([-1])["input_ids"].shape[0] == 1
+
+
+def test_viz_checks_axes_tokens_and_view_settings():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bertmini import viz
+
+    att = (torch.full((1, 2, 3, 3), 1 / 3),) * 2
+    tokens = ["[CLS]", "a", "[SEP]"]
+    stats = viz.head_statistics(att)
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        viz.plot_matrix(torch.eye(3), tokens, ax="x")
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        viz.plot_head(att, tokens, 0, 0, ax="x")
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        viz.plot_head_stats(stats, "entropy", ax="x")
+    for view in (viz.head_view, viz.model_view):
+        with pytest.raises(ValueError, match="tokens is empty"):
+            view(att, [])
+        with pytest.raises(TypeError, match="tokens must be a list of token strings"):
+            view(att, "abc")
+    with pytest.raises(TypeError, match="js_base must be a string"):
+        viz.head_view(att, tokens, js_base=1.5)
+    with pytest.raises(TypeError, match="max_tokens must be an integer"):
+        viz.head_view(att, tokens, max_tokens=None)
+    with pytest.raises(TypeError, match="sentence_b_start must be an integer"):
+        viz.head_view(att, tokens, sentence_b_start="2")
+    with pytest.raises(TypeError, match="tokens must be a list of token strings"):
+        viz.plot_layer(att, None, 0)
+    with pytest.raises(TypeError, match="panel_size must be a number"):
+        viz.plot_layer(att, tokens, 0, panel_size=None)
+    with pytest.raises(TypeError, match="token must be a string"):
+        viz.is_punctuation(1.5)
+    with pytest.raises(ValueError, match="B must be an integer >= 0"):
+        viz.real_token_mask(None, -1, 3)
+    with pytest.raises(IndexError, match="out of range"):  # kept: an index
+        viz.plot_head(att, tokens, layer=-1, head=0)
+    plt.close("all")
+
+
+def test_viz_checks_statistics_and_matrices():
+    from bertmini import viz
+
+    for call in (viz.top_heads, lambda s: viz.plot_head_stats(s, "entropy")):
+        with pytest.raises(TypeError, match="stats must be the dict of head_stat"):
+            call(None)
+    with pytest.raises(ValueError, match=r"stats must be a \(layers, heads\) tensor"):
+        viz.top_heads(torch.zeros(0, 0))
+    with pytest.raises(TypeError, match=r"stats\['entropy'\] must be"):
+        viz.top_heads({"entropy": None}, "entropy")
+    with pytest.raises(TypeError, match="largest must be True or False"):
+        viz.top_heads(torch.eye(2), largest="no")
+    with pytest.raises(TypeError, match="annotate must be True or False"):
+        viz.plot_head_stats(torch.eye(2), "entropy", annotate="no")
+    with pytest.raises(TypeError, match=r"matrix must be a \(T_query, T_key\) tensor"):
+        viz.plot_matrix(None, ["a"])
+    with pytest.raises(TypeError, match="matrix must be"):
+        viz.plot_matrix([[1.0, 2.0], [3.0]], ["a", "b"])
+    with pytest.raises(ValueError, match="matrix holds NaN"):
+        viz.plot_matrix(torch.full((1, 1), float("nan")), ["a"])
+    assert viz.top_heads([[0.1, 0.9], [0.5, 0.2]], k=1) == [(0, 1, pytest.approx(0.9))]
+
+
+def test_encoding_to_and_sequence_ids_check_their_arguments(tokenizer):
+    enc = tokenizer(["a cat"], ["a dog"])
+    with pytest.raises(ValueError, match="device must be an integer >= 0"):
+        enc.to(-1)
+    with pytest.raises(ValueError, match="device must be a torch.device"):
+        enc.to("gpu")
+    with pytest.raises(TypeError, match="device must be a torch.device"):
+        enc.to(None)
+    with pytest.raises(TypeError, match="i must be an integer"):
+        enc.sequence_ids(True)
+    with pytest.raises(ValueError, match="i=1 is out of range"):
+        enc.sequence_ids(1)
+    assert enc.to("cpu")["input_ids"].device.type == "cpu"
+    assert enc.to(torch.device("cpu")).sequence_ids(-1) == enc.sequence_ids(0)
+
+
+def test_pretraining_splits_texts_and_collator_state_are_checked(tokenizer):
+    from bertmini.pretraining import (
+        MLMCollator,
+        load_documents,
+        parse_split,
+        split_sentences,
+        train_tokenizer,
+    )
+
+    with pytest.raises(ValueError, match="unknown split name 'nope'"):
+        parse_split("nope")
+    with pytest.raises(ValueError, match="'valid\\[5:2\\]' selects no articles"):
+        parse_split("valid[5:2]")
+    with pytest.raises(ValueError, match="cannot read the split"):
+        parse_split("valid[-:]")
+    with pytest.raises(TypeError, match="split must be a name like 'valid'"):
+        parse_split(None)
+    with pytest.raises(TypeError, match="split must be a name like 'valid'"):
+        load_documents(split=None)
+    assert parse_split("test[3:-2]+test[-6:]") == [
+        ("test", slice(3, -2)),
+        ("test", slice(-6, None)),
+    ]
+    with pytest.raises(TypeError, match="text must be a string"):
+        split_sentences(None)
+    with pytest.raises(TypeError, match="documents must be a list of documents"):
+        train_tokenizer(None)
+    with pytest.raises(ValueError, match=r"documents\[0\] needs a 'paragraphs' list"):
+        train_tokenizer([{}])
+    collator = MLMCollator(tokenizer, seed=1)
+    for bad in (None, torch.zeros(3)):
+        with pytest.raises(TypeError, match="state must be the dict returned by"):
+            collator.load_state_dict(bad)
+    with pytest.raises(TypeError, match=r"state\['generator'\] must be the uint8"):
+        collator.load_state_dict({"generator": 5})
+    with pytest.raises(ValueError, match=r"state\['generator'\] holds 3 bytes"):
+        collator.load_state_dict({"generator": torch.zeros(3, dtype=torch.uint8)})
+    saved = collator.state_dict()
+    first = collator(["a cat sat on the mat"] * 4)["input_ids"]
+    collator.load_state_dict(saved)
+    assert torch.equal(collator(["a cat sat on the mat"] * 4)["input_ids"], first)
+
+
+def test_messages_name_the_argument_and_the_path_given(tmp_path):
+    from bertmini.baselines import majority_accuracy
+
+    with pytest.raises(TypeError, match="name_or_path must be a model name"):
+        bertmini.BertModel.from_pretrained(None)
+    with pytest.raises(TypeError, match="expects a dict as values"):
+        bertmini.BertConfig.from_dict(None)
+    with pytest.raises(TypeError, match="train_labels must be a list"):
+        majority_accuracy(None, [1])
+    with pytest.raises(ValueError, match="at least one train label"):
+        majority_accuracy([], [1])
+    config = bertmini.BertConfig(**TINY)
+    (tmp_path / "d").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a directory") as info:
+        config.to_json_file(tmp_path / "d")
+    assert str(tmp_path / "d") in str(info.value) and ".tmp-" not in str(info.value)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        config.to_json_file(tmp_path / "missing" / "config.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_exercises_check_names_and_flags():
+    from bertmini import exercises
+
+    with pytest.raises(TypeError, match="name must be a string"):
+        exercises.check(None, lambda: 1)
+    with pytest.raises(TypeError, match="replace must be True or False"):
+        exercises.add(exercises.EXERCISES["attention"], replace="no")

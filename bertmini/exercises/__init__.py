@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._validate import check_bool, check_str
 from . import (
     ch01_attention,
     ch02_encoder,
@@ -61,6 +62,7 @@ def add(exercise: Exercise, replace: bool = False) -> Exercise:
     """
     if not isinstance(exercise, Exercise):
         raise TypeError(f"exercise must be an Exercise, got {type(exercise).__name__}")
+    check_bool("replace", replace)
     if exercise.name in EXERCISES and not replace:
         raise ValueError(
             f"an exercise named {exercise.name!r} already exists; "
@@ -74,6 +76,7 @@ def check(name: str, answer: Any) -> bool:
     """Run exercise `name` on `answer`; print a summary (and a hint when it fails);
     return True/False.
     """
+    check_str("name", name)
     if name not in EXERCISES:
         raise KeyError(
             f"unknown exercise {name!r}; known exercises: "
