@@ -203,7 +203,7 @@ def test_wrong_sha256_is_refused_with_both_hashes(tmp_path):
 def test_unknown_pretrained_name_names_the_offline_alternatives():
     with pytest.raises(PretrainedNotFoundError, match="all-MiniLM-L6-v2"):
         BertModel.from_pretrained("definitely-not-a-model")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"name_or_path must be .*got None"):
         BertModel.from_pretrained(None)
 
 

@@ -160,7 +160,12 @@ def test_gold_must_be_one_integer_id_in_range_per_row(gold, error, match):
 
 def test_gold_accepts_numpy_and_tensor_integers():
     s = scores_3x5()
-    expected = gold_ranks(s, [0, 1, 2])
+    # Independently: 1 + the position of the gold column in each row sorted high to low
+    order = s.argsort(dim=1, descending=True).tolist()
+    expected = torch.tensor([order[q].index(q) + 1 for q in range(3)])
+    # The seed gives a row where the gold document is not first
+    assert expected.tolist() != [1, 1, 1]
+    assert torch.equal(gold_ranks(s, [0, 1, 2]), expected)
     assert torch.equal(gold_ranks(s, np.array([0, 1, 2])), expected)
     assert torch.equal(
         gold_ranks(s, torch.tensor([0, 1, 2], dtype=torch.int32)), expected

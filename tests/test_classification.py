@@ -31,16 +31,20 @@ def test_collator_pads_dynamically_and_handles_pairs(tok):
 
 
 @pytest.mark.parametrize(
-    "records,error",
+    "records,error,words",
     [
-        ([], ValueError),
-        ([{"text": "x"}], KeyError),
-        ([{"sentence": "x", "label": 2}], ValueError),
-        ([{"sentence": "x", "label": "pos"}], TypeError),
+        ([], ValueError, "cannot collate an empty batch"),
+        ([{"text": "x"}], KeyError, "must be a dict with a 'sentence' field"),
+        ([{"sentence": "x", "label": 2}], ValueError, r"label 2 is outside \[0, 2\)"),
+        (
+            [{"sentence": "x", "label": "pos"}],
+            TypeError,
+            r"labels must be integer class ids, got 'pos' \(str\)",
+        ),
     ],
 )
-def test_collator_bad_records(tok, records, error):
-    with pytest.raises(error):
+def test_collator_bad_records(tok, records, error, words):
+    with pytest.raises(error, match=words):
         ClassificationCollator(tok, num_labels=2)(records)
 
 
@@ -68,9 +72,9 @@ def test_evaluate_and_predict_agree(tok):
     assert [p["label_id"] for p in preds] == report.predictions
     assert set(preds[0]["probabilities"]) == {"negative", "positive"}
     assert sum(preds[0]["probabilities"].values()) == pytest.approx(1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="every text must be a non-empty string"):
         predict(model, tok, [""])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="predict needs at least one text"):
         predict(model, tok, [])
 
 

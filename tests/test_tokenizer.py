@@ -135,14 +135,22 @@ def test_special_ids_decode_and_continuations(tok):
 
 
 @pytest.mark.parametrize(
-    "call,error",
+    "call,error,words",
     [
-        (lambda t: t(None), TypeError),
-        (lambda t: t([]), ValueError),
-        (lambda t: t(["a", 3]), TypeError),
-        (lambda t: t(["a", "b"], ["c"]), ValueError),
-        (lambda t: t("a", max_length=2), ValueError),
-        (lambda t: t("a", truncation="sideways"), ValueError),
+        (lambda t: t(None), TypeError, r"text must be a string .*got NoneType"),
+        (lambda t: t([]), ValueError, "nothing to tokenize: got an empty batch"),
+        (lambda t: t(["a", 3]), TypeError, "text must be a string, got int"),
+        (lambda t: t(["a", "b"], ["c"]), ValueError, "got 2 texts but 1 text pairs"),
+        (
+            lambda t: t("a", max_length=2),
+            ValueError,
+            r"max_length must be an integer >= 3 .*got 2",
+        ),
+        (
+            lambda t: t("a", truncation="sideways"),
+            ValueError,
+            r"truncation must be .*got 'sideways'",
+        ),
         (
             lambda t: t(
                 "a very long question " * 20,
@@ -151,13 +159,23 @@ def test_special_ids_decode_and_continuations(tok):
                 truncation="only_second",
             ),
             ValueError,
+            r"could not encode to max_length=16 with truncation='only_second'",
         ),
-        (lambda t: Tokenizer.train([""], vocab_size=100), ValueError),
-        (lambda t: Tokenizer.train(["a b"], vocab_size=3), ValueError),
+        (
+            lambda t: Tokenizer.train([""], vocab_size=100),
+            ValueError,
+            "cannot train a tokenizer on empty texts",
+        ),
+        (
+            lambda t: Tokenizer.train(["a b"], vocab_size=3),
+            ValueError,
+            r"vocab_size must be in \[6, 1_000_000\].*got 3",
+        ),
     ],
 )
-def test_bad_inputs_raise_clear_errors(tok, call, error):
-    with pytest.raises(error):
+def test_bad_inputs_raise_clear_errors(tok, call, error, words):
+    """The right exception type, and a message that names the argument and value."""
+    with pytest.raises(error, match=words):
         call(tok)
 
 

@@ -202,7 +202,7 @@ def test_adapter_errors(tiny):
         viz.model_view(out, ["x"] * 4)
     with pytest.raises(ValueError, match="tokens"):
         viz.head_view(out, ["x"] * 9, index=0)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"got one tensor of shape \(2, 4, 4, 4\)"):
         viz.head_view(out.attentions[0], ["x"] * 4)
 
 
@@ -303,8 +303,10 @@ def test_plots(tiny):
     stats = viz.head_statistics(out)
     ax = viz.plot_head_stats(stats, "entropy")
     assert ax.get_title() == viz.STATISTICS["entropy"] and ax.get_xlabel() == "head"
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="layer 2, head 0 out of range"):
         viz.plot_head(out, tokens, layer=2, head=0)
+    with pytest.raises(IndexError, match="layer 0, head 4 out of range"):
+        viz.plot_head(out, tokens, layer=0, head=4)
     with pytest.raises(ValueError, match="tokens"):
         viz.plot_matrix(torch.eye(3), ["a", "b"])
     plt.close("all")
