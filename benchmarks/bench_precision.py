@@ -158,8 +158,8 @@ def main() -> int:
     print(
         f"# the CPU's native bfloat16 instructions: {native_bf16()}; chapters 6 and 7's "
         "headline runs to the end, float32 against TrainConfig(precision='bf16'), same "
-        "seed; training seconds by fit's clock; evaluation as the chapter does it (bf16 "
-        "under bertmini.autocast), seconds on the clock; one run each"
+        "seed; training seconds by fit's clock; evaluation in each row's precision (bf16 "
+        "rows under bertmini.autocast), seconds on the clock; one run each"
     )
     print("| chapter | precision | train s | evaluation s | result | train speed-up |")
     print("|---|---|---|---|---|---|")
