@@ -26,6 +26,7 @@ from ._validate import (
     target_dir,
     write_dir,
 )
+from .device import get_device
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # The largest vocabulary `train` accepts. BERT's is 30,522 and the largest multilingual
@@ -65,19 +66,15 @@ class Encoding(dict):
 
     def to(self, device) -> "Encoding":
         """Every tensor moved to `device`: a torch.device, a name such as "cpu" or
-        "cuda:0", or a GPU index (what `get_device()` returns, or a tensor's .device).
+        "cuda:0" (checked by `get_device`, which says when that device is missing), or
+        a GPU index.
         """
-        expected = "a torch.device, a name such as 'cpu' or 'cuda:0', or a GPU index"
         if isinstance(device, numbers.Integral) and not isinstance(device, bool):
-            device = check_int("device", device, minimum=0)
-        elif not isinstance(device, (str, torch.device)):
-            raise TypeError(
-                f"device must be {expected}, got {device!r} ({type(device).__name__})"
-            )
-        try:
-            device = torch.device(device)
-        except RuntimeError:
-            raise ValueError(f"device must be {expected}, got {device!r}") from None
+            device = f"cuda:{check_int('device', device, minimum=0)}"
+        if device is None or device == "":
+            # get_device would pick one itself: moving needs a device named
+            raise TypeError(f"device must be a device such as 'cpu', got {device!r}")
+        device = get_device(device)
         return Encoding({k: v.to(device) for k, v in self.items()}, self.encodings)
 
     def model_inputs(self) -> dict[str, torch.Tensor]:
