@@ -92,6 +92,13 @@ def check_generator(name: str, value: Any) -> None:
         )
 
 
+def check_module(model: Any, expected: str) -> None:
+    """A model argument must be an nn.Module: its device is read and it is put in eval
+    mode. `expected` says which model, e.g. "a BertModel (an nn.Module)"."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be {expected}, got {type(model).__name__}")
+
+
 def check_finite_logits(logits: Any) -> None:
     """A model's scores must be finite: an argmax or softmax of NaN is a silent wrong
     answer (argmax of NaN is class 0)."""

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import torch
-from torch import nn
 
 from ._validate import (
     check_finite_logits,
     check_int,
+    check_module,
     check_str,
     check_tokenizer,
 )
@@ -151,11 +151,9 @@ def _check_records(records: Any) -> None:
 
 def _check_model(model: Any) -> None:
     """The model runs in eval mode on its own device: it must be an nn.Module."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            "model must be a classifier such as BertForSequenceClassification (an "
-            f"nn.Module), got {type(model).__name__}"
-        )
+    check_module(
+        model, "a classifier such as BertForSequenceClassification (an nn.Module)"
+    )
 
 
 def _class_logits(

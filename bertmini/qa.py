@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from ._validate import check_bool, check_int, check_str
+from ._validate import check_bool, check_int, check_module, check_str
 from .baselines import sentence_overlap_baseline
 from .device import evaluating
 from .metrics import (
@@ -67,11 +67,7 @@ __all__ = [
 
 def _check_model(model: Any) -> None:
     """A question-answering model: an nn.Module (its device and eval mode are used)."""
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(
-            "model must be a question-answering model (BertForQuestionAnswering), got "
-            f"{type(model).__name__}"
-        )
+    check_module(model, "a question-answering model (BertForQuestionAnswering)")
 
 
 def _check_qa_output(model: torch.nn.Module, out: Any) -> None:

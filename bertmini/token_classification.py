@@ -30,7 +30,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import check_bool, check_int, check_number, check_tokenizer
+from ._validate import (
+    check_bool,
+    check_int,
+    check_module,
+    check_number,
+    check_tokenizer,
+)
 from .config import BertConfig
 from .device import evaluating
 from .heads import IGNORE_INDEX, as_label_id, check_labels, with_labels
@@ -58,10 +64,11 @@ __all__ = [
 # ---------------------------------------------------------------------- argument checks
 def _check_model(model: Any) -> None:
     """Prediction needs a module (for its device and eval mode) that names its labels."""
-    if not isinstance(model, nn.Module) or not hasattr(model, "id2label"):
+    expected = "a token classifier such as BertForTokenClassification"
+    check_module(model, f"{expected} (an nn.Module)")
+    if not hasattr(model, "id2label"):
         raise TypeError(
-            "model must be a token classifier such as BertForTokenClassification "
-            f"(an nn.Module with id2label), got {type(model).__name__}"
+            f"model must be {expected} (with id2label), got {type(model).__name__}"
         )
 
 

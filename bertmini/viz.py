@@ -41,6 +41,7 @@ from ._bertviz_offline import offline_view
 from ._validate import (
     check_bool,
     check_int,
+    check_module,
     check_number,
     check_str,
     check_tokenizer,
@@ -193,10 +194,7 @@ def is_punctuation(token: str) -> bool:
 
 def _check_model(model: Any) -> None:
     """The model runs in eval mode (`evaluating`): it must be an nn.Module."""
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(
-            f"model must be a BertModel (an nn.Module), got {type(model).__name__}"
-        )
+    check_module(model, "a BertModel (an nn.Module)")
 
 
 def _check_tokens(name: str, tokens: Any) -> list[str]:
