@@ -41,6 +41,7 @@ from ._validate import (
     check_tokenizer,
     read_text,
 )
+from .data import DATASETS
 from .device import cpu_name, evaluating
 from .heads import IGNORE_INDEX, BertForMaskedLM, BertForPreTraining
 from .model import BertPreTrainedModel
@@ -475,7 +476,9 @@ HELD_OUT_SPLIT = "test[-6:]"
 SPLIT_PART = re.compile(
     r"(?P<name>[a-z]+)(?:\[(?P<start>(?:-?\d+)?):(?P<stop>(?:-?\d+)?)\])?"
 )
-WIKITEXT_SPLITS = ("train", "valid", "test")
+WIKITEXT_SPLITS = tuple(
+    DATASETS["wikitext2"].files
+)  # the registry's: train, valid, test
 
 
 def parse_split(split: str | Sequence[str]) -> list[tuple[str, slice]]:
